@@ -1,0 +1,30 @@
+import django_filters
+from django.db.models import Q
+
+from accounts import roles as role_names
+from accounts.models import User
+
+
+class UserFilter(django_filters.FilterSet):
+    role = django_filters.ChoiceFilter(
+        choices=[(role, role) for role in sorted(role_names.ALL_ROLES)], method="filter_role"
+    )
+    status = django_filters.ChoiceFilter(choices=User.Status.choices)
+    email = django_filters.CharFilter(method="filter_email")
+    partner_user_id = django_filters.CharFilter()
+    search = django_filters.CharFilter(method="filter_search", help_text="Part of a name or email.")
+
+    class Meta:
+        model = User
+        fields = ["role", "status", "email", "partner_user_id", "search"]
+
+    def filter_role(self, users, name, value):
+        # Roles are a JSON list; matching the quoted name works on PostgreSQL and SQLite alike.
+        return users.filter(roles__icontains=f'"{value}"')
+
+    def filter_email(self, users, name, value):
+        return users.filter(email=value.strip().lower())
+
+    def filter_search(self, users, name, value):
+        term = value.strip()
+        return users.filter(Q(given_name__icontains=term) | Q(family_name__icontains=term) | Q(email__icontains=term))

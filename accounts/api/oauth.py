@@ -1,0 +1,29 @@
+"""django-oauth-toolkit wiring: an API client may only ask for the scopes it was given."""
+
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import SettingsScopes
+
+
+def _api_client(application):
+    return getattr(application, "api_client", None) if application is not None else None
+
+
+class ApiClientScopes(SettingsScopes):
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs):
+        api_client = _api_client(application)
+        if api_client is None:
+            return []
+        return sorted(api_client.scopes & set(super().get_available_scopes()))
+
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs):
+        # No `scope` parameter: the token gets everything the client is allowed.
+        return self.get_available_scopes(application, request)
+
+
+class ApiClientOAuth2Validator(OAuth2Validator):
+    def authenticate_client(self, request, *args, **kwargs):
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        api_client = _api_client(request.client)
+        # A revoked client, or one whose organization is switched off, authenticates as nobody.
+        return api_client is not None and not api_client.is_revoked and api_client.organization.is_active

@@ -1,0 +1,198 @@
+"""Input shapes (type checks only; the rules live in the models and services) and the user resource."""
+
+from rest_framework import serializers
+
+from accounts import roles as role_names
+from accounts.services import PROVIDER_FIELDS
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: 123 or true is a type error, not a silently coerced "123"."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in data:
+            raise serializers.ValidationError("Must not contain NUL characters.", code="invalid")
+        return super().to_internal_value(data)
+
+
+def _text(max_length, **kwargs):
+    kwargs.setdefault("required", False)
+    kwargs.setdefault("allow_blank", True)
+    return StrictCharField(max_length=max_length, trim_whitespace=True, **kwargs)
+
+
+class RejectUnknownFieldsMixin:
+    """A misspelt field (`hpi_number`) is an error, not silently ignored."""
+
+    unknown_field_messages: dict = {}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        field: [
+                            serializers.ErrorDetail(
+                                self.unknown_field_messages.get(field, "Unknown field."), code="unknown_field"
+                            )
+                        ]
+                        for field in sorted(unknown)
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class ProviderDetailsInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    given_name = _text(100)
+    family_name = _text(100)
+    date_of_birth = serializers.DateField(required=False, allow_null=True, input_formats=["iso-8601"])
+    sex = _text(1)
+    phone = _text(32)
+    hpii_number = _text(32, allow_null=True)
+    prescriber_type = _text(1)
+    prescriber_number = _text(16)
+    qualifications = _text(200)
+    provider_number = _text(16)
+    ahpra_number = _text(16)
+    hospital_provider_number = _text(32)
+
+
+# Provider fields that may also be given flat in a user body (names and phone are the user's own).
+FLAT_PROVIDER_FIELDS = tuple(f for f in PROVIDER_FIELDS if f not in ("given_name", "family_name", "phone"))
+
+
+class _UserInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    email = serializers.EmailField(max_length=254, required=False)
+    given_name = _text(100, allow_blank=False)
+    family_name = _text(100, allow_blank=False)
+    title = _text(50)
+    phone = _text(32)
+    partner_user_id = _text(128, allow_null=True)
+    provider_details = ProviderDetailsInputSerializer(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        provider_fields = ProviderDetailsInputSerializer().get_fields()
+        for name in FLAT_PROVIDER_FIELDS:
+            fields[name] = provider_fields[name]
+        return fields
+
+    def split(self) -> tuple[dict, dict | None, bool]:
+        """(user fields, provider details, whether provider fields came flat)."""
+        data = dict(self.validated_data)
+        nested = data.pop("provider_details", None)
+        flat = {name: data.pop(name) for name in FLAT_PROVIDER_FIELDS if name in data}
+        if nested is None and not flat:
+            return data, None, False
+        return data, {**flat, **(nested or {})}, bool(flat)
+
+
+class UserCreateSerializer(_UserInputSerializer):
+    email = serializers.EmailField(max_length=254)
+    given_name = _text(100, required=True, allow_blank=False)
+    family_name = _text(100, required=True, allow_blank=False)
+    access_roles = serializers.ListField(child=StrictCharField(max_length=32), required=False, max_length=20)
+
+
+class UserUpdateSerializer(_UserInputSerializer):
+    unknown_field_messages = {
+        "access_roles": "Roles can't be changed here: use PUT /v1/organizations/{org}/users/{id}/roles.",
+    }
+
+
+class UserRolesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    access_roles = serializers.ListField(child=StrictCharField(max_length=32), max_length=20)
+
+
+class ProviderDetailsSerializer(serializers.Serializer):
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    date_of_birth = serializers.DateField(allow_null=True)
+    sex = serializers.CharField()
+    phone = serializers.CharField()
+    hpii_number = serializers.CharField(allow_null=True)
+    prescriber_type = serializers.CharField()
+    prescriber_number = serializers.CharField()
+    qualifications = serializers.CharField()
+    provider_number = serializers.CharField()
+    ahpra_number = serializers.CharField()
+    hospital_provider_number = serializers.CharField()
+
+
+class CognitoStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["synced", "pending", "failed"])
+
+
+class UserSerializer(serializers.Serializer):
+    """The user resource. Rendered by hand in to_representation: the list endpoint renders 100 of
+    these per request, and DRF's per-field machinery costs more than the query does. The declared
+    fields document the shape for the OpenAPI schema."""
+
+    id = serializers.UUIDField()
+    organization_id = serializers.UUIDField()
+    email = serializers.EmailField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    title = serializers.CharField()
+    phone = serializers.CharField()
+    partner_user_id = serializers.CharField(allow_null=True)
+    access_roles = serializers.ListField(child=serializers.ChoiceField(choices=sorted(role_names.ALL_ROLES)))
+    status = serializers.ChoiceField(choices=["active", "disabled"])
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    provider_details = ProviderDetailsSerializer(allow_null=True)
+    can_prescribe = serializers.BooleanField()
+    cognito = CognitoStatusSerializer()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def to_representation(self, user):
+        return user_representation(user)
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def user_representation(user) -> dict:
+    # A missing reverse one-to-one raises an AttributeError subclass, so getattr's default applies.
+    details = getattr(user, "provider_details", None)
+    sync = getattr(user, "cognito_sync", None)
+    return {
+        "id": str(user.pk),
+        "organization_id": str(user.organization_id),
+        "email": user.email,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "title": user.title,
+        "phone": user.phone,
+        "partner_user_id": user.partner_user_id,
+        "access_roles": role_names.normalize_roles(user.roles),
+        "status": user.status,
+        "disabled_at": _iso(user.disabled_at),
+        "provider_details": None
+        if details is None
+        else {
+            "given_name": details.given_name,
+            "family_name": details.family_name,
+            "date_of_birth": _iso(details.date_of_birth),
+            "sex": details.sex,
+            "phone": details.phone,
+            "hpii_number": details.hpii_number,
+            "prescriber_type": details.prescriber_type,
+            "prescriber_number": details.prescriber_number,
+            "qualifications": details.qualifications,
+            "provider_number": details.provider_number,
+            "ahpra_number": details.ahpra_number,
+            "hospital_provider_number": details.hospital_provider_number,
+        },
+        "can_prescribe": user.can_prescribe,
+        "cognito": {"status": sync.state if sync is not None else "pending"},
+        "created_at": _iso(user.created_at),
+        "updated_at": _iso(user.updated_at),
+    }
+

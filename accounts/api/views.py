@@ -1,0 +1,170 @@
+"""Thin views: parse, check scope, scope to the caller's organization, call one service, render."""
+
+from django.core.exceptions import ValidationError
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts import services
+from accounts.api.filters import UserFilter
+from accounts.api.serializers import (
+    FLAT_PROVIDER_FIELDS,
+    UserCreateSerializer,
+    UserRolesSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
+from accounts.selectors import user_get, user_queryset
+from audit.api import AuditEventFilter, AuditEventSerializer
+from audit.selectors import audit_event_list
+from config.api.pagination import AuditEventCursorPagination
+from config.errors import ApplicationError
+from organizations.selectors import organization_for_caller
+
+
+class OrganizationViewSet(viewsets.GenericViewSet):
+    """GET /v1/organizations/{org}: any valid token of that organization."""
+
+    lookup_url_kwarg = "organization_id"
+    required_scopes: dict = {}
+
+    def retrieve(self, request, organization_id=None):
+        organization = organization_for_caller(principal=request.user, organization_id=organization_id)
+        return Response(
+            {
+                "id": str(organization.pk),
+                "name": organization.name,
+                "hpio_number": organization.hpio_number,
+                "active": organization.is_active,
+                "created_at": organization.created_at.isoformat(),
+                "updated_at": organization.updated_at.isoformat(),
+            }
+        )
+
+
+class UserViewSet(viewsets.GenericViewSet):
+    serializer_class = UserSerializer
+    filterset_class = UserFilter
+    lookup_value_regex = "[^/]+"
+    required_scopes = {
+        "list": "read:users",
+        "retrieve": "read:users",
+        "create": "create:user",
+        "update": "update:user",
+        "partial_update": "update:user",
+        "roles": "update:user",
+        "disable": "delete:user",
+        "history": "read:audit",
+    }
+
+    @property
+    def organization(self):
+        return organization_for_caller(principal=self.request.user, organization_id=self.kwargs["organization_id"])
+
+    def get_queryset(self):
+        return user_queryset(organization_id=self.organization.pk)
+
+    def get_object(self):
+        return user_get(organization_id=self.organization.pk, user_id=self.kwargs["pk"])
+
+    def _respond(self, user, status_code=status.HTTP_200_OK, headers=None):
+        # Re-read: the Cognito sync ran on commit and moved the user's sync status.
+        fresh = user_get(organization_id=user.organization_id, user_id=user.pk)
+        return Response(UserSerializer(fresh).data, status=status_code, headers=headers)
+
+    def list(self, request, *args, **kwargs):
+        users = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(users)
+        return self.get_paginated_response(UserSerializer(page, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(UserSerializer(self.get_object()).data)
+
+    def create(self, request, *args, **kwargs):
+        organization = self.organization
+        serializer = UserCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields, provider_details, flat = serializer.split()
+        roles = fields.pop("access_roles", None)
+        with _flat_provider_field_names(flat):
+            user = services.user_create(
+                organization=organization,
+                actor=request.user.actor,
+                roles=roles,
+                provider_details=provider_details,
+                **fields,
+            )
+        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{user.pk}")
+        return self._respond(user, status.HTTP_201_CREATED, headers={"Location": location})
+
+    def update(self, request, *args, **kwargs):
+        user = self.get_object()
+        serializer = UserUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields, provider_details, flat = serializer.split()
+        with _flat_provider_field_names(flat):
+            user = services.user_update(
+                user=user, actor=request.user.actor, data=fields, provider_details=provider_details
+            )
+        return self._respond(user)
+
+    partial_update = update  # PUT is partial too: only the fields sent change (the contract).
+
+    @action(detail=True, methods=["put"])
+    def roles(self, request, *args, **kwargs):
+        user = self.get_object()
+        serializer = UserRolesSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_roles_set(
+            user=user, actor=request.user.actor, roles=serializer.validated_data["access_roles"]
+        )
+        return self._respond(user)
+
+    @action(detail=True, methods=["put"])
+    def disable(self, request, *args, **kwargs):
+        user = services.user_disable(user=self.get_object(), actor=request.user.actor)
+        return self._respond(user)
+
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=AuditEventSerializer,
+        filterset_class=AuditEventFilter,
+        pagination_class=AuditEventCursorPagination,
+    )
+    def history(self, request, *args, **kwargs):
+        user = self.get_object()
+        events = AuditEventFilter(request.query_params, queryset=audit_event_list(
+            organization_id=user.organization_id, user_id=user.pk
+        ))
+        if not events.is_valid():
+            raise ValidationError(events.errors)
+        page = self.paginate_queryset(events.qs)
+        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
+
+
+class _flat_provider_field_names:
+    """Errors name the field as the caller sent it: `hpii_number` when given flat in the body,
+    `provider_details.hpii_number` when nested."""
+
+    def __init__(self, flat: bool):
+        self.flat = flat
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.flat or exc is None:
+            return False
+        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+            raise ValidationError({_flat_name(field): errors for field, errors in exc.error_dict.items()}) from exc
+        if isinstance(exc, ApplicationError) and exc.field:
+            exc.field = _flat_name(exc.field)
+        return False
+
+
+def _flat_name(field: str) -> str:
+    prefix = "provider_details."
+    if field.startswith(prefix) and field[len(prefix):] in FLAT_PROVIDER_FIELDS:
+        return field[len(prefix):]
+    return field

@@ -1,0 +1,222 @@
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from accounts import roles as role_names
+from organizations.fields import (
+    AhpraNumberField,
+    AustralianPhoneField,
+    HpiiField,
+    PrescriberNumberField,
+    ProviderNumberField,
+    validate_date_of_birth,
+)
+from organizations.identifiers import PRESCRIBER_TYPES, SEXES
+
+
+class UserManager(BaseUserManager):
+    """Only platform staff are created here; practice users go through accounts.services.user_create."""
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        user = self.model(
+            email=email.strip().lower(),
+            is_staff=True,
+            is_superuser=True,
+            roles=list(role_names.DEFAULT_ROLES),
+            **extra_fields,
+        )
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def get_by_natural_key(self, username):
+        return self.get(email=username.strip().lower())
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person: a practice's staff member (one organization) or platform staff (admin only)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DISABLED = "disabled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="users", null=True, blank=True
+    )
+    email = models.EmailField(max_length=254)
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    title = models.CharField(max_length=50, blank=True)
+    phone = AustralianPhoneField(max_length=16, blank=True)
+    partner_user_id = models.CharField(max_length=128, null=True, blank=True)
+    roles = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    is_staff = models.BooleanField(default=False, help_text="Platform staff: may sign in to the admin.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["given_name", "family_name"]
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.UniqueConstraint(
+                fields=["organization", "partner_user_id"],
+                condition=Q(partner_user_id__isnull=False),
+                name="user_partner_id_per_org_unique",
+            ),
+            # Practice users belong to exactly one organization; only platform staff have none.
+            models.CheckConstraint(
+                condition=Q(organization__isnull=False) | Q(is_staff=True), name="user_org_unless_staff"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", disabled_at__isnull=True)
+                | Q(status="disabled", disabled_at__isnull=False),
+                name="user_disabled_at_matches_status",
+            ),
+        ]
+        indexes = [
+            # The users list: one organization, newest first (also the cursor order).
+            models.Index(fields=["organization", "-created_at", "-id"], name="user_org_newest_idx"),
+            # ?status= within an organization, newest first.
+            models.Index(fields=["organization", "status", "-created_at"], name="user_org_status_idx"),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.status == self.Status.DISABLED
+
+    @property
+    def has_provider_role(self) -> bool:
+        return role_names.PROVIDER in self.roles
+
+    def get_full_name(self):
+        return f"{self.given_name} {self.family_name}".strip()
+
+    def get_short_name(self):
+        return self.given_name
+
+    @property
+    def can_prescribe(self) -> bool:
+        details = getattr(self, "provider_details", None)
+        return self.is_active and self.has_provider_role and details is not None and details.is_complete
+
+    def clean(self):
+        super().clean()
+        self.email = self.email.strip().lower()
+
+
+class ProviderDetails(models.Model):
+    """What makes a user a prescriber. Kept when the provider role goes; applies again when it returns."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="provider_details", primary_key=True)
+    # Copied from the user so HPI-I uniqueness per organization is a plain database constraint.
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
+    given_name = models.CharField(max_length=100, blank=True)
+    family_name = models.CharField(max_length=100, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True, validators=[validate_date_of_birth])
+    sex = models.CharField(max_length=1, choices=SEXES, blank=True)
+    phone = AustralianPhoneField(max_length=16, blank=True)
+    hpii_number = HpiiField("HPI-I", max_length=16, null=True, blank=True)
+    prescriber_type = models.CharField(max_length=1, choices=PRESCRIBER_TYPES, blank=True)
+    prescriber_number = PrescriberNumberField(max_length=7, blank=True)
+    qualifications = models.CharField(max_length=200, blank=True)
+    provider_number = ProviderNumberField("Medicare provider number", max_length=8, blank=True)
+    ahpra_number = AhpraNumberField("AHPRA number", max_length=13, blank=True)
+    hospital_provider_number = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "provider details"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "hpii_number"],
+                condition=Q(hpii_number__isnull=False),
+                name="provider_hpii_per_org_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Provider details of {self.user_id}"
+
+    @property
+    def is_complete(self) -> bool:
+        required = [
+            self.given_name,
+            self.family_name,
+            self.date_of_birth,
+            self.sex,
+            self.hpii_number,
+            self.prescriber_type,
+            self.qualifications,
+        ]
+        if self.prescriber_type != "T":
+            required.append(self.prescriber_number)
+        return all(required)
+
+
+class CognitoSync(models.Model):
+    """The user's desired Cognito state and how far the sync has got: the outbox of the sync.
+
+    Every change records the complete desired state and bumps `desired_version` in the same
+    transaction as the change. Workers apply the latest desired state and mark the version they
+    applied, so a task run twice, late, or after a crash converges on the same account; tasks for
+    one user can't reorder because there is only ever one, and it always carries the newest state.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SYNCED = "synced"
+        FAILED = "failed"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="cognito_sync")
+    desired = models.JSONField(default=dict)
+    desired_version = models.PositiveBigIntegerField(default=1)
+    synced_version = models.PositiveBigIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failures since the last success.")
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A worker's lease: while it runs, no other worker takes the row; if it dies, the lease lapses.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Cognito sync task"
+        indexes = [
+            # sync_cognito's claim: pending rows whose next attempt is due.
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(state="pending"), name="cognito_sync_due_idx"
+            ),
+            # The admin's and `sync_cognito --status`'s failed list.
+            models.Index(fields=["state"], condition=~Q(state="synced"), name="cognito_sync_open_idx"),
+        ]
+
+    def __str__(self):
+        return f"Cognito sync of {self.user_id} ({self.state})"

@@ -1,0 +1,406 @@
+"""Every write to a user goes through here: the API, the admin and the commands alike.
+
+Each service runs in one transaction: it locks the user, validates with the models' own rules
+(full_clean), saves through save() so django-simple-history records it, writes the audit event,
+and sends the domain signal. Work outside the database (Cognito) happens after commit.
+"""
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import roles as role_names
+from accounts import signals
+from accounts.models import ProviderDetails, User
+from audit.context import Actor
+from audit.models import AuditEvent
+from audit.services import audit_event_record
+from config.errors import ApplicationError
+
+USER_FIELDS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id")
+PROVIDER_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "hpii_number",
+    "prescriber_type",
+    "prescriber_number",
+    "qualifications",
+    "provider_number",
+    "ahpra_number",
+    "hospital_provider_number",
+)
+# Needed when a user is created with the provider role (the workflow page's "from scratch").
+PROVIDER_FIELDS_REQUIRED_AT_CREATE = ("date_of_birth", "sex", "hpii_number", "prescriber_type", "qualifications")
+# Stored as NULL when empty, so the partial unique constraints ignore them.
+_NULLABLE_WHEN_EMPTY = {"partner_user_id", "hpii_number", "date_of_birth"}
+
+# Constraint names from the models, mapped to the contract's conflict codes (for races that pass
+# the explicit checks and meet the database constraint instead).
+_CONFLICTS = {
+    "user_email_ci_unique": ("email", "user_already_exists", "A user with this email already exists."),
+    "user_partner_id_per_org_unique": (
+        "partner_user_id",
+        "partner_user_id_conflict",
+        "Another user of this organization already has this partner_user_id.",
+    ),
+    "provider_hpii_per_org_unique": (
+        "provider_details.hpii_number",
+        "hpii_conflict",
+        "Another user of this organization already has this HPI-I.",
+    ),
+}
+# SQLite names the columns instead of the constraint.
+_SQLITE_CONFLICT_COLUMNS = {
+    "accounts_user.organization_id, accounts_user.partner_user_id": "user_partner_id_per_org_unique",
+    "accounts_providerdetails.organization_id, accounts_providerdetails.hpii_number": "provider_hpii_per_org_unique",
+}
+
+
+# --- public services ---------------------------------------------------------------------------
+
+
+def user_create(
+    *,
+    organization,
+    actor: Actor,
+    email: str,
+    given_name: str,
+    family_name: str,
+    title: str = "",
+    phone: str = "",
+    partner_user_id: str | None = None,
+    roles=None,
+    provider_details: dict | None = None,
+) -> User:
+    roles = _validated_roles(role_names.DEFAULT_ROLES if roles is None else roles)
+    user = User(
+        organization=organization,
+        email=email,
+        given_name=given_name,
+        family_name=family_name,
+        title=title,
+        phone=phone,
+        partner_user_id=partner_user_id,
+        roles=roles,
+    )
+    _blank_to_null(user, USER_FIELDS)
+    user.set_unusable_password()
+    errors = _clean(user, exclude=["password", "last_login"])
+
+    details = None
+    if provider_details or role_names.PROVIDER in roles:
+        details = ProviderDetails(user=user, organization=organization, **(provider_details or {}))
+        _fill_details_from_user(details, user, given=provider_details or {})
+        _blank_to_null(details, PROVIDER_FIELDS)
+        errors.update(_clean(details, exclude=["user", "organization"], prefix="provider_details."))
+        if role_names.PROVIDER in roles:
+            errors.update(_missing_required_provider_fields(details, already_invalid=errors))
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        _check_conflicts(user, details)
+        with _conflicts_as_409():
+            _save(user, actor)
+            if details is not None:
+                _save(details, actor)
+        audit_event_record(
+            action=AuditEvent.Action.USER_CREATED,
+            actor=actor,
+            organization_id=organization.pk,
+            user_id=user.pk,
+            changes=_diff({}, _snapshot(user, USER_FIELDS + ("roles",)), rename={"roles": "access_roles"}),
+        )
+        if details is not None:
+            audit_event_record(
+                action=AuditEvent.Action.PROVIDER_DETAILS_UPDATED,
+                actor=actor,
+                organization_id=organization.pk,
+                user_id=user.pk,
+                changes=_diff({}, _snapshot(details, PROVIDER_FIELDS)),
+            )
+        signals.user_created.send(sender=User, user=user)
+    return user
+
+
+def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict | None = None) -> User:
+    """Partial update: only the fields given change; provider_details merge into the stored ones."""
+    unknown = set(data) - set(USER_FIELDS)
+    if unknown:
+        raise ValueError(f"user_update does not change {sorted(unknown)}")
+    with transaction.atomic():
+        user = _lock(user)
+        _refuse_if_disabled(user)
+
+        before = _snapshot(user, USER_FIELDS)
+        for field, value in data.items():
+            setattr(user, field, value)
+        _blank_to_null(user, data)
+        errors = _clean(user, exclude=["password", "last_login"])
+
+        details = getattr(user, "provider_details", None)
+        details_before = _snapshot(details, PROVIDER_FIELDS) if details else {}
+        if provider_details:
+            if details is None:
+                details = ProviderDetails(user=user, organization_id=user.organization_id)
+            for field, value in provider_details.items():
+                setattr(details, field, value)
+            _fill_details_from_user(details, user, given=provider_details)
+            _blank_to_null(details, provider_details)
+            errors.update(_clean(details, exclude=["user", "organization"], prefix="provider_details."))
+        if errors:
+            raise ValidationError(errors)
+
+        user_changes = _diff(before, _snapshot(user, USER_FIELDS))
+        details_changes = _diff(details_before, _snapshot(details, PROVIDER_FIELDS)) if provider_details else {}
+        _check_conflicts(
+            user if user_changes else None,
+            details if "hpii_number" in details_changes else None,
+        )
+        with _conflicts_as_409():
+            if user_changes:
+                _save(user, actor)
+            if details_changes:
+                _save(details, actor)
+        if user_changes:
+            audit_event_record(
+                action=AuditEvent.Action.USER_UPDATED,
+                actor=actor,
+                organization_id=user.organization_id,
+                user_id=user.pk,
+                changes=user_changes,
+            )
+            signals.user_updated.send(sender=User, user=user)
+        if details_changes:
+            user.provider_details = details
+            audit_event_record(
+                action=AuditEvent.Action.PROVIDER_DETAILS_UPDATED,
+                actor=actor,
+                organization_id=user.organization_id,
+                user_id=user.pk,
+                changes=details_changes,
+            )
+            signals.provider_details_updated.send(sender=User, user=user)
+    return user
+
+
+def user_roles_set(*, user: User, actor: Actor, roles) -> User:
+    """Replace the roles. Provider details are never touched: they apply again if provider returns."""
+    roles = _validated_roles(roles)
+    with transaction.atomic():
+        user = _lock(user)
+        _refuse_if_disabled(user)
+        if user.roles == roles:
+            return user
+        old_roles, user.roles = user.roles, roles
+        _save(user, actor)
+        audit_event_record(
+            action=AuditEvent.Action.USER_ROLES_CHANGED,
+            actor=actor,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            changes={"access_roles": {"from": old_roles, "to": roles}},
+        )
+        signals.user_roles_changed.send(sender=User, user=user)
+    return user
+
+
+def user_disable(*, user: User, actor: Actor) -> User:
+    """Disable, drop to member, and (after commit) disable and sign out the Cognito account.
+
+    Idempotent: an already disabled user is returned unchanged, with no event and no signal.
+    """
+    with transaction.atomic():
+        user = _lock(user)
+        if user.is_disabled:
+            return user
+        before = _snapshot(user, ("status", "roles", "disabled_at"))
+        user.status = User.Status.DISABLED
+        user.disabled_at = timezone.now()
+        user.roles = list(role_names.DEFAULT_ROLES)
+        _save(user, actor)
+        audit_event_record(
+            action=AuditEvent.Action.USER_DISABLED,
+            actor=actor,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            changes=_diff(before, _snapshot(user, ("status", "roles", "disabled_at")), rename={"roles": "access_roles"}),
+        )
+        signals.user_disabled.send(sender=User, user=user)
+    return user
+
+
+def user_enable(*, user: User, actor: Actor) -> User:
+    """Staff only (admin): re-enable a disabled user. Roles stay member; they are granted again explicitly."""
+    with transaction.atomic():
+        user = _lock(user)
+        if user.is_active:
+            return user
+        before = _snapshot(user, ("status", "disabled_at"))
+        user.status = User.Status.ACTIVE
+        user.disabled_at = None
+        _save(user, actor)
+        audit_event_record(
+            action=AuditEvent.Action.USER_ENABLED,
+            actor=actor,
+            organization_id=user.organization_id,
+            user_id=user.pk,
+            changes=_diff(before, _snapshot(user, ("status", "disabled_at"))),
+        )
+        signals.user_enabled.send(sender=User, user=user)
+    return user
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+def _validated_roles(roles) -> list[str]:
+    if not isinstance(roles, (list, tuple)) or not roles:
+        raise ApplicationError(
+            "access_roles must be a non-empty list; send [\"member\"] to remove every other role.",
+            code="invalid_role",
+            field="access_roles",
+        )
+    invalid = sorted({str(role) for role in roles if role not in role_names.ALL_ROLES})
+    if invalid:
+        allowed = ", ".join(sorted(role_names.ALL_ROLES))
+        raise ApplicationError(
+            f"Unknown or unassignable role(s): {', '.join(invalid)}. Allowed: {allowed}.",
+            code="invalid_role",
+            field="access_roles",
+        )
+    return role_names.normalize_roles(roles)
+
+
+def _refuse_if_disabled(user: User) -> None:
+    if user.is_disabled:
+        raise ApplicationError(
+            "This user is disabled and can't be changed through the API.", code="user_disabled", status=409
+        )
+
+
+def _missing_required_provider_fields(details: ProviderDetails, *, already_invalid: dict) -> dict:
+    required = list(PROVIDER_FIELDS_REQUIRED_AT_CREATE)
+    if details.prescriber_type != "T":
+        required.append("prescriber_number")
+    message = "This field is required when access_roles includes provider."
+    return {
+        f"provider_details.{field}": [ValidationError(message, code="required")]
+        for field in required
+        if getattr(details, field) in (None, "") and f"provider_details.{field}" not in already_invalid
+    }
+
+
+def _fill_details_from_user(details: ProviderDetails, user: User, *, given: dict) -> None:
+    """The provider's own name and phone default to the user's when not given."""
+    for field in ("given_name", "family_name", "phone"):
+        if field not in given and not getattr(details, field):
+            setattr(details, field, getattr(user, field) or "")
+
+
+def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None:
+    if user is not None:
+        if User.objects.filter(email__iexact=user.email).exclude(pk=user.pk).exists():
+            _raise_conflict("user_email_ci_unique")
+        if (
+            user.partner_user_id
+            and User.objects.filter(organization_id=user.organization_id, partner_user_id=user.partner_user_id)
+            .exclude(pk=user.pk)
+            .exists()
+        ):
+            _raise_conflict("user_partner_id_per_org_unique")
+    if details is not None and details.hpii_number:
+        if (
+            ProviderDetails.objects.filter(organization_id=details.organization_id, hpii_number=details.hpii_number)
+            .exclude(user_id=details.user_id)
+            .exists()
+        ):
+            _raise_conflict("provider_hpii_per_org_unique")
+
+
+def _raise_conflict(constraint: str):
+    field, code, message = _CONFLICTS[constraint]
+    raise ApplicationError(message, code=code, status=409, field=field)
+
+
+class _conflicts_as_409:
+    """Two requests can pass the explicit checks at once; the database constraint decides, and the
+    loser gets the same 409 as if the check had caught it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, IntegrityError):
+            text = str(exc)
+            for constraint in _CONFLICTS:
+                if constraint in text:
+                    _raise_conflict(constraint)
+            for columns, constraint in _SQLITE_CONFLICT_COLUMNS.items():
+                if columns in text:
+                    _raise_conflict(constraint)
+        return False
+
+
+# --- mechanics -------------------------------------------------------------------------------------
+
+
+def _lock(user: User) -> User:
+    """Re-read the user under a row lock: concurrent writers to one user queue up, none is lost."""
+    return (
+        User.objects.select_for_update(of=("self",))
+        .select_related("organization", "provider_details")
+        .get(pk=user.pk)
+    )
+
+
+def _clean(instance, *, exclude, prefix: str = "") -> dict:
+    try:
+        # Uniqueness is checked explicitly (for the contract's 409 codes), not as a validation error.
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        return {f"{prefix}{field}": messages for field, messages in error.error_dict.items()}
+    return {}
+
+
+def _blank_to_null(instance, fields) -> None:
+    for field in fields:
+        if field in _NULLABLE_WHEN_EMPTY and getattr(instance, field) == "":
+            setattr(instance, field, None)
+
+
+def _save(instance, actor: Actor) -> None:
+    # django-simple-history: the staff member as history_user, every actor in the change reason.
+    # Set explicitly: otherwise the history middleware would pick up the API principal.
+    instance._history_user = User(pk=actor.id) if actor.type == Actor.STAFF else None
+    instance._change_reason = f"{actor.type}:{actor.id or actor.name}"
+    instance.save()
+
+
+def _snapshot(instance, fields) -> dict:
+    if instance is None:
+        return {}
+    return {field: _jsonable(getattr(instance, field)) for field in fields}
+
+
+def _jsonable(value):
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def _diff(before: dict, after: dict, rename: dict | None = None) -> dict:
+    rename = rename or {}
+    changes = {}
+    for field, new in after.items():
+        old = before.get(field)
+        if old != new and not (old in (None, "") and new in (None, "")):
+            changes[rename.get(field, field)] = {"from": old, "to": new}
+    return changes

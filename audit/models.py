@@ -1,0 +1,68 @@
+from django.conf import settings
+from django.db import models
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Audit events are append-only.")
+
+    def delete(self):
+        raise TypeError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """One change to a user, written in the same transaction as the change. Never updated or deleted."""
+
+    class Action(models.TextChoices):
+        USER_CREATED = "user.created"
+        USER_UPDATED = "user.updated"
+        USER_ROLES_CHANGED = "user.roles_changed"
+        USER_DISABLED = "user.disabled"
+        USER_ENABLED = "user.enabled"
+        PROVIDER_DETAILS_UPDATED = "provider_details.updated"
+
+    class ActorType(models.TextChoices):
+        API_CLIENT = "api_client"
+        STAFF = "staff"
+        SYSTEM = "system"
+
+    # A bigint sequence gives a cheap, strictly increasing order for "newest first".
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField()
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="audit_events"
+    )
+    # A string reference keeps audit below accounts in the import order.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="audit_events"
+    )
+    action = models.CharField(max_length=64, choices=Action.choices)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=100, blank=True)
+    actor_name = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # GET /organizations/{org}/audit-events, newest first.
+            models.Index(fields=["organization", "-id"], name="audit_org_newest_idx"),
+            # GET /organizations/{org}/users/{id}/history, newest first.
+            models.Index(fields=["user", "-id"], name="audit_user_newest_idx"),
+            # ?action= within an organization.
+            models.Index(fields=["organization", "action", "-id"], name="audit_org_action_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.action} {self.user_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Audit events are append-only.")

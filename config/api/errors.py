@@ -1,0 +1,103 @@
+"""One exception handler maps every failure in a view to a problem response (HackSoft style)."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from config.api.problems import PROBLEM_CONTENT_TYPE, problem_body
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+_CODES = {
+    exceptions.ParseError: "malformed_json",
+    exceptions.AuthenticationFailed: "not_authenticated",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "insufficient_scope",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "rate_limited",
+}
+
+
+def flatten_errors(detail, prefix: str = "") -> list[dict]:
+    """DRF's nested error dicts and lists become one entry per problem with a dotted field path."""
+    entries = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field = key if key != "non_field_errors" else ""
+            path = f"{prefix}.{field}" if prefix and field else (prefix or field)
+            entries.extend(flatten_errors(value, path))
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, (dict, list)):
+                entries.extend(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
+            else:
+                entries.extend(flatten_errors(value, prefix))
+    else:
+        code = getattr(detail, "code", None) or "invalid"
+        entries.append({"field": prefix or None, "message": str(detail), "code": code})
+    return entries
+
+
+def django_validation_errors(error: DjangoValidationError) -> list[dict]:
+    if hasattr(error, "error_dict"):
+        return [
+            {"field": None if field == "__all__" else field, "message": message, "code": e.code or "invalid"}
+            for field, errors in error.error_dict.items()
+            for e in errors
+            for message in e.messages
+        ]
+    return [{"field": None, "message": m, "code": e.code or "invalid"} for e in error.error_list for m in e.messages]
+
+
+def _response(body: dict, headers=None) -> Response:
+    response = Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    return response
+
+
+def validation_problem(errors: list[dict]) -> Response:
+    detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors[:5])
+    return _response(
+        problem_body(400, code="validation_error", title="Invalid request", detail=detail, errors=errors)
+    )
+
+
+def problem_exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        errors = [{"field": exc.field, "message": exc.message, "code": exc.code}] if exc.field else []
+        return _response(problem_body(exc.status, code=exc.code, detail=exc.message, errors=errors))
+    if isinstance(exc, DjangoValidationError):
+        return validation_problem(django_validation_errors(exc))
+    if isinstance(exc, exceptions.ValidationError):
+        return validation_problem(flatten_errors(exc.detail))
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        return _response(problem_body(413, code="payload_too_large", detail="The request body exceeds 1 MiB."))
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        code = getattr(exc, "problem_code", None) or _CODES.get(type(exc)) or str(exc.default_code)
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
+        return _response(problem_body(exc.status_code, code=code, detail=str(detail)), headers=headers)
+    logger.exception("Unhandled error in %s", context["view"].__class__.__name__)
+    return _response(
+        problem_body(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            code="internal_error",
+            detail="Something went wrong on our side. Quote the request id when you contact support.",
+        )
+    )

@@ -1,0 +1,49 @@
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """Keyset pages, newest first, with no COUNT: the cost of page 10,000 is the cost of page 1."""
+
+    page_size = 50
+    max_page_size = 100
+    page_size_query_param = "limit"
+    cursor_query_param = "cursor"
+    ordering = ("-created_at", "-id")
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            raise ValidationError({"limit": [f"Must be a whole number from 1 to {self.max_page_size}."]})
+        return size
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except Exception as error:  # DRF answers 404; a bad cursor is the caller's input error
+            raise ValidationError({"cursor": ["Invalid cursor: pass the `next` or `previous` link as given."]}) from error
+
+    def get_paginated_response(self, data):
+        return Response({"results": data, "next": self.get_next_link(), "previous": self.get_previous_link()})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results", "next", "previous"],
+            "properties": {
+                "results": schema,
+                "next": {"type": "string", "format": "uri", "nullable": True},
+                "previous": {"type": "string", "format": "uri", "nullable": True},
+            },
+        }
+
+
+class AuditEventCursorPagination(NewestFirstCursorPagination):
+    ordering = ("-id",)

@@ -1,0 +1,14 @@
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class ApiClientRateThrottle(SimpleRateThrottle):
+    """One budget per API client, whichever token it uses."""
+
+    scope = "api_client"
+
+    def get_cache_key(self, request, view):
+        principal = request.user
+        client_id = getattr(principal, "client_id", None)
+        if client_id is None:
+            return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_id}

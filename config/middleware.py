@@ -1,0 +1,19 @@
+from django.conf import settings
+
+from config.api.problems import problem_response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse an over-size body up front with 413, before anything reads it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return problem_response(413, code="payload_too_large", detail="The request body exceeds 1 MiB.")
+        return self.get_response(request)

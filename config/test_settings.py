@@ -1,0 +1,13 @@
+"""Settings for the test suite: the production module with test-friendly environment defaults."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+os.environ.setdefault("DJANGO_TESTING", "true")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+
+from config.settings import *  # noqa: E402,F403
+
+# Per-test-process caches keep throttle counters from leaking between tests.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from oauth2_provider.views import TokenView
+
+from accounts.api.views import OrganizationViewSet
+from config.views import healthz
+
+organization_detail = OrganizationViewSet.as_view({"get": "retrieve"})
+
+api_v1 = [
+    path("oauth/token", TokenView.as_view(), name="oauth-token"),
+    path("organizations/<str:organization_id>", organization_detail, name="organization-detail"),
+    path("", include("accounts.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.internal_error"

@@ -1,0 +1,36 @@
+from django.db import connection
+from django.http import JsonResponse
+from django.views.defaults import page_not_found, server_error
+
+from config.api.problems import problem_response
+
+
+def healthz(request):
+    """200 when the database answers, 503 otherwise (for load balancers and orchestrators)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/v1/") or request.path == "/v1"
+
+
+def not_found(request, exception=None):
+    if _is_api(request):
+        return problem_response(404, code="not_found", detail="There is no such resource.")
+    return page_not_found(request, exception)
+
+
+def internal_error(request):
+    if _is_api(request):
+        return problem_response(
+            500,
+            code="internal_error",
+            detail="Something went wrong on our side. Quote the request id when you contact support.",
+        )
+    return server_error(request)

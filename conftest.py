@@ -1,0 +1,115 @@
+"""Fixtures shared by the whole suite.
+
+A real Cognito HTTP endpoint (moto's server on 127.0.0.1) runs for the whole session, so every
+API test exercises the real sync path. Personas: Alice's practice is the caller's organization;
+Charlie's practice is another tenant that must see nothing of Alice's.
+"""
+
+import base64
+import os
+
+import pytest
+
+from tests.cognito_server import CognitoServer, cognito_env, create_user_pool
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cognito_server():
+    server = CognitoServer()
+    endpoint = server.start()
+    saved = dict(os.environ)
+    os.environ.update(cognito_env(endpoint))
+    os.environ["COGNITO_USER_POOL_ID"] = create_user_pool(endpoint)
+    os.environ["COGNITO_MAX_ATTEMPTS"] = "1"
+    os.environ["COGNITO_CONNECT_TIMEOUT"] = "1"
+    os.environ["COGNITO_READ_TIMEOUT"] = "2"
+    from accounts.cognito.gateway import reset_client
+
+    reset_client()
+    yield server
+    server.close()
+    os.environ.clear()
+    os.environ.update(saved)
+    reset_client()
+
+
+@pytest.fixture(autouse=True)
+def _cognito_up(cognito_server):
+    """A test that takes Cognito down can't leak the outage into the next one."""
+    from accounts.cognito import sync
+
+    cognito_server.start()
+    sync._inline_paused_until = 0.0
+    yield
+    cognito_server.start()
+    sync._inline_paused_until = 0.0
+
+
+@pytest.fixture
+def cognito(cognito_server):
+    from accounts.cognito.gateway import get_gateway
+
+    return get_gateway()
+
+
+@pytest.fixture
+def organization(db):
+    from organizations.services import organization_create
+
+    return organization_create(name="Alice's Practice")
+
+
+@pytest.fixture
+def other_organization(db):
+    from organizations.services import organization_create
+
+    return organization_create(name="Charlie's Clinic")
+
+
+ALL_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit")
+
+
+@pytest.fixture
+def issue_token(db):
+    """issue_token(organization, scopes=ALL_SCOPES) -> a bearer token from the real token endpoint."""
+    from rest_framework.test import APIClient
+
+    from organizations.services import api_client_create
+
+    def issue(organization, scopes=ALL_SCOPES, name="Practice software"):
+        api_client, secret = api_client_create(organization=organization, name=name, scopes=scopes)
+        basic = base64.b64encode(f"{api_client.application.client_id}:{secret}".encode()).decode()
+        response = APIClient().post(
+            "/v1/oauth/token",
+            {"grant_type": "client_credentials"},
+            format="multipart",
+            HTTP_AUTHORIZATION=f"Basic {basic}",
+        )
+        assert response.status_code == 200, response.content
+        return response.json()["access_token"]
+
+    return issue
+
+
+@pytest.fixture
+def api_for(issue_token):
+    """api_for(organization, scopes=ALL_SCOPES) -> an APIClient holding a bearer token."""
+    from rest_framework.test import APIClient
+
+    def make(organization, scopes=ALL_SCOPES):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(organization, scopes)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(api_for, organization):
+    """Alice's practice software, with every scope."""
+    return api_for(organization)
+
+
+@pytest.fixture
+def users_url(organization):
+    return f"/v1/organizations/{organization.pk}/users"

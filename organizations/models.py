@@ -1,0 +1,61 @@
+import uuid
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from organizations.fields import HpioField
+
+
+class Organization(models.Model):
+    """A practice or clinic: the tenant every user and API client belongs to."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    hpio_number = HpioField("HPI-O", max_length=16, blank=True, null=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["hpio_number"], name="organization_hpio_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ApiClient(models.Model):
+    """An OAuth 2.0 client of one organization, with the scopes it may ask for.
+
+    The credentials themselves live in django-oauth-toolkit's Application (secret hashed);
+    this row ties them to a tenant.
+    """
+
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="api_client"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="api_clients")
+    name = models.CharField(max_length=200)
+    allowed_scopes = models.CharField(max_length=500, help_text="Space-separated scopes.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.organization})"
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset(self.allowed_scopes.split())
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

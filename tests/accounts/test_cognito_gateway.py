@@ -1,0 +1,590 @@
+"""Tests for accounts.cognito.gateway against moto's server over real HTTP.
+
+No database is used: these are plain functions without the ``db`` fixture.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+import uuid
+
+import pytest
+
+from accounts.cognito import gateway as gw
+from accounts.cognito.gateway import (
+    CognitoConfigurationError,
+    CognitoError,
+    CognitoGateway,
+    get_client,
+    get_gateway,
+    reset_client,
+)
+from tests.cognito_server import (
+    CognitoServer,
+    cognito_env,
+    create_user_pool,
+    make_client,
+)
+
+MUTATING_CALLS = {
+    "admin_create_user",
+    "admin_update_user_attributes",
+    "admin_add_user_to_group",
+    "admin_remove_user_from_group",
+    "create_group",
+    "admin_disable_user",
+    "admin_enable_user",
+    "admin_user_global_sign_out",
+}
+
+EMAIL = "jane.citizen@example.com.au"
+GIVEN = "Jane"
+FAMILY = "Citizen"
+
+
+# --------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cognito_server():
+    server = CognitoServer()
+    server.start()
+    yield server
+    server.close()
+
+
+def _apply_env(monkeypatch, endpoint_url: str, **extra: str) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "DJANGO_SETTINGS_MODULE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**cognito_env(endpoint_url), **extra}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def env(monkeypatch, cognito_server):
+    # The client cache is keyed on the env values, so no reset_client() needed.
+    cognito_server.start()  # no-op if running
+    _apply_env(monkeypatch, cognito_server.endpoint_url)
+    return cognito_server
+
+
+@pytest.fixture(scope="module")
+def shared_pool(cognito_server):
+    # moto needs ~0.3 s per create_user_pool; tests use fresh UUID usernames,
+    # so one pool per module is enough unless a test inspects pool-wide state.
+    return create_user_pool(cognito_server.endpoint_url)
+
+
+@pytest.fixture
+def pool_id(env, monkeypatch, shared_pool):
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", shared_pool)
+    return shared_pool
+
+
+@pytest.fixture
+def fresh_pool_id(env, monkeypatch):
+    pool = create_user_pool(env.endpoint_url)
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", pool)
+    return pool
+
+
+@pytest.fixture
+def admin(env):
+    """Independent client used to set up / inspect state behind the gateway."""
+    return make_client(env.endpoint_url)
+
+
+@pytest.fixture
+def gateway(pool_id):
+    return get_gateway()
+
+
+class RecordingClient:
+    """Proxy around a boto3 client recording the names of API calls."""
+
+    def __init__(self, client, before=None):
+        self._client = client
+        self._before = before or {}
+        self.calls: list[str] = []
+        self.params: list[tuple[str, dict]] = []
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(**kwargs):
+            self.calls.append(name)
+            self.params.append((name, kwargs))
+            if name in self._before:
+                self._before[name](**kwargs)
+            return attr(**kwargs)
+
+        return call
+
+    def mutations(self) -> list[str]:
+        return [c for c in self.calls if c in MUTATING_CALLS]
+
+
+@pytest.fixture
+def recorder(pool_id):
+    client = RecordingClient(get_client())
+    return client, CognitoGateway(client=client, user_pool_id=pool_id)
+
+
+def new_username() -> str:
+    return str(uuid.uuid4())
+
+
+def account_kwargs(**overrides):
+    values = {
+        "email": EMAIL,
+        "given_name": GIVEN,
+        "family_name": FAMILY,
+        "organization_id": str(uuid.uuid4()),
+    }
+    values.update(overrides)
+    return values
+
+
+# --------------------------------------------------------------------------
+# configuration / client factory
+# --------------------------------------------------------------------------
+
+
+def test_client_config_defaults_and_caching(env, monkeypatch):
+    for name in ("COGNITO_CONNECT_TIMEOUT", "COGNITO_READ_TIMEOUT", "COGNITO_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    reset_client()
+    client = get_client()
+    assert get_client() is client
+    assert client.meta.region_name == "ap-southeast-2"
+    assert client.meta.endpoint_url == env.endpoint_url
+    assert client.meta.config.connect_timeout == 2
+    assert client.meta.config.read_timeout == 5
+    # total_max_attempts counts the first request too (botocore's own
+    # "max_attempts" key would mean retries, i.e. one request more).
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 3}
+
+    monkeypatch.setenv("COGNITO_READ_TIMEOUT", "1.5")
+    monkeypatch.setenv("COGNITO_MAX_ATTEMPTS", "1")
+    other = get_client()
+    assert other is not client
+    assert other.meta.config.read_timeout == 1.5
+    assert other.meta.config.retries["total_max_attempts"] == 1
+
+    reset_client()
+    assert get_client() is not other
+
+
+def test_invalid_timeout_env_is_a_configuration_error(env, monkeypatch):
+    monkeypatch.setenv("COGNITO_CONNECT_TIMEOUT", "soon")
+    with pytest.raises(CognitoConfigurationError) as excinfo:
+        get_client()
+    assert "COGNITO_CONNECT_TIMEOUT" in excinfo.value.code
+
+
+def test_missing_pool_id_is_a_configuration_error(env, monkeypatch):
+    monkeypatch.delenv("COGNITO_USER_POOL_ID", raising=False)
+    with pytest.raises(CognitoConfigurationError) as excinfo:
+        get_gateway().describe(username=new_username())
+    assert excinfo.value.code == "MissingUserPoolId"
+
+
+# --------------------------------------------------------------------------
+# ensure_account
+# --------------------------------------------------------------------------
+
+
+def test_ensure_account_creates_user(gateway):
+    username = new_username()
+    org = str(uuid.uuid4())
+    gateway.ensure_account(
+        username=username, send_invitation=False, **account_kwargs(organization_id=org)
+    )
+
+    state = gateway.describe(username=username)
+    assert state is not None
+    assert state["username"] == username
+    assert state["enabled"] is True
+    assert state["groups"] == set()
+    attrs = state["attributes"]
+    assert attrs["email"] == EMAIL
+    assert attrs["email_verified"] == "true"
+    assert attrs["given_name"] == GIVEN
+    assert attrs["family_name"] == FAMILY
+    assert attrs["custom:organization_id"] == org
+
+
+def test_ensure_account_is_idempotent_and_updates_attributes(recorder):
+    client, gateway = recorder
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+
+    new_org = str(uuid.uuid4())
+    changed = account_kwargs(
+        email="j.citizen@example.org", family_name="Citizen-Smith", organization_id=new_org
+    )
+    client.calls.clear()
+    gateway.ensure_account(username=username, send_invitation=False, **changed)
+    assert client.mutations() == ["admin_update_user_attributes"]
+
+    attrs = gateway.describe(username=username)["attributes"]
+    assert attrs["email"] == "j.citizen@example.org"
+    assert attrs["email_verified"] == "true"
+    assert attrs["family_name"] == "Citizen-Smith"
+    assert attrs["custom:organization_id"] == new_org
+
+    # Same desired state again: nothing to write.
+    client.calls.clear()
+    gateway.ensure_account(username=username, send_invitation=True, **changed)
+    assert client.mutations() == []
+
+
+@pytest.mark.parametrize("send_invitation", [False, True])
+def test_ensure_account_invitation_flag(recorder, send_invitation):
+    client, gateway = recorder
+    username = new_username()
+    gateway.ensure_account(
+        username=username, send_invitation=send_invitation, **account_kwargs()
+    )
+    [(_, params)] = [p for p in client.params if p[0] == "admin_create_user"]
+    if send_invitation:
+        assert "MessageAction" not in params
+        assert params["DesiredDeliveryMediums"] == ["EMAIL"]
+    else:
+        assert params["MessageAction"] == "SUPPRESS"
+    assert gateway.describe(username=username)["status"] == "FORCE_CHANGE_PASSWORD"
+
+
+def test_ensure_account_lost_creation_race_falls_back_to_update(pool_id, admin):
+    username = new_username()
+
+    def create_concurrently(**kwargs):
+        admin.admin_create_user(
+            UserPoolId=pool_id,
+            Username=username,
+            MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "given_name", "Value": "Other"}],
+        )
+
+    client = RecordingClient(get_client(), before={"admin_create_user": create_concurrently})
+    gateway = CognitoGateway(client=client, user_pool_id=pool_id)
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+
+    assert client.mutations() == ["admin_create_user", "admin_update_user_attributes"]
+    assert gateway.describe(username=username)["attributes"]["given_name"] == GIVEN
+
+
+# --------------------------------------------------------------------------
+# set_groups
+# --------------------------------------------------------------------------
+
+
+def test_set_groups_mirrors_exactly_and_creates_missing_groups(admin, fresh_pool_id):
+    pool_id = fresh_pool_id
+    gateway = get_gateway()
+    admin.create_group(UserPoolId=pool_id, GroupName="prescriber")
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+
+    gateway.set_groups(username=username, groups={"prescriber", "org_admin"})
+    assert gateway.describe(username=username)["groups"] == {"prescriber", "org_admin"}
+    pool_groups = {g["GroupName"] for g in admin.list_groups(UserPoolId=pool_id)["Groups"]}
+    assert pool_groups == {"prescriber", "org_admin"}
+
+    gateway.set_groups(username=username, groups={"org_admin", "pharmacist"})
+    assert gateway.describe(username=username)["groups"] == {"org_admin", "pharmacist"}
+
+    gateway.set_groups(username=username, groups=set())
+    assert gateway.describe(username=username)["groups"] == set()
+    # Removing memberships never deletes the groups themselves.
+    pool_groups = {g["GroupName"] for g in admin.list_groups(UserPoolId=pool_id)["Groups"]}
+    assert pool_groups == {"prescriber", "org_admin", "pharmacist"}
+
+
+def test_set_groups_is_idempotent(recorder):
+    client, gateway = recorder
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+    gateway.set_groups(username=username, groups={"a", "b"})
+    client.calls.clear()
+    gateway.set_groups(username=username, groups={"b", "a"})
+    assert client.mutations() == []
+
+
+def test_set_groups_tolerates_group_created_concurrently(pool_id, admin):
+    def create_concurrently(**kwargs):
+        admin.create_group(UserPoolId=pool_id, GroupName=kwargs["GroupName"])
+
+    client = RecordingClient(get_client(), before={"create_group": create_concurrently})
+    gateway = CognitoGateway(client=client, user_pool_id=pool_id)
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+
+    gateway.set_groups(username=username, groups={"racy"})
+    assert gateway.describe(username=username)["groups"] == {"racy"}
+    assert client.calls.count("create_group") == 1
+
+
+def test_set_groups_paginates_current_groups(gateway, pool_id, admin):
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+    many = {f"page-{i:03d}" for i in range(61)}  # > one page of 60
+    gateway.set_groups(username=username, groups=many)
+    assert gateway.describe(username=username)["groups"] == many
+    gateway.set_groups(username=username, groups={"page-000"})
+    assert gateway.describe(username=username)["groups"] == {"page-000"}
+
+
+# --------------------------------------------------------------------------
+# disable / enable
+# --------------------------------------------------------------------------
+
+
+def _sign_in(admin, pool_id: str, username: str) -> str:
+    app = admin.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="test",
+        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    admin.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password="Very-s3cret-pass!", Permanent=True
+    )
+    result = admin.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=app,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": "Very-s3cret-pass!"},
+    )
+    return result["AuthenticationResult"]["AccessToken"]
+
+
+def test_disable_signs_out_and_is_idempotent(gateway, admin, pool_id):
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+    token = _sign_in(admin, pool_id, username)
+    assert admin.get_user(AccessToken=token)["Username"] == username
+
+    gateway.disable(username=username)
+    assert gateway.describe(username=username)["enabled"] is False
+    gateway.disable(username=username)  # again: no error
+    assert gateway.describe(username=username)["enabled"] is False
+
+    # Re-enabling does not resurrect the old session: global sign-out ran.
+    gateway.enable(username=username)
+    with pytest.raises(admin.exceptions.NotAuthorizedException):
+        admin.get_user(AccessToken=token)
+
+
+def test_enable(gateway):
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+    gateway.disable(username=username)
+    gateway.enable(username=username)
+    assert gateway.describe(username=username)["enabled"] is True
+    gateway.enable(username=username)
+    assert gateway.describe(username=username)["enabled"] is True
+
+
+def test_disable_missing_user_raises(gateway):
+    with pytest.raises(CognitoError) as excinfo:
+        gateway.disable(username=new_username())
+    assert excinfo.value.code == "UserNotFoundException"
+    assert excinfo.value.retryable is False
+
+
+# --------------------------------------------------------------------------
+# apply_state
+# --------------------------------------------------------------------------
+
+
+def _make_prior(admin, pool_id: str, username: str, prior: str) -> None:
+    if prior == "missing":
+        return
+    admin.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        MessageAction="SUPPRESS",
+        UserAttributes=[
+            {"Name": "email", "Value": "old@example.net"},
+            {"Name": "given_name", "Value": "Old"},
+            {"Name": "custom:organization_id", "Value": "old-org"},
+        ],
+    )
+    for group in ("stale", "prescriber"):
+        try:
+            admin.create_group(UserPoolId=pool_id, GroupName=group)
+        except admin.exceptions.GroupExistsException:
+            pass
+        admin.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=group)
+    if prior == "disabled":
+        admin.admin_disable_user(UserPoolId=pool_id, Username=username)
+
+
+@pytest.mark.parametrize("prior", ["missing", "enabled", "disabled"])
+@pytest.mark.parametrize("enabled", [True, False])
+def test_apply_state_converges_and_is_idempotent(recorder, admin, pool_id, prior, enabled):
+    client, gateway = recorder
+    username = new_username()
+    _make_prior(admin, pool_id, username, prior)
+    org = str(uuid.uuid4())
+    desired = dict(
+        username=username,
+        groups={"prescriber", "org_admin"},
+        enabled=enabled,
+        **account_kwargs(organization_id=org),
+    )
+
+    gateway.apply_state(**desired)
+    first = gateway.describe(username=username)
+    assert first["enabled"] is enabled
+    assert first["groups"] == {"prescriber", "org_admin"}
+    assert first["attributes"]["email"] == EMAIL
+    assert first["attributes"]["email_verified"] == "true"
+    assert first["attributes"]["given_name"] == GIVEN
+    assert first["attributes"]["family_name"] == FAMILY
+    assert first["attributes"]["custom:organization_id"] == org
+
+    mutations = client.mutations()
+    was_enabled = prior != "disabled"
+    if enabled:
+        assert "admin_disable_user" not in mutations
+        assert ("admin_enable_user" in mutations) == (not was_enabled)
+        if "admin_enable_user" in mutations:
+            assert mutations[-1] == "admin_enable_user"  # enabled only at the end
+    else:
+        assert "admin_enable_user" not in mutations
+        if was_enabled:
+            assert mutations.count("admin_disable_user") == 1
+            assert mutations.count("admin_user_global_sign_out") == 1
+        else:
+            assert "admin_disable_user" not in mutations
+            assert "admin_user_global_sign_out" not in mutations
+        if prior == "enabled":
+            assert mutations[0] == "admin_disable_user"  # disabled before anything else
+
+    # Second run: same result and nothing to write.
+    client.calls.clear()
+    gateway.apply_state(**desired)
+    assert client.mutations() == []
+    assert gateway.describe(username=username) == first
+
+
+def test_apply_state_moves_between_states(gateway):
+    username = new_username()
+    base = account_kwargs()
+    gateway.apply_state(username=username, groups={"a"}, enabled=True, **base)
+    gateway.apply_state(username=username, groups={"b"}, enabled=False, **base)
+    state = gateway.describe(username=username)
+    assert (state["enabled"], state["groups"]) == (False, {"b"})
+    gateway.apply_state(username=username, groups=set(), enabled=True, **base)
+    state = gateway.describe(username=username)
+    assert (state["enabled"], state["groups"]) == (True, set())
+
+
+# --------------------------------------------------------------------------
+# describe
+# --------------------------------------------------------------------------
+
+
+def test_describe_missing_user_returns_none(gateway):
+    assert gateway.describe(username=new_username()) is None
+
+
+# --------------------------------------------------------------------------
+# errors, privacy, faults
+# --------------------------------------------------------------------------
+
+
+def test_errors_and_logs_contain_no_pii(env, monkeypatch, caplog):
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", "ap-southeast-2_doesnotexist")
+    gateway = get_gateway()
+    username = new_username()
+    caplog.set_level(logging.DEBUG, logger=gw.__name__)
+    with pytest.raises(CognitoError) as excinfo:
+        gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+    err = excinfo.value
+    assert err.code == "ResourceNotFoundException"
+    assert "ResourceNotFoundException" in str(err)
+    assert err.__cause__ is None and err.__context__ is None
+    for text in (str(err), repr(err), caplog.text):
+        for pii in (EMAIL, GIVEN, FAMILY):
+            assert pii not in text
+    clone = pickle.loads(pickle.dumps(err))
+    assert (clone.operation, clone.code, clone.retryable) == (
+        err.operation,
+        err.code,
+        err.retryable,
+    )
+
+
+def test_successful_calls_log_no_pii(gateway, caplog):
+    caplog.set_level(logging.DEBUG, logger=gw.__name__)
+    username = new_username()
+    gateway.apply_state(username=username, groups={"x"}, enabled=False, **account_kwargs())
+    gateway.ensure_account(
+        username=username,
+        send_invitation=False,
+        **account_kwargs(email="other@example.com", given_name="Zed"),
+    )
+    assert username in caplog.text
+    for pii in (EMAIL, GIVEN, FAMILY, "other@example.com", "Zed"):
+        assert pii not in caplog.text
+
+
+@pytest.fixture
+def fault_server(monkeypatch):
+    """A private server so stopping it does not disturb the other tests."""
+    server = CognitoServer()
+    server.start()
+    _apply_env(
+        monkeypatch,
+        server.endpoint_url,
+        COGNITO_CONNECT_TIMEOUT="0.5",
+        COGNITO_READ_TIMEOUT="1",
+        COGNITO_MAX_ATTEMPTS="1",
+    )
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", create_user_pool(server.endpoint_url))
+    reset_client()
+    yield server
+    server.close()
+    reset_client()
+
+
+def test_stopped_server_raises_quickly_and_recovers(fault_server):
+    gateway = get_gateway()
+    username = new_username()
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
+
+    fault_server.stop()
+    started = time.monotonic()
+    with pytest.raises(CognitoError) as excinfo:
+        gateway.disable(username=username)
+    assert time.monotonic() - started < 3
+    assert excinfo.value.code == "EndpointConnectionError"
+    assert excinfo.value.retryable is True
+
+    # Back up on the same port; moto state survived the restart.
+    fault_server.start()
+    gateway.disable(username=username)
+    assert gateway.describe(username=username)["enabled"] is False
+
+
+def test_unresponsive_server_times_out(fault_server):
+    gateway = get_gateway()
+    fault_server.stall()
+    started = time.monotonic()
+    with pytest.raises(CognitoError) as excinfo:
+        gateway.describe(username=new_username())
+    elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 1.9  # read_timeout=1, exactly one attempt
+    assert excinfo.value.code == "ReadTimeoutError"
+    assert excinfo.value.retryable is True
+
+    fault_server.start()
+    assert gateway.describe(username=new_username()) is None
