@@ -229,7 +229,9 @@ def user_disable(*, user: User, actor: Actor) -> User:
             actor=actor,
             organization_id=user.organization_id,
             user_id=user.pk,
-            changes=_diff(before, _snapshot(user, ("status", "roles", "disabled_at")), rename={"roles": "access_roles"}),
+            changes=_diff(
+                before, _snapshot(user, ("status", "roles", "disabled_at")), rename={"roles": "access_roles"}
+            ),
         )
         signals.user_disabled.send(sender=User, user=user)
     return user
@@ -314,13 +316,14 @@ def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None
             .exists()
         ):
             _raise_conflict("user_partner_id_per_org_unique")
-    if details is not None and details.hpii_number:
-        if (
-            ProviderDetails.objects.filter(organization_id=details.organization_id, hpii_number=details.hpii_number)
-            .exclude(user_id=details.user_id)
-            .exists()
-        ):
-            _raise_conflict("provider_hpii_per_org_unique")
+    if (
+        details is not None
+        and details.hpii_number
+        and ProviderDetails.objects.filter(organization_id=details.organization_id, hpii_number=details.hpii_number)
+        .exclude(user_id=details.user_id)
+        .exists()
+    ):
+        _raise_conflict("provider_hpii_per_org_unique")
 
 
 def _raise_conflict(constraint: str):

@@ -20,9 +20,13 @@ def _is_api(request) -> bool:
     return request.path.startswith("/v1/") or request.path == "/v1"
 
 
+def api_not_found(request, *args, **kwargs):
+    return problem_response(404, code="not_found", detail="There is no such resource.")
+
+
 def not_found(request, exception=None):
     if _is_api(request):
-        return problem_response(404, code="not_found", detail="There is no such resource.")
+        return api_not_found(request)
     return page_not_found(request, exception)
 
 

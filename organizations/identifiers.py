@@ -314,7 +314,7 @@ def provider_number_check_character(stem: str, location: str) -> str:
             f"Practice location character {location!r} is not allowed; use 0-9 or a "
             f"letter other than I, O, S or Z."
         )
-    total = sum(int(d) * w for d, w in zip(stem, _PROVIDER_STEM_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(stem, _PROVIDER_STEM_WEIGHTS, strict=True))
     total += PROVIDER_LOCATION_CHARACTERS.index(location) * _PROVIDER_LOCATION_WEIGHT
     return PROVIDER_CHECK_CHARACTERS[total % 11]
 

@@ -26,10 +26,10 @@ Notes on moto behaviour that matter here:
 from __future__ import annotations
 
 import functools
+import http.client
 import logging
 import socket
 import threading
-import urllib.request
 import uuid
 
 import boto3
@@ -87,9 +87,7 @@ class CognitoServer:
             if self._server is None:
                 # werkzeug logs every request at INFO; keep test output readable.
                 logging.getLogger("werkzeug").setLevel(logging.WARNING)
-                server = ThreadedMotoServer(
-                    ip_address=self.host, port=self.port or 0, verbose=False
-                )
+                server = ThreadedMotoServer(ip_address=self.host, port=self.port or 0, verbose=False)
                 server.start()
                 self.port = server.get_host_and_port()[1]
                 self._server = server
@@ -122,11 +120,15 @@ class CognitoServer:
 
     def reset(self) -> None:
         """Wipe all moto state (all services, all regions)."""
-        request = urllib.request.Request(
-            f"{self.endpoint_url}/moto-api/reset", method="POST", data=b""
-        )
-        with urllib.request.urlopen(request, timeout=5):
-            pass
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=5)
+        try:
+            connection.request("POST", "/moto-api/reset", body=b"")
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"moto reset failed: HTTP {response.status}")
+        finally:
+            connection.close()
 
     def _stop_server(self) -> None:
         if self._server is not None:
@@ -158,15 +160,11 @@ def make_client(endpoint_url: str, region: str = DEFAULT_REGION):
         endpoint_url=endpoint_url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(
-            connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}
-        ),
+        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
     )
 
 
-def create_user_pool(
-    endpoint_url: str, name: str | None = None, region: str = DEFAULT_REGION
-) -> str:
+def create_user_pool(endpoint_url: str, name: str | None = None, region: str = DEFAULT_REGION) -> str:
     """Create a user pool with the mutable ``custom:organization_id``; return its id."""
     client = make_client(endpoint_url, region)
     response = client.create_user_pool(

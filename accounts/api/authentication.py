@@ -1,7 +1,6 @@
 import hashlib
 from dataclasses import dataclass
 
-from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed

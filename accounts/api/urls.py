@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from accounts.api.views import OrganizationViewSet, UserViewSet
+from accounts.api.views import UserViewSet
 from audit.api import AuditEventViewSet
 
 router = SimpleRouter(trailing_slash=False)

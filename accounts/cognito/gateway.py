@@ -134,9 +134,7 @@ def _translate(operation: str, exc: Exception) -> CognitoError:
         meta = exc.response.get("ResponseMetadata", {}) or {}
         code = str(error.get("Code") or "UnknownError")
         status = meta.get("HTTPStatusCode")
-        retryable = code in _RETRYABLE_CODES or (
-            isinstance(status, int) and status >= 500
-        )
+        retryable = code in _RETRYABLE_CODES or (isinstance(status, int) and status >= 500)
         return CognitoError(operation, code, retryable=retryable, http_status=status)
     name = type(exc).__name__
     retryable = name in _RETRYABLE_TRANSPORT_ERRORS or any(
@@ -235,9 +233,7 @@ def reset_client() -> None:
 # --------------------------------------------------------------------------
 
 
-def _desired_attributes(
-    *, email: str, given_name: str, family_name: str, organization_id: str
-) -> dict[str, str]:
+def _desired_attributes(*, email: str, given_name: str, family_name: str, organization_id: str) -> dict[str, str]:
     return {
         "email": email,
         "email_verified": "true",
@@ -335,9 +331,7 @@ class CognitoGateway:
             family_name=family_name,
             organization_id=organization_id,
         )
-        self._ensure_account(
-            username, desired, send_invitation=send_invitation, current=None
-        )
+        self._ensure_account(username, desired, send_invitation=send_invitation, current=None)
 
     def _ensure_account(
         self,
@@ -359,9 +353,7 @@ class CognitoGateway:
             current = self._get_user(username)
             if current is None:
                 raise CognitoError("admin_create_user", "UserNotFoundException")
-        existing = {
-            a["Name"]: a.get("Value", "") for a in current.get("UserAttributes", [])
-        }
+        existing = {a["Name"]: a.get("Value", "") for a in current.get("UserAttributes", [])}
         changed = {k: v for k, v in desired.items() if existing.get(k) != v}
         if changed:
             # email_verified must travel with email, or Cognito marks the new
@@ -381,9 +373,7 @@ class CognitoGateway:
             )
         return current
 
-    def _create(
-        self, username: str, desired: dict[str, str], *, send_invitation: bool
-    ) -> dict[str, Any] | None:
+    def _create(self, username: str, desired: dict[str, str], *, send_invitation: bool) -> dict[str, Any] | None:
         params: dict[str, Any] = {
             "Username": username,
             "UserAttributes": _as_attribute_list(desired),
@@ -439,9 +429,7 @@ class CognitoGateway:
 
     def _add_to_group(self, username: str, group: str) -> None:
         try:
-            self._call(
-                "admin_add_user_to_group", username, Username=username, GroupName=group
-            )
+            self._call("admin_add_user_to_group", username, Username=username, GroupName=group)
             return
         except CognitoError as exc:
             if exc.code != "ResourceNotFoundException":
@@ -454,9 +442,7 @@ class CognitoGateway:
         except CognitoError as exc:
             if exc.code != "GroupExistsException":
                 raise
-        self._call(
-            "admin_add_user_to_group", username, Username=username, GroupName=group
-        )
+        self._call("admin_add_user_to_group", username, Username=username, GroupName=group)
 
     # -- enabled flag -----------------------------------------------------
 
@@ -548,9 +534,7 @@ class CognitoGateway:
             "username": user.get("Username", username),
             "enabled": bool(user.get("Enabled")),
             "status": user.get("UserStatus"),
-            "attributes": {
-                a["Name"]: a.get("Value", "") for a in user.get("UserAttributes", [])
-            },
+            "attributes": {a["Name"]: a.get("Value", "") for a in user.get("UserAttributes", [])},
             "groups": groups,
         }
 

@@ -28,7 +28,8 @@ class NewestFirstCursorPagination(CursorPagination):
         try:
             return super().decode_cursor(request)
         except Exception as error:  # DRF answers 404; a bad cursor is the caller's input error
-            raise ValidationError({"cursor": ["Invalid cursor: pass the `next` or `previous` link as given."]}) from error
+            message = "Invalid cursor: pass the `next` or `previous` link as given."
+            raise ValidationError({"cursor": [message]}) from error
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link(), "previous": self.get_previous_link()})

@@ -5,6 +5,7 @@ No database is used: these are plain functions without the ``db`` fixture.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import time
@@ -203,9 +204,7 @@ def test_missing_pool_id_is_a_configuration_error(env, monkeypatch):
 def test_ensure_account_creates_user(gateway):
     username = new_username()
     org = str(uuid.uuid4())
-    gateway.ensure_account(
-        username=username, send_invitation=False, **account_kwargs(organization_id=org)
-    )
+    gateway.ensure_account(username=username, send_invitation=False, **account_kwargs(organization_id=org))
 
     state = gateway.describe(username=username)
     assert state is not None
@@ -226,9 +225,7 @@ def test_ensure_account_is_idempotent_and_updates_attributes(recorder):
     gateway.ensure_account(username=username, send_invitation=False, **account_kwargs())
 
     new_org = str(uuid.uuid4())
-    changed = account_kwargs(
-        email="j.citizen@example.org", family_name="Citizen-Smith", organization_id=new_org
-    )
+    changed = account_kwargs(email="j.citizen@example.org", family_name="Citizen-Smith", organization_id=new_org)
     client.calls.clear()
     gateway.ensure_account(username=username, send_invitation=False, **changed)
     assert client.mutations() == ["admin_update_user_attributes"]
@@ -249,9 +246,7 @@ def test_ensure_account_is_idempotent_and_updates_attributes(recorder):
 def test_ensure_account_invitation_flag(recorder, send_invitation):
     client, gateway = recorder
     username = new_username()
-    gateway.ensure_account(
-        username=username, send_invitation=send_invitation, **account_kwargs()
-    )
+    gateway.ensure_account(username=username, send_invitation=send_invitation, **account_kwargs())
     [(_, params)] = [p for p in client.params if p[0] == "admin_create_user"]
     if send_invitation:
         assert "MessageAction" not in params
@@ -352,9 +347,7 @@ def _sign_in(admin, pool_id: str, username: str) -> str:
         ClientName="test",
         ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
-    admin.admin_set_user_password(
-        UserPoolId=pool_id, Username=username, Password="Very-s3cret-pass!", Permanent=True
-    )
+    admin.admin_set_user_password(UserPoolId=pool_id, Username=username, Password="Very-s3cret-pass!", Permanent=True)
     result = admin.admin_initiate_auth(
         UserPoolId=pool_id,
         ClientId=app,
@@ -417,10 +410,8 @@ def _make_prior(admin, pool_id: str, username: str, prior: str) -> None:
         ],
     )
     for group in ("stale", "prescriber"):
-        try:
+        with contextlib.suppress(admin.exceptions.GroupExistsException):
             admin.create_group(UserPoolId=pool_id, GroupName=group)
-        except admin.exceptions.GroupExistsException:
-            pass
         admin.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=group)
     if prior == "disabled":
         admin.admin_disable_user(UserPoolId=pool_id, Username=username)
@@ -515,7 +506,7 @@ def test_errors_and_logs_contain_no_pii(env, monkeypatch, caplog):
     for text in (str(err), repr(err), caplog.text):
         for pii in (EMAIL, GIVEN, FAMILY):
             assert pii not in text
-    clone = pickle.loads(pickle.dumps(err))
+    clone = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own object
     assert (clone.operation, clone.code, clone.retryable) == (
         err.operation,
         err.code,

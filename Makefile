@@ -1,0 +1,10 @@
+run:
+	./scripts/run_demo.sh
+
+test:
+	./scripts/test.sh
+
+lint:
+	.venv/bin/ruff check .
+
+.PHONY: run test lint

@@ -1,0 +1,90 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from oauth2_provider.generators import generate_client_secret
+
+from accounts import services
+from accounts.models import User
+from audit.context import Actor
+from organizations.models import ApiClient, Organization
+from organizations.services import api_client_create, organization_create
+
+DEMO_ORGANIZATION = "Demo Practice"
+DEMO_HPIO = "8003620000000005"
+DEMO_CLIENT = "Demo practice software"
+ALL_SCOPES = ["read:users", "create:user", "update:user", "delete:user", "read:audit"]
+
+PROVIDER = {
+    "date_of_birth": "1980-03-15",
+    "sex": "F",
+    "hpii_number": "8003614900000017",
+    "prescriber_type": "M",
+    "prescriber_number": "2345678",
+    "qualifications": "MBBS",
+}
+DEMO_USERS = [
+    # (email, given, family, roles at creation, provider details, roles set afterwards, then disable?)
+    ("ben.smith@demo-practice.example", "Ben", "Smith", ["rx_reader"], None, None, False),
+    ("sarah.johnson@demo-practice.example", "Sarah", "Johnson", ["provider"], PROVIDER, None, False),
+    # Upgraded to provider, details not given yet (the workflow's step 2): can't prescribe.
+    ("priya.patel@demo-practice.example", "Priya", "Patel", ["rx_reader"], None, ["provider"], False),
+    ("alex.nguyen@demo-practice.example", "Alex", "Nguyen", ["admin", "receptionist"], None, None, False),
+    ("jo.former@demo-practice.example", "Jo", "Former", ["receptionist"], None, None, True),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or refresh) the demo: a demo organization, a staff superuser, an API client with every "
+        "scope, and users in every state. Idempotent: rerunning creates nothing twice; it prints a fresh "
+        "staff password and client secret each time (both are stored hashed)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--staff-email", default="staff@demo.example")
+        parser.add_argument("--staff-password", default=None, help="Default: a new random password.")
+
+    def handle(self, *args, staff_email, staff_password, **options):
+        actor = Actor.system("seed_demo")
+        with transaction.atomic():
+            organization = Organization.objects.filter(name=DEMO_ORGANIZATION).first() or organization_create(
+                name=DEMO_ORGANIZATION, hpio_number=DEMO_HPIO
+            )
+            password = staff_password or generate_client_secret()[:20]
+            staff = User.objects.filter(email=staff_email).first()
+            if staff is None:
+                staff = User.objects.create_superuser(
+                    email=staff_email, password=password, given_name="Demo", family_name="Staff"
+                )
+            else:
+                staff.set_password(password)
+                staff.save(update_fields=["password"])
+
+            api_client = ApiClient.objects.filter(organization=organization, name=DEMO_CLIENT).first()
+            if api_client is None:
+                api_client, secret = api_client_create(organization=organization, name=DEMO_CLIENT, scopes=ALL_SCOPES)
+            else:
+                secret = generate_client_secret()
+                api_client.application.client_secret = secret
+                api_client.application.save()
+
+        for email, given, family, roles, details, later_roles, disable in DEMO_USERS:
+            if User.objects.filter(email=email).exists():
+                continue
+            user = services.user_create(
+                organization=organization,
+                actor=actor,
+                email=email,
+                given_name=given,
+                family_name=family,
+                roles=roles,
+                provider_details=details,
+            )
+            if later_roles:
+                services.user_roles_set(user=user, actor=actor, roles=later_roles)
+            if disable:
+                services.user_disable(user=user, actor=actor)
+
+        self.stdout.write(f"Organization:  {organization.name}  id={organization.pk}")
+        self.stdout.write(f"Staff login:   {staff_email} / {password}   (admin at /admin/)")
+        self.stdout.write(f"API client_id: {api_client.application.client_id}")
+        self.stdout.write(f"client_secret: {secret}")

@@ -1,0 +1,41 @@
+import json as _json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from config.errors import ApplicationError
+from organizations.models import Organization
+from organizations.services import api_client_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an OAuth 2.0 client-credentials API client for one organization. The client secret "
+        "is printed once and stored hashed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--organization", required=True, help="The organization's id.")
+        parser.add_argument("--name", required=True, help="A name for the client, e.g. the practice software.")
+        parser.add_argument(
+            "--scopes",
+            required=True,
+            help='Space-separated scopes, e.g. "read:users create:user update:user delete:user read:audit".',
+        )
+        parser.add_argument("--json", action="store_true", help='Print only {"client_id": ..., "client_secret": ...}.')
+
+    def handle(self, *args, organization, name, scopes, json: bool, **options):
+        try:
+            org = Organization.objects.get(pk=organization)
+        except (Organization.DoesNotExist, ValueError) as error:
+            raise CommandError(f"No organization with id {organization!r}.") from error
+        try:
+            api_client, secret = api_client_create(organization=org, name=name, scopes=scopes.split())
+        except ApplicationError as error:
+            raise CommandError(error.message) from error
+        credentials = {"client_id": api_client.application.client_id, "client_secret": secret}
+        if json:
+            self.stdout.write(_json.dumps(credentials))
+            return
+        self.stdout.write(f"API client {name!r} for {org.name!r} with scopes: {api_client.allowed_scopes}")
+        self.stdout.write(f"client_id:     {credentials['client_id']}")
+        self.stdout.write(f"client_secret: {credentials['client_secret']}  (shown once; stored hashed)")

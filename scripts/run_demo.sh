@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The README's run command: the service with demo data on SQLite, with moto's server as the local
+# Cognito, on http://127.0.0.1:8000. Nothing leaves this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh dev
+
+export DJANGO_DEBUG=true
+export DJANGO_SECURE_SSL_REDIRECT=false
+unset DATABASE_URL
+COGNITO_PORT="${COGNITO_PORT:-5011}"
+PORT="${PORT:-8000}"
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=ap-southeast-2 AWS_DEFAULT_REGION=ap-southeast-2
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="http://127.0.0.1:${COGNITO_PORT}"
+
+mkdir -p var
+.venv/bin/moto_server -H 127.0.0.1 -p "$COGNITO_PORT" >var/moto.log 2>&1 &
+MOTO_PID=$!
+trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  curl -s -o /dev/null "http://127.0.0.1:${COGNITO_PORT}" && break
+  sleep 0.2
+done
+
+.venv/bin/python manage.py migrate --noinput -v0
+COGNITO_USER_POOL_ID="$(.venv/bin/python manage.py setup_local_cognito)"
+export COGNITO_USER_POOL_ID
+echo "Local Cognito (moto) at ${AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER}, user pool ${COGNITO_USER_POOL_ID}"
+.venv/bin/python manage.py seed_demo
+echo "Service: http://127.0.0.1:${PORT}/v1/   admin: http://127.0.0.1:${PORT}/admin/   API docs: http://127.0.0.1:${PORT}/v1/docs"
+.venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The one test command (README's `make test`, and .ci/run): sets everything up, runs every test
+# against PostgreSQL, exits non-zero when any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/bootstrap.sh dev
+
+if [ "$(id -u)" = "0" ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "Installing Debian's chromium for the admin browser tests..." >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+    echo "chromium could not be installed; browser tests will be skipped" >&2
+fi
+
+DATABASE_URL="${DATABASE_URL:-$(./scripts/ensure_postgres.sh user_management)}"
+export DATABASE_URL
+echo "Database: ${DATABASE_URL}" >&2
+
+.venv/bin/ruff check .
+.venv/bin/python manage.py makemigrations --check --dry-run --settings=config.test_settings >/dev/null
+exec .venv/bin/pytest --create-db "$@"
