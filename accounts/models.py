@@ -94,6 +94,19 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.Index(fields=["organization", "-created_at", "-id"], name="user_org_newest_idx"),
             # ?status= within an organization, newest first.
             models.Index(fields=["organization", "status", "-created_at"], name="user_org_status_idx"),
+            # ?role=<role>: one partial index per role, in the cursor order, so a filtered page (deep
+            # ones too) is a keyset range scan however rare the role. The condition is the filter's
+            # own expression (UserFilter.filter_role), which is what lets the planner use it.
+            *(
+                models.Index(
+                    fields=["organization", "-created_at", "-id"],
+                    condition=Q(roles__icontains=f'"{role}"'),
+                    name=f"user_org_role_{role}_idx",
+                )
+                for role in sorted(role_names.ALL_ROLES)
+            ),
+            # ?search= (substring of a name or email) is the PostgreSQL-only trigram index
+            # user_search_trgm_idx, created in migration 0004_performance_indexes.
         ]
 
     def __str__(self):
@@ -125,6 +138,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self):
         super().clean()
         self.email = self.email.strip().lower()
+
+
+class StaffUser(User):
+    """Platform staff, as the admin manages them: no organization, no Cognito account, no audit trail
+    of the practice kind, so they get their own admin page beside the practice users'."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "platform staff member"
+        verbose_name_plural = "platform staff"
 
 
 class ProviderDetails(models.Model):
@@ -165,18 +188,21 @@ class ProviderDetails(models.Model):
 
     @property
     def is_complete(self) -> bool:
-        required = [
-            self.given_name,
-            self.family_name,
-            self.date_of_birth,
-            self.sex,
-            self.hpii_number,
-            self.prescriber_type,
-            self.qualifications,
-        ]
-        if self.prescriber_type != "T":
-            required.append(self.prescriber_number)
-        return all(required)
+        return provider_details_complete(lambda field: getattr(self, field))
+
+
+# What a prescriber needs on file; prescriber_number too unless the prescriber type is T.
+PROVIDER_DETAILS_REQUIRED = (
+    "given_name", "family_name", "date_of_birth", "sex", "hpii_number", "prescriber_type", "qualifications"
+)
+
+
+def provider_details_complete(get) -> bool:
+    """`get(field)` gives a provider-details value: the one rule for ProviderDetails.is_complete and
+    for the users list, which renders from database rows rather than model instances."""
+    if not all(get(field) for field in PROVIDER_DETAILS_REQUIRED):
+        return False
+    return get("prescriber_type") == "T" or bool(get("prescriber_number"))
 
 
 class CognitoSync(models.Model):

@@ -9,6 +9,7 @@ import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import roles as role_names
@@ -90,12 +91,14 @@ def user_create(
     )
     _blank_to_null(user, USER_FIELDS)
     user.set_unusable_password()
-    errors = _clean(user, exclude=["password", "last_login"])
+    # The organization comes from the caller's principal, not the body: checking it exists again
+    # would cost a query per create (the foreign key still guards it).
+    errors = _clean(user, exclude=["password", "last_login", "organization"])
 
     details = None
     if provider_details or role_names.PROVIDER in roles:
         details = ProviderDetails(user=user, organization=organization, **(provider_details or {}))
-        _fill_details_from_user(details, user, given=provider_details or {})
+        _fill_details_from_user(details, user, given=provider_details or {}, user_errors=errors)
         _blank_to_null(details, PROVIDER_FIELDS)
         errors.update(_clean(details, exclude=["user", "organization"], prefix="provider_details."))
         if role_names.PROVIDER in roles:
@@ -141,7 +144,7 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         for field, value in data.items():
             setattr(user, field, value)
         _blank_to_null(user, data)
-        errors = _clean(user, exclude=["password", "last_login"])
+        errors = _clean(user, exclude=["password", "last_login", "organization"])  # not changeable here
 
         details = getattr(user, "provider_details", None)
         details_before = _snapshot(details, PROVIDER_FIELDS) if details else {}
@@ -150,7 +153,7 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
                 details = ProviderDetails(user=user, organization_id=user.organization_id)
             for field, value in provider_details.items():
                 setattr(details, field, value)
-            _fill_details_from_user(details, user, given=provider_details)
+            _fill_details_from_user(details, user, given=provider_details, user_errors=errors)
             _blank_to_null(details, provider_details)
             errors.update(_clean(details, exclude=["user", "organization"], prefix="provider_details."))
         if errors:
@@ -298,16 +301,19 @@ def _missing_required_provider_fields(details: ProviderDetails, *, already_inval
     }
 
 
-def _fill_details_from_user(details: ProviderDetails, user: User, *, given: dict) -> None:
-    """The provider's own name and phone default to the user's when not given."""
+def _fill_details_from_user(details: ProviderDetails, user: User, *, given: dict, user_errors: dict) -> None:
+    """The provider's own name and phone default to the user's when not given. An invalid one is not
+    copied: the caller sent it once, so it is reported once, under the user's field."""
     for field in ("given_name", "family_name", "phone"):
-        if field not in given and not getattr(details, field):
+        if field not in given and field not in user_errors and not getattr(details, field):
             setattr(details, field, getattr(user, field) or "")
 
 
 def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None:
     if user is not None:
-        if User.objects.filter(email__iexact=user.email).exclude(pk=user.pk).exists():
+        # lower(email) = ...: served by the unique index user_email_ci_unique (iexact's UPPER() is not).
+        same_email = User.objects.alias(email_lower=Lower("email")).filter(email_lower=user.email.lower())
+        if same_email.exclude(pk=user.pk).exists():
             _raise_conflict("user_email_ci_unique")
         if (
             user.partner_user_id
@@ -382,7 +388,9 @@ def _save(instance, actor: Actor) -> None:
     # Set explicitly: otherwise the history middleware would pick up the API principal.
     instance._history_user = User(pk=actor.id) if actor.type == Actor.STAFF else None
     instance._change_reason = f"{actor.type}:{actor.id or actor.name}"
-    instance.save()
+    # A new ProviderDetails has its primary key (the user) already set, so a plain save() would try
+    # an UPDATE first; inserting straight away saves that query.
+    instance.save(force_insert=instance._state.adding)
 
 
 def _snapshot(instance, fields) -> dict:

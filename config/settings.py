@@ -4,6 +4,8 @@ from pathlib import Path
 
 import environ
 
+from config.logging_filters import credential_logger_names
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -122,11 +124,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.ApiClientTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.NewestFirstCursorPagination",
     "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.ApiAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": env("API_THROTTLE_RATE", default="6000/min")},
     "UNAUTHENTICATED_USER": None,
@@ -153,13 +155,40 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_ACCESS_TOKEN_EXPIRE_SECONDS", default=3600),
     # Tokens are kept only as SHA-256 checksums: a database leak yields no usable token.
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # Only the client-credentials grant is used; every other RFC 9700 gate is closed so
+    # `check --deploy` is clean and nothing legacy can be switched on by accident.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "User management API",
-    "DESCRIPTION": "Staff accounts, prescribers, roles and audit for an Australian e-prescribing platform.",
+    "DESCRIPTION": (
+        "Staff accounts, prescribers, roles and audit for an Australian e-prescribing platform.\n\n"
+        "**Authentication**: OAuth 2.0 client credentials; each operation names the scope it needs.\n\n"
+        "**Errors**: every error is `application/problem+json` (RFC 9457) with a machine-readable `code`.\n\n"
+        "**Rate limit**: "
+        f"{REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['api_client']} requests per API client "
+        "(all its tokens together); beyond it, 429 `rate_limited` with `Retry-After`.\n\n"
+        "**Retries**: send an `Idempotency-Key` header on POST to make a retried create safe."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: input rejects unknown fields, output has read-only ones.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.api.schema.add_token_endpoint",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -175,10 +204,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_credentials": {"()": "config.logging_filters.RedactCredentials"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
         # botocore logs request bodies (emails, names) at DEBUG; keep it quiet.
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
+        # oauthlib logs issued tokens at DEBUG: redacted at the source, whatever the level.
+        **{name: {"filters": ["redact_credentials"]} for name in credential_logger_names()},
     },
 }

@@ -1,25 +1,39 @@
+import os
+
 from django.contrib import admin
 from django.urls import include, path, re_path
-from oauth2_provider.views import TokenView
 
+from accounts.api.oauth import ApiTokenView
 from accounts.api.views import OrganizationViewSet
+from config.admin_security import RateLimitedAdminLoginForm
+from config.api.docs import PublicDocsView, PublicSchemaView
 from config.views import api_not_found, healthz
 
 organization_detail = OrganizationViewSet.as_view({"get": "retrieve"})
 
 api_v1 = [
-    path("oauth/token", TokenView.as_view(), name="oauth-token"),
+    path("oauth/token", ApiTokenView.as_view(), name="oauth-token"),
     path("organizations/<str:organization_id>", organization_detail, name="organization-detail"),
     path("", include("accounts.api.urls")),
+    path("schema", PublicSchemaView.as_view(), name="openapi-schema"),
+    path("docs", PublicDocsView.as_view(), name="openapi-docs"),
     # Anything else under /v1 is a problem+json 404, in DEBUG too (Django's debug 404 page is HTML).
     re_path(r"^.*$", api_not_found),
 ]
+
+# Admin sign-in is throttled per address and username (config/admin_security.py).
+admin.site.login_form = RateLimitedAdminLoginForm
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]
+
+if os.environ.get("BENCH_FLOOR") == "1":  # bench/run.py's floor endpoint; never set in a deployment
+    from bench.floor import floor
+
+    urlpatterns.append(path("bench/floor", floor, name="bench-floor"))
 
 handler404 = "config.views.not_found"
 handler500 = "config.views.internal_error"

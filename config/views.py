@@ -1,7 +1,10 @@
+import sys
+
 from django.db import connection
 from django.http import JsonResponse
 from django.views.defaults import page_not_found, server_error
 
+from config.api.database import database_unavailable_response, is_database_unavailable
 from config.api.problems import problem_response
 
 
@@ -31,6 +34,10 @@ def not_found(request, exception=None):
 
 
 def internal_error(request):
+    # Django calls this handler inside its `except` block, so the failure is still at hand: an
+    # unreachable database (raised in middleware or a non-DRF view like the token endpoint) is 503.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response()
     if _is_api(request):
         return problem_response(
             500,

@@ -49,4 +49,6 @@ def validate_date_of_birth(value):
     try:
         identifiers.validate_date_of_birth(value, today=timezone.localdate())
     except identifiers.IdentifierError as error:
-        raise ValidationError(error.message, code=error.code) from error
+        # Not code "invalid": Django swaps a validator's message for the field's own message of the
+        # same code, and DateField's "invalid" says "invalid date format" (unformatted) instead.
+        raise ValidationError(error.message, code="invalid_date_of_birth") from error

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -59,3 +60,33 @@ class ApiClient(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+
+class IdempotencyKey(models.Model):
+    """A POST's Idempotency-Key, per API client: the request it was first used with (a hash) and,
+    once that request finished, its response, replayed to retries for 24 hours."""
+
+    api_client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    # Null while the first request is still running.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_location = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Insert-first: the second of two concurrent requests with one key meets this constraint.
+            models.UniqueConstraint(fields=["api_client", "key"], name="idempotency_key_per_client_unique"),
+        ]
+        indexes = [
+            # The purge of expired keys.
+            models.Index(fields=["created_at"], name="idempotency_key_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"Idempotency key of {self.api_client_id}"

@@ -43,10 +43,14 @@ class ApiClientTokenAuthentication(BaseAuthentication):
         except UnicodeDecodeError as error:
             raise AuthenticationFailed("The access token is invalid.") from error
         checksum = hashlib.sha256(raw_token.encode("ascii")).hexdigest()
-        token = (
-            AccessToken.objects.select_related("application__api_client__organization")
-            .filter(token_checksum=checksum)
-            .first()
+        # A slice, not .first(): no ORDER BY to compile or run for a lookup by a unique column.
+        token = next(
+            iter(
+                AccessToken.objects.select_related("application__api_client__organization").filter(
+                    token_checksum=checksum
+                )[:1]
+            ),
+            None,
         )
         if token is None or token.is_expired():
             raise AuthenticationFailed("The access token is invalid or has expired.")

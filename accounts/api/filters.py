@@ -1,5 +1,6 @@
 import django_filters
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from accounts import roles as role_names
 from accounts.models import User
@@ -23,7 +24,8 @@ class UserFilter(django_filters.FilterSet):
         return users.filter(roles__icontains=f'"{value}"')
 
     def filter_email(self, users, name, value):
-        return users.filter(email=value.strip().lower())
+        # lower(email) = ...: the unique index user_email_ci_unique answers it (emails are stored lower-cased).
+        return users.alias(email_lower=Lower("email")).filter(email_lower=value.strip().lower())
 
     def filter_search(self, users, name, value):
         term = value.strip()

@@ -2,6 +2,9 @@
 
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
+from oauth2_provider.views import TokenView
+
+from config.api.problems import problem_response
 
 
 def _api_client(application):
@@ -27,3 +30,16 @@ class ApiClientOAuth2Validator(OAuth2Validator):
         api_client = _api_client(request.client)
         # A revoked client, or one whose organization is switched off, authenticates as nobody.
         return api_client is not None and not api_client.is_revoked and api_client.organization.is_active
+
+
+class ApiTokenView(TokenView):
+    """POST /v1/oauth/token. Its own errors follow RFC 6749 §5.2; a wrong method gets the API's
+    problem response instead of Django's empty text/html 405."""
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        return problem_response(
+            405,
+            code="method_not_allowed",
+            detail=f"Method {request.method} is not allowed here: request a token with POST.",
+            headers={"Allow": "POST"},
+        )

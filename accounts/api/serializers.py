@@ -1,8 +1,11 @@
 """Input shapes (type checks only; the rules live in the models and services) and the user resource."""
 
+import re
+
 from rest_framework import serializers
 
 from accounts import roles as role_names
+from accounts.models import provider_details_complete
 from accounts.services import PROVIDER_FIELDS
 
 
@@ -16,13 +19,30 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         if "\x00" in data:
             raise serializers.ValidationError("Must not contain NUL characters.", code="invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if _FORBIDDEN_CHARACTERS.search(value):
+            raise serializers.ValidationError(
+                "Must not contain control characters (line breaks, tabs, escapes) or bidirectional overrides.",
+                code="invalid",
+            )
+        return value
+
+
+# Every text field is one line. Control characters forge log lines and terminal output; bidi
+# overrides and isolates make a name display as something else ("Trojan Source"); surrogates
+# can't be stored. Joiners, combining marks and right-to-left scripts themselves are fine.
+_FORBIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _text(max_length, **kwargs):
     kwargs.setdefault("required", False)
     kwargs.setdefault("allow_blank", True)
     return StrictCharField(max_length=max_length, trim_whitespace=True, **kwargs)
+
+
+def _role():
+    # "" is an unknown role like any other: the service answers it with the contract's invalid_role.
+    return StrictCharField(max_length=32, allow_blank=True, trim_whitespace=False)
 
 
 class RejectUnknownFieldsMixin:
@@ -67,7 +87,9 @@ FLAT_PROVIDER_FIELDS = tuple(f for f in PROVIDER_FIELDS if f not in ("given_name
 
 
 class _UserInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    email = serializers.EmailField(max_length=254, required=False)
+    # Type and length only: the model's EmailValidator checks the address, so a bad email is
+    # reported together with every other rule the body breaks, not on its own first.
+    email = _text(254, allow_blank=False)
     given_name = _text(100, allow_blank=False)
     family_name = _text(100, allow_blank=False)
     title = _text(50)
@@ -82,21 +104,26 @@ class _UserInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
             fields[name] = provider_fields[name]
         return fields
 
-    def split(self) -> tuple[dict, dict | None, bool]:
-        """(user fields, provider details, whether provider fields came flat)."""
+    def split(self) -> tuple[dict, dict | None, frozenset]:
+        """(user fields, provider details, the provider fields whose errors are named flat).
+
+        Errors name a field as the caller sent it. Without a nested object every provider field is
+        named flat, the documented form, so a missing one is reported as `hpii_number`.
+        """
         data = dict(self.validated_data)
         nested = data.pop("provider_details", None)
         flat = {name: data.pop(name) for name in FLAT_PROVIDER_FIELDS if name in data}
+        flat_names = frozenset(FLAT_PROVIDER_FIELDS) if nested is None else frozenset(flat) - set(nested)
         if nested is None and not flat:
-            return data, None, False
-        return data, {**flat, **(nested or {})}, bool(flat)
+            return data, None, flat_names
+        return data, {**flat, **(nested or {})}, flat_names
 
 
 class UserCreateSerializer(_UserInputSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = _text(254, required=True, allow_blank=False)
     given_name = _text(100, required=True, allow_blank=False)
     family_name = _text(100, required=True, allow_blank=False)
-    access_roles = serializers.ListField(child=StrictCharField(max_length=32), required=False, max_length=20)
+    access_roles = serializers.ListField(child=_role(), required=False, max_length=20)
 
 
 class UserUpdateSerializer(_UserInputSerializer):
@@ -106,7 +133,7 @@ class UserUpdateSerializer(_UserInputSerializer):
 
 
 class UserRolesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    access_roles = serializers.ListField(child=StrictCharField(max_length=32), max_length=20)
+    access_roles = serializers.ListField(child=_role(), max_length=20)
 
 
 class ProviderDetailsSerializer(serializers.Serializer):
@@ -196,3 +223,55 @@ def user_representation(user) -> dict:
         "updated_at": _iso(user.updated_at),
     }
 
+
+
+# The users list renders from database rows (QuerySet.values()), not model instances: building a
+# User, a ProviderDetails and a CognitoSync per row cost more than the query itself. One query
+# still (the reverse one-to-ones become LEFT JOINs); user_row_representation gives exactly what
+# user_representation gives (tests/perf/test_query_budgets.py compares them).
+_ROW_USER_FIELDS = (
+    "id", "organization_id", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
+    "roles", "status", "disabled_at", "created_at", "updated_at",
+)
+_ROW_DETAILS_FIELDS = (
+    "given_name", "family_name", "date_of_birth", "sex", "phone", "hpii_number", "prescriber_type",
+    "prescriber_number", "qualifications", "provider_number", "ahpra_number", "hospital_provider_number",
+)
+USER_ROW_FIELDS = (
+    *_ROW_USER_FIELDS,
+    "provider_details__user_id",
+    *(f"provider_details__{field}" for field in _ROW_DETAILS_FIELDS),
+    "cognito_sync__state",
+)
+
+
+def user_row_representation(row: dict) -> dict:
+    if row["provider_details__user_id"] is None:
+        details = None
+        can_prescribe = False
+    else:
+        details = {field: row[f"provider_details__{field}"] for field in _ROW_DETAILS_FIELDS}
+        can_prescribe = (
+            row["status"] == "active"
+            and role_names.PROVIDER in row["roles"]
+            and provider_details_complete(details.get)
+        )
+        details["date_of_birth"] = _iso(details["date_of_birth"])
+    return {
+        "id": str(row["id"]),
+        "organization_id": str(row["organization_id"]),
+        "email": row["email"],
+        "given_name": row["given_name"],
+        "family_name": row["family_name"],
+        "title": row["title"],
+        "phone": row["phone"],
+        "partner_user_id": row["partner_user_id"],
+        "access_roles": role_names.normalize_roles(row["roles"]),
+        "status": row["status"],
+        "disabled_at": _iso(row["disabled_at"]),
+        "provider_details": details,
+        "can_prescribe": can_prescribe,
+        "cognito": {"status": row["cognito_sync__state"] or "pending"},
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+    }

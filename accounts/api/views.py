@@ -8,15 +8,17 @@ from rest_framework.response import Response
 from accounts import services
 from accounts.api.filters import UserFilter
 from accounts.api.serializers import (
-    FLAT_PROVIDER_FIELDS,
+    USER_ROW_FIELDS,
     UserCreateSerializer,
     UserRolesSerializer,
     UserSerializer,
     UserUpdateSerializer,
+    user_row_representation,
 )
 from accounts.selectors import user_get, user_queryset
 from audit.api import AuditEventFilter, AuditEventSerializer
 from audit.selectors import audit_event_list
+from config.api.idempotency import idempotent
 from config.api.pagination import AuditEventCursorPagination
 from config.errors import ApplicationError
 from organizations.selectors import organization_for_caller
@@ -74,19 +76,20 @@ class UserViewSet(viewsets.GenericViewSet):
 
     def list(self, request, *args, **kwargs):
         users = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(users)
-        return self.get_paginated_response(UserSerializer(page, many=True).data)
+        page = self.paginate_queryset(users.values(*USER_ROW_FIELDS))
+        return self.get_paginated_response([user_row_representation(row) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
         return Response(UserSerializer(self.get_object()).data)
 
+    @idempotent
     def create(self, request, *args, **kwargs):
         organization = self.organization
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        fields, provider_details, flat = serializer.split()
+        fields, provider_details, flat_names = serializer.split()
         roles = fields.pop("access_roles", None)
-        with _flat_provider_field_names(flat):
+        with _flat_provider_field_names(flat_names):
             user = services.user_create(
                 organization=organization,
                 actor=request.user.actor,
@@ -101,8 +104,8 @@ class UserViewSet(viewsets.GenericViewSet):
         user = self.get_object()
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        fields, provider_details, flat = serializer.split()
-        with _flat_provider_field_names(flat):
+        fields, provider_details, flat_names = serializer.split()
+        with _flat_provider_field_names(flat_names):
             user = services.user_update(
                 user=user, actor=request.user.actor, data=fields, provider_details=provider_details
             )
@@ -147,24 +150,23 @@ class _flat_provider_field_names:
     """Errors name the field as the caller sent it: `hpii_number` when given flat in the body,
     `provider_details.hpii_number` when nested."""
 
-    def __init__(self, flat: bool):
-        self.flat = flat
+    def __init__(self, flat_names: frozenset):
+        self.flat_names = flat_names
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if not self.flat or exc is None:
+        if not self.flat_names or exc is None:
             return False
         if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-            raise ValidationError({_flat_name(field): errors for field, errors in exc.error_dict.items()}) from exc
+            raise ValidationError({self._name(field): errors for field, errors in exc.error_dict.items()}) from exc
         if isinstance(exc, ApplicationError) and exc.field:
-            exc.field = _flat_name(exc.field)
+            exc.field = self._name(exc.field)
         return False
 
-
-def _flat_name(field: str) -> str:
-    prefix = "provider_details."
-    if field.startswith(prefix) and field[len(prefix):] in FLAT_PROVIDER_FIELDS:
-        return field[len(prefix):]
-    return field
+    def _name(self, field: str) -> str:
+        prefix = "provider_details."
+        if field.startswith(prefix) and field[len(prefix):] in self.flat_names:
+            return field[len(prefix):]
+        return field

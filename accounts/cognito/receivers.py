@@ -1,6 +1,8 @@
 """The one receiver of the domain signals: record the Cognito work in the change's own transaction
 and schedule the inline attempt for after commit."""
 
+from django.dispatch import Signal
+
 from accounts import signals
 from accounts.cognito import sync
 
@@ -10,6 +12,15 @@ def record_cognito_work(sender, user, **kwargs):
     sync.apply_after_commit(user.pk)
 
 
+def _signal_names() -> dict[str, Signal]:
+    names = {name: value for name, value in vars(signals).items() if isinstance(value, Signal)}
+    # Every signal in ALL must have a module-level name, or it would get no stable dispatch_uid.
+    if not {id(s) for s in names.values()} >= {id(s) for s in signals.ALL}:
+        raise RuntimeError("every signal in accounts.signals.ALL needs a module-level name")
+    return {name: signal for name, signal in names.items() if any(signal is s for s in signals.ALL)}
+
+
 def connect():
-    for signal in signals.ALL:
-        signal.connect(record_cognito_work, dispatch_uid=f"cognito-sync-{id(signal)}")
+    # A stable uid per signal (not id()), so a repeated ready() or reload can't connect twice.
+    for name, signal in _signal_names().items():
+        signal.connect(record_cognito_work, dispatch_uid=f"accounts.cognito.sync:{name}")

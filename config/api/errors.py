@@ -9,6 +9,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from config.api.database import RETRY_AFTER_SECONDS, database_unavailable_body, is_database_unavailable
 from config.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from config.errors import ApplicationError
 
@@ -93,6 +94,9 @@ def problem_exception_handler(exc, context):
         code = getattr(exc, "problem_code", None) or _CODES.get(type(exc)) or str(exc.default_code)
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
         return _response(problem_body(exc.status_code, code=code, detail=str(detail)), headers=headers)
+    if is_database_unavailable(exc):
+        logger.warning("Database unavailable in %s: %s", context["view"].__class__.__name__, type(exc).__name__)
+        return _response(database_unavailable_body(), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     logger.exception("Unhandled error in %s", context["view"].__class__.__name__)
     return _response(
         problem_body(

@@ -1,3 +1,6 @@
+from base64 import b64decode
+from datetime import datetime
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -25,11 +28,22 @@ class NewestFirstCursorPagination(CursorPagination):
         return size
 
     def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
         try:
-            return super().decode_cursor(request)
+            if encoded is not None:
+                # DRF's own decoding drops stray characters, so "%%%" would silently mean page one.
+                b64decode(encoded.encode("ascii"), validate=True)
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None:
+                # A forged position would otherwise reach the query and fail there without a field.
+                self.parse_position(cursor.position)
+            return cursor
         except Exception as error:  # DRF answers 404; a bad cursor is the caller's input error
             message = "Invalid cursor: pass the `next` or `previous` link as given."
             raise ValidationError({"cursor": [message]}) from error
+
+    def parse_position(self, position: str):
+        return datetime.fromisoformat(position)  # the position is a created_at
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link(), "previous": self.get_previous_link()})
@@ -48,3 +62,6 @@ class NewestFirstCursorPagination(CursorPagination):
 
 class AuditEventCursorPagination(NewestFirstCursorPagination):
     ordering = ("-id",)
+
+    def parse_position(self, position: str):
+        return int(position)

@@ -1,3 +1,4 @@
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
@@ -5,6 +6,11 @@ class ApiClientRateThrottle(SimpleRateThrottle):
     """One budget per API client, whichever token it uses."""
 
     scope = "api_client"
+
+    def get_rate(self):
+        # DRF copies the rates into a class attribute at import; read them live so a changed
+        # setting (and the tests' override) takes effect.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
         principal = request.user

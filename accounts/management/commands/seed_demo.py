@@ -23,6 +23,7 @@ PROVIDER = {
 }
 DEMO_USERS = [
     # (email, given, family, roles at creation, provider details, roles set afterwards, then disable?)
+    ("mia.member@demo-practice.example", "Mia", "Member", ["member"], None, None, False),
     ("ben.smith@demo-practice.example", "Ben", "Smith", ["rx_reader"], None, None, False),
     ("sarah.johnson@demo-practice.example", "Sarah", "Johnson", ["provider"], PROVIDER, None, False),
     # Upgraded to provider, details not given yet (the workflow's step 2): can't prescribe.

@@ -1,0 +1,522 @@
+"""The staff console for practice users, platform staff, provider details and the Cognito queue.
+
+Every change to a practice user goes through accounts.services with the staff member as the actor,
+so the admin writes the same audit events, history and Cognito work as the API. Nothing here saves
+a User or ProviderDetails directly.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from accounts import roles as role_names
+from accounts import services
+from accounts.cognito import sync
+from accounts.forms import (
+    PracticeUserAdminForm,
+    RolesForm,
+    StaffUserChangeForm,
+    StaffUserCreationForm,
+    provider_form_field_name,
+)
+from accounts.models import CognitoSync, ProviderDetails, StaffUser, User
+from audit.context import Actor
+from config.errors import ApplicationError
+
+# --- queries the filters and the index share ------------------------------------------------------
+
+
+def complete_provider_details():
+    """ProviderDetails.is_complete, as a query."""
+    return ProviderDetails.objects.filter(
+        Q(prescriber_type="T") | ~Q(prescriber_number=""),
+        hpii_number__isnull=False,
+        date_of_birth__isnull=False,
+    ).exclude(Q(given_name="") | Q(family_name="") | Q(sex="") | Q(prescriber_type="") | Q(qualifications=""))
+
+
+def with_provider_role(queryset):
+    # roles is a JSON list; the quoted name can't match a longer role's name.
+    return queryset.filter(roles__icontains=f'"{role_names.PROVIDER}"')
+
+
+def providers_with_incomplete_details(queryset):
+    active_providers = with_provider_role(queryset.filter(status=User.Status.ACTIVE))
+    return active_providers.exclude(pk__in=complete_provider_details().values("user_id"))
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [(role, role) for role in sorted(role_names.ALL_ROLES)]
+
+    def queryset(self, request, queryset):
+        if self.value() in role_names.ALL_ROLES:
+            return queryset.filter(roles__icontains=f'"{self.value()}"')
+        return queryset
+
+
+class CognitoStateFilter(admin.ChoicesFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "Cognito sync"
+
+
+class PracticeOrganizationFilter(admin.RelatedOnlyFieldListFilter):
+    include_empty_choice = False  # only platform staff have no organization, and they aren't listed here
+
+
+class CanPrescribeFilter(admin.SimpleListFilter):
+    title = "can prescribe"
+    parameter_name = "can_prescribe"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("yes", "Yes"),
+            ("no", "No"),
+            ("incomplete", "Provider role, details incomplete"),
+        ]
+
+    def queryset(self, request, queryset):
+        prescribers = with_provider_role(queryset.filter(status=User.Status.ACTIVE)).filter(
+            pk__in=complete_provider_details().values("user_id")
+        )
+        if self.value() == "yes":
+            return prescribers
+        if self.value() == "no":
+            return queryset.exclude(pk__in=prescribers.values("pk"))
+        if self.value() == "incomplete":
+            return providers_with_incomplete_details(queryset)
+        return queryset
+
+
+def _actor(request) -> Actor:
+    return Actor.staff(request.user)
+
+
+def _service_error_text(error: Exception) -> str:
+    if isinstance(error, ApplicationError):
+        return error.message
+    if isinstance(error, ValidationError):
+        return "; ".join(error.messages)
+    return str(error)
+
+
+# --- practice users -----------------------------------------------------------------------------------
+
+
+@admin.register(User)
+class UserAdmin(SimpleHistoryAdmin):
+    form = PracticeUserAdminForm
+    change_form_template = "admin/accounts/user/change_form.html"
+    list_display = (
+        "email",
+        "full_name",
+        "organization",
+        "roles_display",
+        "status",
+        "can_prescribe_display",
+        "cognito_display",
+    )
+    list_select_related = ("organization", "provider_details", "cognito_sync")
+    list_filter = (
+        ("organization", PracticeOrganizationFilter),
+        RoleFilter,
+        "status",
+        CanPrescribeFilter,
+        ("cognito_sync__state", CognitoStateFilter),
+    )
+    search_fields = (
+        "given_name",
+        "family_name",
+        "email",
+        "=partner_user_id",
+        "=provider_details__hpii_number",
+    )
+    search_help_text = "Name, email, partner user id (exact) or HPI-I (exact)."
+    actions = ["set_roles_action", "disable_action", "enable_action"]
+    history_list_display = ["status", "roles"]
+    save_as = False
+    list_per_page = 50
+
+    _user_fields = ("email", "given_name", "family_name", "title", "phone", "partner_user_id")
+    _provider_fields = tuple(provider_form_field_name(name) for name in services.PROVIDER_FIELDS)
+    _state_fields = ("roles_display", "status", "disabled_at", "can_prescribe_display", "cognito_display")
+    _record_fields = ("id", "organization", "created_at", "updated_at")
+
+    def get_queryset(self, request):
+        # Practice users only; platform staff have their own page (StaffUserAdmin).
+        return super().get_queryset(request).filter(organization__isnull=False)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (None, {"fields": ("organization", *self._user_fields, "roles")}),
+                (
+                    "Provider details",
+                    {
+                        "fields": self._provider_fields,
+                        "description": "Required when the roles include provider. The provider's name and "
+                        "phone default to the user's.",
+                    },
+                ),
+            ]
+        return [
+            (None, {"fields": self._user_fields}),
+            ("Access", {"fields": self._state_fields}),
+            ("Provider details", {"fields": self._provider_fields}),
+            ("Record", {"fields": self._record_fields, "classes": ["collapse"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        readonly = [*self._state_fields, *self._record_fields]
+        if obj.is_disabled:
+            # The services refuse changes to a disabled user; show it all read-only instead.
+            readonly += [*self._user_fields, *self._provider_fields]
+        return readonly
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # A fresh class per request: the actor and the read-only names travel with it.
+        form.actor = _actor(request)
+        form.readonly_names = frozenset(self.get_readonly_fields(request, obj))
+        return form
+
+    # The form has already written through the service when it validated (see PracticeUserAdminForm).
+    def save_form(self, request, form, change):
+        return form.instance
+
+    def save_model(self, request, obj, form, change):
+        pass
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # users are disabled, never deleted
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("History can't be reverted here: change the user through the form.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    # --- columns and read-only fields ---
+
+    @admin.display(description="name", ordering="family_name")
+    def full_name(self, obj):
+        return obj.get_full_name()
+
+    @admin.display(description="roles")
+    def roles_display(self, obj):
+        return ", ".join(obj.roles)
+
+    @admin.display(description="can prescribe", boolean=True)
+    def can_prescribe_display(self, obj):
+        return obj.can_prescribe
+
+    @admin.display(description="Cognito", ordering="cognito_sync__state")
+    def cognito_display(self, obj):
+        sync_row = getattr(obj, "cognito_sync", None)
+        return sync_row.state if sync_row is not None else "-"
+
+    # --- pages and actions that call the services ---
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("<path:object_id>/roles/", self.admin_site.admin_view(self.roles_view), name=f"{prefix}_roles"),
+            path("<path:object_id>/disable/", self.admin_site.admin_view(self.disable_view), name=f"{prefix}_disable"),
+            path("<path:object_id>/enable/", self.admin_site.admin_view(self.enable_view), name=f"{prefix}_enable"),
+        ] + super().get_urls()
+
+    def _user_for_change(self, request, object_id) -> User:
+        user = get_object_or_404(self.get_queryset(request).select_related("provider_details"), pk=object_id)
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        return user
+
+    def _change_url(self, user) -> str:
+        return reverse("admin:accounts_user_change", args=[user.pk])
+
+    def _page(self, request, template, users, **context):
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "users": users,
+                "title": context.pop("title"),
+                **context,
+            },
+        )
+
+    def _set_roles(self, request, users, *, action=None):
+        """Shared by the per-user page and the bulk action. Returns a response, or None when done."""
+        initial_roles = users[0].roles if len(users) == 1 else [role_names.MEMBER]
+        form = RolesForm(request.POST if "apply" in request.POST else None, initial={"roles": initial_roles})
+        if form.is_bound and form.is_valid():
+            done, refused = 0, []
+            for user in users:
+                try:
+                    services.user_roles_set(user=user, actor=_actor(request), roles=form.cleaned_data["roles"])
+                    done += 1
+                except ApplicationError as error:
+                    if error.code == "invalid_role":
+                        form.add_service_error(error)  # the same for every user: show it on the form
+                        break
+                    refused.append(f"{user.email}: {error.message}")
+            if not form.errors:
+                if done:
+                    self.message_user(request, f"Roles set for {done} user(s).", messages.SUCCESS)
+                for line in refused:
+                    self.message_user(request, line, messages.ERROR)
+                return None
+        return self._page(
+            request,
+            "admin/accounts/user/set_roles.html",
+            users,
+            title="Set roles",
+            form=form,
+            action=action,
+        )
+
+    def _disable(self, request, users, *, action=None):
+        if "confirm" in request.POST:
+            done = 0
+            for user in users:
+                if user.is_disabled:
+                    continue
+                services.user_disable(user=user, actor=_actor(request))
+                done += 1
+            self.message_user(request, f"Disabled {done} user(s).", messages.SUCCESS)
+            return None
+        return self._page(
+            request,
+            "admin/accounts/user/disable_confirmation.html",
+            users,
+            title="Disable users" if len(users) > 1 else "Disable user",
+            action=action,
+            already_disabled=[u for u in users if u.is_disabled],
+        )
+
+    def _enable(self, request, users, *, action=None):
+        if "confirm" in request.POST:
+            done = 0
+            for user in users:
+                if user.is_active:
+                    continue
+                services.user_enable(user=user, actor=_actor(request))
+                done += 1
+            self.message_user(request, f"Re-enabled {done} user(s). Their roles are member only.", messages.SUCCESS)
+            return None
+        return self._page(
+            request,
+            "admin/accounts/user/enable_confirmation.html",
+            users,
+            title="Re-enable users" if len(users) > 1 else "Re-enable user",
+            action=action,
+            already_active=[u for u in users if u.is_active],
+        )
+
+    def roles_view(self, request, object_id):
+        user = self._user_for_change(request, object_id)
+        if user.is_disabled:
+            self.message_user(
+                request, "A disabled user's roles can't be changed. Re-enable them first.", messages.ERROR
+            )
+            return HttpResponseRedirect(self._change_url(user))
+        return self._set_roles(request, [user]) or HttpResponseRedirect(self._change_url(user))
+
+    def disable_view(self, request, object_id):
+        user = self._user_for_change(request, object_id)
+        return self._disable(request, [user]) or HttpResponseRedirect(self._change_url(user))
+
+    def enable_view(self, request, object_id):
+        user = self._user_for_change(request, object_id)
+        return self._enable(request, [user]) or HttpResponseRedirect(self._change_url(user))
+
+    @admin.action(description="Set roles of selected users…", permissions=["change"])
+    def set_roles_action(self, request, queryset):
+        return self._set_roles(request, list(queryset), action="set_roles_action")
+
+    @admin.action(description="Disable selected users…", permissions=["change"])
+    def disable_action(self, request, queryset):
+        return self._disable(request, list(queryset), action="disable_action")
+
+    @admin.action(description="Re-enable selected users…", permissions=["change"])
+    def enable_action(self, request, queryset):
+        return self._enable(request, list(queryset), action="enable_action")
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["can_change_user"] = self.has_change_permission(request, obj)
+            if obj.is_disabled:
+                context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+            context["audit_url"] = reverse("admin:audit_auditevent_changelist") + f"?user={obj.pk}"
+            context["provider_history_url"] = (
+                reverse("admin:accounts_providerdetails_history", args=[obj.pk])
+                if ProviderDetails.objects.filter(pk=obj.pk).exists()
+                else None
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def _readonly_provider_field(name):
+    def display(self, obj):
+        details = getattr(obj, "provider_details", None)
+        value = getattr(details, name, None) if details is not None else None
+        return value if value not in (None, "") else "-"
+
+    field = ProviderDetails._meta.get_field(name)
+    display.short_description = field.verbose_name
+    return display
+
+
+# Read-only pages (disabled users, staff with view permission only) show the provider fields too.
+for _name in services.PROVIDER_FIELDS:
+    setattr(UserAdmin, provider_form_field_name(_name), _readonly_provider_field(_name))
+
+
+@admin.register(ProviderDetails)
+class ProviderDetailsAdmin(SimpleHistoryAdmin):
+    """Read-only: provider details change on the user's page. Here for the list and the history."""
+
+    list_display = ("user", "organization", "hpii_number", "prescriber_type", "is_complete_display", "updated_at")
+    list_select_related = ("user", "organization")
+    search_fields = ("=hpii_number", "user__email", "family_name")
+    history_list_display = ["hpii_number", "prescriber_type", "prescriber_number"]
+
+    @admin.display(description="complete", boolean=True)
+    def is_complete_display(self, obj):
+        return obj.is_complete
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+# --- platform staff ----------------------------------------------------------------------------------
+
+
+@admin.register(StaffUser)
+class StaffUserAdmin(DjangoUserAdmin):
+    """Platform staff sign in here; they belong to no organization and have no Cognito account."""
+
+    form = StaffUserChangeForm
+    add_form = StaffUserCreationForm
+    list_display = ("email", "given_name", "family_name", "is_superuser", "status", "last_login")
+    list_filter = ("is_superuser", "status", "groups")
+    search_fields = ("email", "given_name", "family_name")
+    ordering = ("email",)
+    filter_horizontal = ("groups", "user_permissions")
+    readonly_fields = ("last_login", "created_at")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Name", {"fields": ("given_name", "family_name")}),
+        ("Access", {"fields": ("status", "is_superuser", "groups", "user_permissions")}),
+        ("Record", {"fields": ("last_login", "created_at")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "given_name", "family_name", "password1", "password2")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(organization__isnull=True, is_staff=True)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # set the status to disabled instead; history keeps pointing at them
+
+
+# --- the Cognito queue -----------------------------------------------------------------------------------
+
+
+@admin.register(CognitoSync)
+class CognitoSyncAdmin(admin.ModelAdmin):
+    list_display = ("user_link", "organization", "state", "attempts", "short_error", "next_attempt_at", "updated_at")
+    list_select_related = ("user__organization",)
+    list_filter = ("state",)
+    search_fields = ("user__email", "=user__id")
+    ordering = ("state", "-updated_at")
+    actions = ["retry_action"]
+    readonly_fields = (
+        "user",
+        "state",
+        "attempts",
+        "last_error",
+        "desired",
+        "desired_version",
+        "synced_version",
+        "next_attempt_at",
+        "claimed_until",
+        "created_at",
+        "updated_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="user", ordering="user__email")
+    def user_link(self, obj):
+        return _user_link(obj.user)
+
+    @admin.display(description="organization", ordering="user__organization__name")
+    def organization(self, obj):
+        return obj.user.organization
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return obj.last_error[:120] + ("…" if len(obj.last_error) > 120 else "")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the worker owns these rows; operators only retry
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_retry_permission(self, request):
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Retry selected failed tasks", permissions=["retry"])
+    def retry_action(self, request, queryset):
+        count = sync.retry(queryset)
+        self.message_user(
+            request,
+            f"{count} failed task(s) queued again; the sync worker applies them on its next pass."
+            if count
+            else "None of the selected tasks had failed; nothing to retry.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+
+def _user_link(user) -> str:
+    return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[user.pk]), user.email)

@@ -1,0 +1,233 @@
+import multiprocessing
+import queue as queues
+import time
+import uuid
+from dataclasses import astuple
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
+
+from accounts import importing
+from accounts.management.operator import organization_from_option
+from audit.context import Actor, reset_request_id, set_request_id
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update an organization's users from a CSV file, through the same services and rules "
+        "as the API. Columns (header row; only email, given_name and family_name are required): "
+        f"{', '.join(importing.COLUMNS)}. access_roles is a space- or semicolon-separated list "
+        "(default member for new users). A row matches an existing user of the organization by "
+        "partner_user_id, then by email, and creates it, updates what differs, or changes nothing; "
+        "empty cells never clear a stored value. Each row commits on its own with its history and audit "
+        "events, so a rerun after a crash completes the rest without duplicates. Rejected rows are "
+        "written with line, field, code and message to the report (CSV, or JSON lines for a .jsonl "
+        "name) and make the command exit with status 2. Cognito accounts are queued for "
+        "`manage.py sync_cognito` rather than created inline."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", metavar="FILE.csv", help="The CSV file (UTF-8, header row first).")
+        parser.add_argument("--organization", required=True, help="The organization's id.")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Validate every row and report what would happen, then roll everything back.",
+        )
+        parser.add_argument(
+            "--report",
+            metavar="FILE",
+            help="Where to write the rejected rows (default: FILE.csv.rejected.csv beside the input). "
+            "A name ending in .jsonl gets JSON lines, anything else CSV.",
+        )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="Import with this many processes (PostgreSQL only; the rows are split by email, so each "
+            "user is handled by one process). Default 1.",
+        )
+
+    def handle(self, *args, file, organization, dry_run, report, jobs, **options):
+        organization = organization_from_option(organization)
+        if jobs < 1:
+            raise CommandError("--jobs must be 1 or more.")
+        if jobs > 1 and dry_run:
+            raise CommandError("--dry-run runs in one process (one transaction): leave out --jobs.")
+        if jobs > 1 and connection.vendor != "postgresql":
+            raise CommandError("--jobs needs PostgreSQL; SQLite takes one writer at a time.")
+        source = Path(file)
+        if not source.is_file():
+            raise CommandError(f"No such file: {file}")
+        try:
+            total = importing.check_file(source)
+        except importing.ImportFileError as error:
+            raise CommandError(f"{file}: {error}") from error
+        report_path = Path(report) if report else source.with_name(source.name + ".rejected.csv")
+        try:
+            report_handle = open(report_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as error:
+            raise CommandError(f"Can't write the report {report_path}: {error.strerror}.") from error
+
+        run_id = f"import_users-{uuid.uuid4().hex[:12]}"
+        verb = "Checking" if dry_run else "Importing"
+        self.stdout.write(f"{verb} {total} rows into {organization.name!r} (audit request id {run_id}).")
+        progress = Progress(self.stdout, total)
+        summary = importing.Summary()
+        token = set_request_id(run_id)
+        try:
+            with report_handle:
+                rejections = importing.RejectionReport(report_handle, jsonl=report_path.suffix in (".jsonl", ".json"))
+                if jobs > 1:
+                    outcomes = _parallel_outcomes(source, organization.pk, jobs, run_id)
+                else:
+                    outcomes = _outcomes(source, organization, dry_run)
+                for outcome in outcomes:
+                    summary.add(outcome)
+                    for rejection in outcome.rejections:
+                        rejections.write(rejection)
+                    progress.step()
+        finally:
+            reset_request_id(token)
+            progress.finish()
+
+        would = "would be " if dry_run else ""
+        self.stdout.write(
+            f"{'Dry run, nothing changed: ' if dry_run else ''}{summary.total} rows: "
+            f"{summary.created} {would}created, {summary.updated} {would}updated, "
+            f"{summary.unchanged} unchanged, {summary.rejected} rejected "
+            f"({progress.elapsed:.1f} s, {progress.rate:.0f} rows/s)."
+        )
+        self.stdout.write(f"Rejected rows: {report_path} ({rejections.count} problems).")
+        if not dry_run and summary.created + summary.updated:
+            self.stdout.write(
+                f"Cognito: {summary.created + summary.updated} accounts are queued; `python manage.py "
+                "sync_cognito` (or the running worker) pushes them."
+            )
+        if summary.rejected:
+            raise CommandError(
+                f"{summary.rejected} of {summary.total} rows rejected; see {report_path}.", returncode=2
+            )
+
+
+def _outcomes(source, organization, dry_run, shard=(0, 1)):
+    importer = importing.Importer(
+        organization=organization, actor=Actor.system("import_users"), dry_run=dry_run, shard=shard
+    )
+    with importing.open_csv(source) as handle:
+        yield from importer.run(importing.read_rows(handle))
+
+
+def _parallel_outcomes(source, organization_id, jobs: int, run_id: str):
+    """Run `jobs` forked processes, each importing its share of the rows, and yield their outcomes."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue(maxsize=200)
+    # A forked child must not share the parent's database socket: each opens its own.
+    connections.close_all()
+    workers = [
+        context.Process(target=_work, args=(index, jobs, source, organization_id, run_id, results), daemon=True)
+        for index in range(jobs)
+    ]
+    for worker in workers:
+        worker.start()
+    running, failed = jobs, None
+    try:
+        while running:
+            try:
+                message = results.get(timeout=5)
+            except queues.Empty:
+                dead = [w for w in workers if w.exitcode not in (None, 0)]
+                if dead:
+                    raise CommandError(f"An import process died (exit code {dead[0].exitcode}).") from None
+                continue
+            if message is None:
+                running -= 1
+            elif isinstance(message, str):
+                failed = message
+                running -= 1
+            else:
+                for line, result, rejections in message:
+                    yield importing.Outcome(line, result, [importing.Rejection(*r) for r in rejections])
+        if failed:
+            raise CommandError(f"An import process failed: {failed}. Rows it finished are committed; rerun.")
+    finally:
+        for worker in workers:
+            if worker.is_alive() and failed:
+                worker.terminate()
+            worker.join()
+
+
+def _work(index, jobs, source, organization_id, run_id, results):
+    from organizations.models import Organization
+
+    set_request_id(run_id)
+    batch = []
+    try:
+        organization = Organization.objects.get(pk=organization_id)
+        for outcome in _outcomes(source, organization, False, shard=(index, jobs)):
+            batch.append((outcome.line, outcome.result, [astuple(r) for r in outcome.rejections]))
+            if len(batch) == 100:
+                results.put(batch)
+                batch = []
+        if batch:
+            results.put(batch)
+        results.put(None)
+    except Exception as error:  # reported by the parent, which stops the other processes
+        if batch:
+            results.put(batch)  # these rows are committed: count them
+        results.put(f"{type(error).__name__}: {str(error)[:300]}")
+    finally:
+        connections.close_all()
+
+
+class Progress:
+    """A progress bar with rate and ETA on a terminal; a plain line every 5% otherwise (logs)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream, total: int):
+        self.stream = stream
+        self.total = total
+        self.done = 0
+        self.tty = stream.isatty()
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+        self._every = max(1000, total // 20)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.tty:
+            now = time.monotonic()
+            if now - self._last_draw >= 0.2 or self.done == self.total:
+                self._last_draw = now
+                self.stream.write("\r" + self._line(), ending="")
+                self.stream.flush()
+        elif self.done % self._every == 0:
+            self.stream.write(self._line())
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\r" + self._line())
+
+    def _line(self) -> str:
+        share = self.done / self.total if self.total else 1.0
+        remaining = (self.total - self.done) / self.rate if self.rate else 0.0
+        text = f"{self.done}/{self.total} rows ({share:.0%}), {self.rate:.0f} rows/s, ETA {_duration(remaining)}"
+        if not self.tty:
+            return text
+        filled = int(self.WIDTH * share)
+        return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {text}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"

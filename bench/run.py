@@ -1,0 +1,523 @@
+#!/usr/bin/env python
+"""Benchmark the service against the floor of its own stack (issue 7).
+
+For each N (default 1,000 and 1,000,000) it:
+  1. recreates the PostgreSQL database (default postgres://postgres@127.0.0.1:5432/bench_perf),
+     migrates it, creates one organization and one API client with the operator commands;
+  2. loads N users of that organization with COPY: users, provider details for every third user,
+     Cognito sync rows marked synced; every tenth user is disabled (roles ["member"]). No history
+     or audit rows are loaded (the read paths never touch them; the writes append to them);
+  3. starts the local Cognito emulator (moto_server on a free loopback port, pool from
+     `manage.py setup_local_cognito`) and the service under gunicorn (2 sync workers,
+     `gunicorn config.wsgi:application`) with BENCH_FLOOR=1, which mounts /bench/floor;
+  4. drives it with wrk (Lua scripts for the bearer header, rotating ids and POST bodies) from a
+     separate process on loopback, and prints one table per N: requests/s, p50/p95/p99, the
+     gunicorn workers' peak RSS (VmHWM from /proc) and each row's throughput as a ratio to the floor.
+
+Run: `make bench`, or `.venv/bin/python bench/run.py [--quick] [--n 1000,1000000] [--duration 10]`.
+Needs wrk (`apt-get install -y wrk`) and PostgreSQL on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402  (the project's own driver, from .venv)
+
+from organizations.identifiers import HPII_PREFIX, luhn_check_digit  # noqa: E402  (pure, no Django)
+
+VENV_BIN = ROOT / ".venv" / "bin"
+SCOPES = "read:users create:user update:user delete:user read:audit"
+COPY_BATCH = 50_000
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback only)
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(pid) for pid in children]
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """The largest peak resident set (VmHWM) among the workers, in MB."""
+    peak = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak / 1024
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def recreate_database(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def hpii(number: int) -> str:
+    payload = f"{HPII_PREFIX}{number:09d}"
+    return f"{payload}{luhn_check_digit(payload)}"
+
+
+def _copy(cursor, table: str, columns: str, lines) -> None:
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        buffer = io.StringIO()
+        for count, line in enumerate(lines, 1):
+            buffer.write(line)
+            if count % COPY_BATCH == 0:
+                copy.write(buffer.getvalue())
+                buffer = io.StringIO()
+        copy.write(buffer.getvalue())
+
+
+def load_users(url: str, organization_id: str, n: int) -> float:
+    """COPY n consistent users into the organization; returns the seconds it took."""
+    started = time.monotonic()
+    org = str(uuid.UUID(organization_id))
+    base = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=n + 3600)
+    ids = [uuid.uuid4() for _ in range(n + 1)]
+
+    def stamp(i: int) -> str:  # user i (1..n) is the i-th oldest; one second apart, so distinct
+        return (base + dt.timedelta(seconds=i)).isoformat()
+
+    def is_disabled(i: int) -> bool:
+        return i % 10 == 0
+
+    def is_provider(i: int) -> bool:  # has provider details; holds the role unless disabled
+        return i % 3 == 0
+
+    def roles(i: int) -> str:
+        if is_disabled(i):
+            return '["member"]'
+        if is_provider(i):
+            return '["provider"]'
+        return '["receptionist"]' if i % 7 == 0 else '["member"]'
+
+    def user_lines():
+        for i in range(1, n + 1):
+            created = stamp(i)
+            disabled_at = stamp(i) if is_disabled(i) else "\\N"
+            status = "disabled" if is_disabled(i) else "active"
+            yield (
+                f"!\t\\N\tf\t{ids[i]}\t{org}\tuser{i}@bench.example\tGiven{i}\tFamily{i}\t\t\tpms-{i}\t"
+                f"{roles(i)}\t{status}\t{disabled_at}\tf\t{created}\t{created}\n"
+            )
+
+    def details_lines():
+        for i in range(3, n + 1, 3):
+            created = stamp(i)
+            dob = (dt.date(1950, 1, 1) + dt.timedelta(days=i % 15000)).isoformat()
+            yield (
+                f"{ids[i]}\t{org}\tGiven{i}\tFamily{i}\t{dob}\tF\t\t{hpii(i)}\tM\t{1000000 + i % 9000000:07d}\t"
+                f"MBBS\t\t\t\t{created}\t{created}\n"
+            )
+
+    def sync_lines():
+        for i in range(1, n + 1):
+            created = stamp(i)
+            groups = json.loads(roles(i))
+            desired = json.dumps(
+                {
+                    "email": f"user{i}@bench.example",
+                    "given_name": f"Given{i}",
+                    "family_name": f"Family{i}",
+                    "organization_id": org,
+                    "groups": [g for g in groups if g != "member"],
+                    "enabled": not is_disabled(i),
+                }
+            )
+            yield f"{ids[i]}\t{desired}\t1\t1\tsynced\t0\t\t{created}\t\\N\t\\N\t{created}\t{created}\n"
+
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        _copy(
+            cursor,
+            "accounts_user",
+            "password, last_login, is_superuser, id, organization_id, email, given_name, family_name, title, "
+            "phone, partner_user_id, roles, status, disabled_at, is_staff, created_at, updated_at",
+            user_lines(),
+        )
+        _copy(
+            cursor,
+            "accounts_providerdetails",
+            "user_id, organization_id, given_name, family_name, date_of_birth, sex, phone, hpii_number, "
+            "prescriber_type, prescriber_number, qualifications, provider_number, ahpra_number, "
+            "hospital_provider_number, created_at, updated_at",
+            details_lines(),
+        )
+        _copy(
+            cursor,
+            "accounts_cognitosync",
+            "user_id, desired, desired_version, synced_version, state, attempts, last_error, next_attempt_at, "
+            "claimed_until, claim_token, created_at, updated_at",
+            sync_lines(),
+        )
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE accounts_user")
+        conn.execute("VACUUM ANALYZE accounts_providerdetails")
+        conn.execute("VACUUM ANALYZE accounts_cognitosync")
+    return time.monotonic() - started
+
+
+def sample_ids(url: str, organization_id: str) -> tuple[list[str], list[str], list[str]]:
+    """(ids to read, active ids whose roles to set, active ids to disable), disjoint writes."""
+    with psycopg.connect(url) as conn:
+        read = [str(r[0]) for r in conn.execute(
+            "SELECT id FROM accounts_user WHERE organization_id = %s ORDER BY random() LIMIT 1000", [organization_id]
+        )]
+        active = [str(r[0]) for r in conn.execute(
+            "SELECT id FROM accounts_user WHERE organization_id = %s AND status = 'active' "
+            "ORDER BY random() LIMIT 6000",
+            [organization_id],
+        )]
+    half = len(active) // 2
+    return read, active[:half], active[half:]
+
+
+def deep_cursor(url: str, organization_id: str, position: int) -> str:
+    """DRF's cursor (rest_framework.pagination.CursorPagination.encode_cursor) for the page that
+    starts after the `position`-th newest user: base64 of the query string "p=<its created_at>".
+    Built directly, because walking there 100 at a time would take longer than the benchmark."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        created_at = conn.execute(
+            "SELECT created_at FROM accounts_user WHERE organization_id = %s "
+            "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
+            [organization_id, position - 1],
+        ).fetchone()[0]
+    # str() of an aware datetime, as DRF's _get_position_from_instance writes it.
+    querystring = urllib.parse.urlencode({"p": str(created_at.astimezone(dt.UTC))})
+    return base64.b64encode(querystring.encode("ascii")).decode("ascii")
+
+
+# --- load generation ----------------------------------------------------------------------------
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "p50": %d, "p95": %d, "p99": %d, "non2xx": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def lua_list(values: list[str]) -> str:
+    return "{" + ",".join(json.dumps(v) for v in values) + "}"
+
+
+def lua_get(token: str, paths: list[str]) -> str:
+    return f"""
+wrk.headers["Authorization"] = "Bearer {token}"
+local paths = {lua_list(paths)}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+""" + LUA_DONE
+
+
+def lua_create(token: str, path: str, tag: str) -> str:
+    # Unique email and a valid, unique HPI-I (Luhn) per request.
+    return f"""
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+local i = 0
+local function luhn_check(payload)
+  local sum, double = 0, true
+  for k = #payload, 1, -1 do
+    local d = tonumber(payload:sub(k, k))
+    if double then d = d * 2; if d > 9 then d = d - 9 end end
+    sum = sum + d
+    double = not double
+  end
+  return (10 - sum % 10) % 10
+end
+request = function()
+  i = i + 1
+  local payload = string.format("{HPII_PREFIX}%09d", 900000000 + i)
+  local body = string.format(
+    '{{"given_name":"Bench","family_name":"Provider","email":"bench-{tag}-%d@bench.example",' ..
+    '"access_roles":["provider"],"date_of_birth":"1980-01-01","sex":"F","hpii_number":"%s%d",' ..
+    '"prescriber_type":"M","prescriber_number":"1234567","qualifications":"MBBS"}}',
+    i, payload, luhn_check(payload))
+  return wrk.format("POST", "{path}", nil, body)
+end
+""" + LUA_DONE
+
+
+def lua_put(token: str, paths: list[str], bodies: list[str]) -> str:
+    """PUT paths in turn; each pass over the list sends the next body, so every request changes something."""
+    return f"""
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+local paths = {lua_list(paths)}
+local bodies = {lua_list(bodies)}
+local i = 0
+request = function()
+  local pass = math.floor(i / #paths)
+  local path = paths[(i % #paths) + 1]
+  i = i + 1
+  return wrk.format("PUT", path, nil, bodies[(pass % #bodies) + 1])
+end
+""" + LUA_DONE
+
+
+def run_wrk(base_url: str, script: str, duration: int, connections: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+        path = handle.name
+    try:
+        result = subprocess.run(  # noqa: S603
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", path, base_url],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        )
+    finally:
+        os.unlink(path)
+    for line in result.stdout.splitlines():
+        if line.startswith("BENCH "):
+            stats = json.loads(line[len("BENCH "):])
+            stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+            return stats
+    raise SystemExit(f"wrk failed:\n{result.stdout}\n{result.stderr}")
+
+
+def http(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+
+
+# --- one N --------------------------------------------------------------------------------------
+
+
+def bench_one(n: int, args, cognito_env: dict) -> list[dict]:
+    url = args.database_url
+    print(f"\n== N = {n:,} ==", flush=True)
+    recreate_database(url)
+    env = {
+        **os.environ,
+        **cognito_env,
+        "DATABASE_URL": url,
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + uuid.uuid4().hex,
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_DEBUG": "false",
+        "BENCH_FLOOR": "1",
+        # The throttle still runs on every request; its budget is raised so the load isn't refused.
+        "API_THROTTLE_RATE": "100000000/min",
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    manage(env, "migrate", "--noinput", "-v0")
+    org_id = manage(env, "create_organization", "--name", "Bench Practice").strip().splitlines()[-1].strip()
+    client = json.loads(
+        manage(env, "create_api_client", "--organization", org_id, "--name", "bench", "--scopes", SCOPES, "--json")
+    )
+    seconds = load_users(url, org_id, n)
+    print(f"loaded {n:,} users (COPY + VACUUM ANALYZE) in {seconds:.1f} s", flush=True)
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = open(ROOT / "var" / f"bench-gunicorn-{n}.log", "w")  # noqa: SIM115
+    gunicorn = subprocess.Popen(  # noqa: S603
+        [str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+         "--timeout", "60"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_http(f"{base_url}/healthz")
+        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+        token_request = urllib.request.Request(  # noqa: S310
+            f"{base_url}/v1/oauth/token", data=b"grant_type=client_credentials", method="POST",
+            headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(token_request, timeout=10) as response:  # noqa: S310
+            token = json.loads(response.read())["access_token"]
+
+        users = f"/v1/organizations/{org_id}/users"
+        read_ids, role_ids, disable_ids = sample_ids(url, org_id)
+        cursor = deep_cursor(url, org_id, n // 2)
+        deep_page = n // 2 // 50 + 1
+        # Sanity: every endpoint answers as the contract says before anything is timed.
+        status, first = http("GET", f"{base_url}{users}", token)
+        assert status == 200 and len(first["results"]) == 50, status
+        status, deep = http("GET", f"{base_url}{users}?cursor={urllib.parse.quote(cursor)}", token)
+        assert status == 200 and len(deep["results"]) == 50, status
+        assert http("GET", f"{base_url}/bench/floor?id={read_ids[0]}")[0] == 200
+        assert http("GET", f"{base_url}{users}/{read_ids[0]}", token)[0] == 200
+
+        workers = worker_pids(gunicorn.pid)
+        rows = []
+
+        def measure(label: str, script: str, note: str = "") -> dict:
+            stats = run_wrk(base_url, script, args.duration, args.connections)
+            stats.update(label=label, rss=peak_rss_mb(workers), note=note)
+            rows.append(stats)
+            print(f"  {label:<34} {stats['rps']:8.1f} req/s  p50 {stats['p50'] / 1000:6.1f} ms", flush=True)
+            return stats
+
+        floor_paths = [f"/bench/floor?id={i}" for i in read_ids]
+        run_wrk(base_url, lua_get(token, floor_paths), 2, args.connections)  # warm-up
+        measure("floor (plain Django, 1 query)", lua_get(token, floor_paths))
+        measure("GET list, 50, first page", lua_get(token, [users]))
+        measure(
+            f"GET list, 50, page {deep_page:,}",
+            lua_get(token, [f"{users}?cursor={urllib.parse.quote(cursor)}"]),
+        )
+        measure("GET detail", lua_get(token, [f"{users}/{i}" for i in read_ids]))
+        measure("floor again (after the reads)", lua_get(token, floor_paths))
+        measure("POST create provider", lua_create(token, users, uuid.uuid4().hex[:8]))
+        stats = measure(
+            "PUT roles",
+            lua_put(token, [f"{users}/{i}/roles" for i in role_ids],
+                    ['{"access_roles":["admin"]}', '{"access_roles":["receptionist"]}']),
+        )
+        stats = measure("PUT disable", lua_put(token, [f"{users}/{i}/disable" for i in disable_ids], [""]))
+        if stats["requests"] > len(disable_ids):
+            stats["note"] = f"only {len(disable_ids)} distinct users: the rest were no-op repeats"
+        return rows
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=30)
+        log.close()
+
+
+def print_table(n: int, rows: list[dict]) -> None:
+    floors = [r["rps"] for r in rows if r["label"].startswith("floor")]
+    floor = sum(floors) / len(floors)
+    print(f"\nN = {n:,} users   (ratio = req/s / mean floor req/s = {floor:.1f}; "
+          f"wrk -t1 -c{ARGS.connections} -d{ARGS.duration}s per row; 2 gunicorn sync workers)\n")
+    print("| endpoint | req/s | p50 ms | p95 ms | p99 ms | ratio to floor | worker peak RSS MB | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        note = f" ({r['note']})" if r["note"] else ""
+        print(
+            f"| {r['label']}{note} | {r['rps']:.1f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | "
+            f"{r['p99'] / 1000:.1f} | {r['rps'] / floor:.2f} | {r['rss']:.0f} | {r['non2xx'] + r['socket_errors']} |"
+        )
+    sys.stdout.flush()
+
+
+def main() -> None:
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", default="1000,1000000", help="comma-separated user counts (default 1000,1000000)")
+    parser.add_argument("--quick", action="store_true", help="N = 1,000 only")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per row (default 10)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_perf"),
+        help="the database to (re)create; everything in it is dropped",
+    )
+    ARGS = args = parser.parse_args()
+    sizes = [1000] if args.quick else [int(x.replace("_", "")) for x in args.n.split(",")]
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    (ROOT / "var").mkdir(exist_ok=True)
+
+    cognito_port = free_port()
+    endpoint = f"http://127.0.0.1:{cognito_port}"
+    cognito_env = {
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "ap-southeast-2",
+        "AWS_DEFAULT_REGION": "ap-southeast-2", "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": endpoint,
+    }
+    moto_log = open(ROOT / "var" / "bench-moto.log", "w")  # noqa: SIM115
+    moto = subprocess.Popen(  # noqa: S603
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(cognito_port)],
+        stdout=moto_log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_http(endpoint)
+        pool_env = {**os.environ, **cognito_env, "DJANGO_DEBUG": "true"}
+        cognito_env["COGNITO_USER_POOL_ID"] = manage(pool_env, "setup_local_cognito", "--name", "bench").strip()
+        results = [(n, bench_one(n, args, cognito_env)) for n in sizes]
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        moto_log.close()
+    for n, rows in results:
+        print_table(n, rows)
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        print(f"\np50 at N = {large[0]:,} over p50 at N = {small[0]:,} (target <= 1.5 for reads):")
+        for a, b in zip(small[1], large[1], strict=True):
+            if not a["label"].startswith("floor"):
+                print(f"  {b['label']:<34} {b['p50'] / max(a['p50'], 1):.2f}")
+
+
+ARGS = None
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Query budgets: how many SQL statements each API request may run, authentication included.
+
+The budgets do not depend on the page size, the number of roles, whether users have provider
+details or how much history they have: a per-row (N+1) query anywhere breaks them.
+
+Reads (budgets from issue 7; measured 2 on PostgreSQL and SQLite):
+    list a page of users   <= 4   measured 2: the token (+ application, API client, organization:
+                                  one select_related query) and the page (users LEFT JOIN provider
+                                  details LEFT JOIN Cognito sync, keyset-paginated, no COUNT)
+    get one user           <= 3   measured 2: the token, the user (same joins)
+
+Writes (measured with COGNITO_SYNC_INLINE on, i.e. what a request really runs; identical on
+PostgreSQL and SQLite; BEGIN and COMMIT are logged as statements and counted, they are round trips):
+    create provider  18   token 1; BEGIN/COMMIT 2; conflict checks 2 (email via the lower(email)
+                          unique index, HPI-I); inserts 6 (user, its history row, provider details,
+                          their history row, 2 audit events: user.created + provider_details.updated);
+                          Cognito outbox 2 (an UPDATE that finds no row, then the INSERT); after
+                          commit the inline sync 4 (claim UPDATE, read the claimed row, record the
+                          result, then one more claim that finds nothing: it would re-apply a state
+                          that changed meanwhile); re-read for the response 1 (the sync moved
+                          cognito.status)
+    update           15   token 1; fetch the user 1 (scoped 404); BEGIN/COMMIT 2; lock it (SELECT ...
+                          FOR UPDATE) 1; email conflict check 1; UPDATE user + history row 2; audit
+                          event 1; outbox UPDATE 1; inline sync 4; re-read 1
+    roles            14   as update without the email check
+    disable          14   as roles
+The writes' remaining fixed costs are deliberate: the lock re-reads the row the 404 check already
+read (the lock must be taken inside the transaction), history and audit rows are the contract,
+and the inline sync's claim/read/record keeps several workers from applying one change twice.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LIST_BUDGET = 4
+DETAIL_BUDGET = 3
+WRITE_BUDGETS = {"create": 18, "update": 15, "roles": 14, "disable": 14}
+
+PROVIDER = {
+    "date_of_birth": "1975-12-25",
+    "sex": "M",
+    "prescriber_type": "M",
+    "prescriber_number": "1234567",
+    "qualifications": "MD",
+}
+HPIIS = ["8003614900000009", "8003614900000017", "8003614900029560"]
+
+
+def _write_budget(action):
+    return WRITE_BUDGETS[action]
+
+
+@pytest.fixture
+def populated(api, users_url):
+    """Users of every shape: with and without provider details, several roles, history rows
+    (several updates each), one disabled. Returns their ids."""
+    ids = []
+    for index in range(6):
+        body = {"given_name": f"Given{index}", "family_name": "Smith", "email": f"person{index}@example.com"}
+        if index < 3:
+            body.update(PROVIDER, access_roles=["provider"], hpii_number=HPIIS[index])
+        response = api.post(users_url, body, format="json")
+        assert response.status_code == 201, response.content
+        ids.append(response.json()["id"])
+    user_id = ids[3]
+    for round_ in range(3):  # history rows and audit events must not cost queries on reads
+        assert api.put(f"{users_url}/{user_id}", {"title": f"Dr{round_}"}, format="json").status_code == 200
+    roles = ["admin", "receptionist", "rx_reader"]
+    assert api.put(f"{users_url}/{user_id}/roles", {"access_roles": roles}, format="json").status_code == 200
+    assert api.put(f"{users_url}/{ids[4]}/disable").status_code == 200
+    # Details without the provider role (kept when the role goes).
+    assert api.put(f"{users_url}/{ids[0]}/roles", {"access_roles": ["member"]}, format="json").status_code == 200
+    return ids
+
+
+def _no_count(queries):
+    return not any("COUNT(" in query["sql"].upper() for query in queries)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 100])
+def test_a_page_of_users_costs_the_same_whatever_its_size(api, users_url, populated, limit, django_assert_max_num_queries):
+    with django_assert_max_num_queries(LIST_BUDGET) as queries:
+        response = api.get(f"{users_url}?limit={limit}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == min(limit, len(populated))
+    assert _no_count(queries.captured_queries)
+
+
+def test_following_the_cursor_costs_the_same_and_never_counts(api, users_url, populated, django_assert_max_num_queries):
+    url, seen = f"{users_url}?limit=2", []
+    while url:
+        with django_assert_max_num_queries(LIST_BUDGET) as queries:
+            response = api.get(url)
+        assert response.status_code == 200
+        assert _no_count(queries.captured_queries)
+        seen += [user["id"] for user in response.json()["results"]]
+        url = response.json()["next"]
+    assert sorted(seen) == sorted(populated)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["role=provider", "role=admin", "status=disabled", "email=PERSON3@example.com", "partner_user_id=x", "search=giv"],
+)
+def test_filtered_pages_stay_within_the_budget(api, users_url, populated, query, django_assert_max_num_queries):
+    with django_assert_max_num_queries(LIST_BUDGET) as queries:
+        response = api.get(f"{users_url}?{query}")
+    assert response.status_code == 200
+    assert _no_count(queries.captured_queries)
+
+
+def test_the_email_filter_still_matches_case_insensitively(api, users_url, populated):
+    response = api.get(f"{users_url}?email=PERSON3@Example.com")
+    assert [user["id"] for user in response.json()["results"]] == [populated[3]]
+
+
+def test_the_role_filter_matches_what_the_partial_indexes_cover(api, users_url, populated):
+    response = api.get(f"{users_url}?role=provider&limit=100")
+    assert sorted(user["id"] for user in response.json()["results"]) == sorted(populated[1:3])
+
+
+def test_one_user_whatever_its_details_and_history(api, users_url, populated, django_assert_max_num_queries):
+    for user_id in populated:
+        with django_assert_max_num_queries(DETAIL_BUDGET):
+            response = api.get(f"{users_url}/{user_id}")
+        assert response.status_code == 200
+
+
+def test_the_list_renders_each_user_exactly_as_the_detail_does(api, users_url, populated):
+    """The list renders from rows, the detail from model instances: they must never drift apart."""
+    listed = api.get(f"{users_url}?limit=100").json()["results"]
+    assert len(listed) == len(populated)
+    shapes = set()
+    for user in listed:
+        assert user == api.get(f"{users_url}/{user['id']}").json()
+        shapes.add((user["provider_details"] is None, user["can_prescribe"], user["status"]))
+    # The comparison covered users with and without details, prescribers and a disabled user.
+    assert {(False, True, "active"), (False, False, "active"), (True, False, "active")} <= shapes
+    assert any(status == "disabled" for _, _, status in shapes)
+
+
+def test_write_budgets(api, users_url, populated, django_assert_max_num_queries):
+    with django_assert_max_num_queries(_write_budget("create")):
+        created = api.post(
+            users_url,
+            {"given_name": "Pat", "family_name": "Lee", "email": "pat@example.com", "access_roles": ["provider"],
+             "hpii_number": "8003614900000025", **PROVIDER},
+            format="json",
+        )
+    assert created.status_code == 201, created.content
+    assert created.json()["cognito"] == {"status": "synced"}  # the inline sync ran inside the budget
+    user_url = f"{users_url}/{created.json()['id']}"
+
+    with django_assert_max_num_queries(_write_budget("update")):
+        assert api.put(user_url, {"title": "Dr", "email": "pat.lee@example.com"}, format="json").status_code == 200
+    with django_assert_max_num_queries(_write_budget("roles")):
+        assert api.put(f"{user_url}/roles", {"access_roles": ["admin", "provider"]}, format="json").status_code == 200
+    with django_assert_max_num_queries(_write_budget("disable")):
+        disabled = api.put(f"{user_url}/disable")
+    assert disabled.status_code == 200
+    assert disabled.json()["cognito"] == {"status": "synced"}

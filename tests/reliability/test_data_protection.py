@@ -1,0 +1,212 @@
+"""Secrets and tokens at rest, audit immutability in the database, logs free of secrets and PII,
+production settings, and admin sign-in throttling."""
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.hashers import check_password
+from django.core.cache import cache
+from django.db import DatabaseError, connection, transaction
+from oauth2_provider.models import AccessToken, Application
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from audit.models import AuditEvent
+from config.admin_security import LOCKED_OUT_MESSAGE, MAX_FAILURES
+from organizations.services import api_client_create
+from tests.reliability.support import client_and_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_client_secrets_are_stored_hashed(organization):
+    api_client, secret = api_client_create(organization=organization, name="PMS", scopes=["read:users"])
+    stored = Application.objects.values_list("client_secret", flat=True).get(pk=api_client.application_id)
+    assert secret not in stored
+    assert "$" in stored and check_password(secret, stored)  # a Django password hash of the secret
+    with connection.cursor() as cursor:  # nothing anywhere in the row holds the plain secret
+        cursor.execute("SELECT * FROM oauth2_provider_application WHERE id = %s", [api_client.application_id])
+        assert all(secret not in str(value) for value in cursor.fetchone())
+
+
+@pytest.mark.django_db
+def test_access_tokens_are_stored_only_as_checksums(organization):
+    _, token = client_and_token(organization)
+    row = AccessToken.objects.values("token", "token_checksum").get()
+    assert row["token"] == ""
+    assert row["token_checksum"] == hashlib.sha256(token.encode()).hexdigest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM oauth2_provider_accesstoken")
+        assert all(token not in str(value) for value in cursor.fetchone())
+    # And the token still works: the lookup is by checksum.
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(f"/v1/organizations/{organization.pk}").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the append-only trigger is PostgreSQL's")
+def test_audit_rows_cannot_be_changed_or_deleted_with_raw_sql(api, users_url):
+    created = api.post(users_url, {"given_name": "A", "family_name": "B", "email": "a@example.com"}, format="json")
+    assert created.status_code == 201
+    event_id = AuditEvent.objects.get(action="user.created").pk
+    statements = [
+        ("UPDATE audit_auditevent SET action = 'user.enabled' WHERE id = %s", [event_id]),
+        ("UPDATE audit_auditevent SET changes = '{}'::jsonb", []),
+        ("DELETE FROM audit_auditevent WHERE id = %s", [event_id]),
+        ("DELETE FROM audit_auditevent", []),
+    ]
+    for sql, params in statements:
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    event = AuditEvent.objects.get(pk=event_id)
+    assert event.action == "user.created" and event.changes
+    # Deleting the user can't take its audit trail with it either.
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM accounts_user WHERE id = %s", [created.json()["id"]])
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+DOB = "1975-12-25"
+HPII = "8003614900000009"
+PHONE_FORMS = ["0432333333", "+61432333333", "61432333333", "432333333", "0432 333 333", "+61 432 333 333"]
+PROVIDER_PHONE_FORMS = ["0455666777", "+61455666777", "455666777"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logs_of_a_full_workflow_hold_no_token_secret_or_pii(organization, caplog):
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    saved = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    try:
+        api_client, secret = api_client_create(organization=organization, name="PMS",
+                                               scopes=["read:users", "create:user", "update:user",
+                                                       "delete:user", "read:audit"])
+        basic = f"{api_client.application.client_id}:{secret}"
+        anonymous = APIClient()
+        issued = anonymous.post("/v1/oauth/token", {"grant_type": "client_credentials"}, format="multipart",
+                                HTTP_AUTHORIZATION="Basic " + base64.b64encode(basic.encode()).decode())
+        token = issued.json()["access_token"]
+        wrong = anonymous.post("/v1/oauth/token", {"grant_type": "client_credentials"}, format="multipart",
+                               HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{basic}x".encode()).decode())
+        assert wrong.status_code == 401
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        users = f"/v1/organizations/{organization.pk}/users"
+        created = api.post(users, {
+            "given_name": "Ben", "family_name": "Smith", "email": "ben@example.com", "phone": "0432 333 333",
+            "access_roles": ["provider"], "date_of_birth": DOB, "sex": "M", "hpii_number": HPII,
+            "prescriber_type": "M", "prescriber_number": "1234567", "qualifications": "MD",
+        }, format="json")
+        assert created.status_code == 201, created.content
+        url = f"{users}/{created.json()['id']}"
+        # Invalid identifiers and dates are echoed to the caller, never to the logs.
+        assert api.patch(url, {"provider_details": {"hpii_number": "8003614900000001"}},
+                         format="json").status_code == 400
+        assert api.patch(url, {"provider_details": {"date_of_birth": "1875-12-25"}}, format="json").status_code == 400
+        assert api.patch(url, {"phone": "+61 455 666 777"}, format="json").status_code == 200
+        assert api.put(f"{url}/roles", {"access_roles": ["rx_reader"]}, format="json").status_code == 200
+        assert api.get(f"{users}?search=0432333333&email=ben@example.com").status_code == 200
+        assert api.get(f"{url}/history").status_code == 200
+        assert api.put(f"{url}/disable").status_code == 200
+        assert api.patch(url, {"phone": "0432333333"}, format="json").status_code == 409
+        assert APIClient().get(users, HTTP_AUTHORIZATION=f"Bearer {token}x").status_code == 401
+    finally:
+        for lg, level in saved:
+            lg.setLevel(level)
+
+    assert len(caplog.records) > 5, "nothing was logged: the test would prove nothing"
+    text = "\n".join(
+        f"{r.name} {r.getMessage()} {r.exc_text or ''} {getattr(r, 'request', '')}" for r in caplog.records
+    )
+    forbidden = [token, secret, DOB, "25/12/1975", HPII, "8003614900000001", "1875-12-25",
+                 *PHONE_FORMS, *PROVIDER_PHONE_FORMS]
+    leaked = [value for value in forbidden if value in text]
+    assert not leaked, [line[:300] for line in text.splitlines() if any(value in line for value in leaked)][:5]
+
+
+# --- production settings -------------------------------------------------------------------------
+
+
+def _production_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "DJANGO_ALLOWED_HOSTS": "api.example.com",
+    })
+    return env
+
+
+def test_production_settings_are_secure():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_HSTS_SECONDS >= 31536000, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_CONTENT_TYPE_NOSNIFF)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_production_env(), capture_output=True,  # noqa: S603
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True", "True", "True", "True", "True"]
+
+
+def test_production_needs_a_secret_key():
+    env = _production_env()
+    del env["DJANGO_SECRET_KEY"]
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_check_deploy_is_clean():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=_production_env(), capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout, result.stdout + result.stderr
+
+
+# --- admin sign-in throttling --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_sign_in_is_refused_after_repeated_failures(client):
+    cache.clear()
+    User.objects.create_superuser(email="staff@platform.example", password="correct horse battery",
+                                  given_name="S", family_name="T")
+
+    def sign_in(password, address="10.0.0.1", username="staff@platform.example"):
+        return client.post("/admin/login/?next=/admin/", {"username": username, "password": password},
+                           REMOTE_ADDR=address)
+
+    for _ in range(MAX_FAILURES):
+        response = sign_in("wrong")
+        assert response.status_code == 200 and LOCKED_OUT_MESSAGE not in response.content.decode()
+    # Locked: even the right password is refused now, with a message that says why.
+    refused = sign_in("correct horse battery")
+    assert refused.status_code == 200
+    assert "Too many failed sign-in attempts" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Another address (or another username) is not locked out by this one's failures.
+    assert sign_in("correct horse battery", address="10.0.0.2").status_code == 302
+    client.logout()
+    # A success clears the count for its own key.
+    cache.clear()
+    sign_in("wrong", address="10.0.0.3")
+    assert sign_in("correct horse battery", address="10.0.0.3").status_code == 302
+    client.logout()
+    for _ in range(MAX_FAILURES - 1):
+        sign_in("wrong", address="10.0.0.3")
+    assert sign_in("correct horse battery", address="10.0.0.3").status_code == 302
