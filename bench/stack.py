@@ -197,7 +197,9 @@ def request(method: str, url: str, *, token: str | None = None, body=None, heade
     all_headers = dict(headers or {})
     if token:
         all_headers["Authorization"] = f"Bearer {token}"
-    if body is not None:
+    if isinstance(body, bytes):  # sent as is, with the caller's Content-Type
+        data = body
+    elif body is not None:
         data = json.dumps(body).encode()
         all_headers["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310

@@ -75,6 +75,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The rate-limit counters live in the cache. The default is per process; a shared cache
+# (`dbcache://api_cache` after `createcachetable`, or `rediscache://host:6379/1`) makes the limit
+# one budget across every worker.
+CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="locmemcache://")}
+
 AUTH_USER_MODEL = "accounts.User"
 # Email uniqueness is the case-insensitive constraint `user_email_ci_unique`, stronger than the
 # case-sensitive unique=True this check asks for; emails are also stored lower-cased.
@@ -125,7 +130,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["config.api.filtering.QueryStringFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.NewestFirstCursorPagination",
     "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.ApiAutoSchema",

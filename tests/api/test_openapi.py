@@ -175,3 +175,41 @@ def test_the_docs_page_is_public_and_uses_only_our_own_static_assets():
         assert asset.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/static/"), asset
         assert finders.find(asset.removeprefix("/static/")), asset
     assert not re.search(r"https?://(?!localhost|127\.0\.0\.1)", html)
+
+
+@pytest.mark.browser
+def test_swagger_ui_renders_every_operation_with_no_network_beyond_the_service(live_server):
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    outside = []
+
+    def only_the_service(route):
+        if route.request.url.startswith(live_server.url):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.route("**/*", only_the_service)
+            page.goto(f"{live_server.url}/v1/docs")
+            page.wait_for_selector(".opblock", timeout=30_000)
+            rendered = {
+                (method.strip().lower(), path.replace("\u200b", ""))
+                for method, path in zip(
+                    page.locator(".opblock-summary-method").all_inner_texts(),
+                    page.locator(".opblock-summary-path").all_inner_texts(),
+                    strict=True,
+                )
+            }
+        finally:
+            browser.close()
+    assert outside == []
+    assert {(method, path) for path, method in OPERATIONS} | {("post", "/v1/oauth/token")} == rendered

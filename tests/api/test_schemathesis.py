@@ -3,6 +3,7 @@ real token, and checks that nothing answers 5xx, every status code, header and b
 /v1/schema, and every error is problem+json. A bounded example count keeps it to about a minute."""
 
 import base64
+import copy
 import zlib
 
 import pytest
@@ -35,9 +36,25 @@ def every_error_is_problem_json(ctx, response, case):
     content_type = response.headers.get("content-type", [""])[0]
     assert content_type.startswith("application/problem+json"), f"{response.status_code} as {content_type}"
     body = response.json()
-    assert PROBLEM_KEYS <= set(body), body
+    assert set(body) >= PROBLEM_KEYS, body
     assert body["status"] == response.status_code
     return True
+
+
+def call_live_app(case, headers):
+    """case.call() through the real WSGI handler, whose request signals would close the connection
+    holding the test's transaction (on PostgreSQL). Django's test client unhooks them the same way,
+    and hooks them back after each of its own requests, so this is done per call."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        return case.call(headers=headers)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -87,7 +104,7 @@ def test_the_api_honours_its_contract(case, caller):
         # Half the generated user ids become the real user; the rest exercise the 404 path.
         if "id" in (case.path_parameters or {}) and zlib.crc32(repr(case.path_parameters["id"]).encode()) % 2:
             case.path_parameters["id"] = caller["user_id"]
-    response = case.call(headers=headers)
+    response = call_live_app(case, headers)
     case.validate_response(
         response, checks=CHECKS, additional_checks=[every_error_is_problem_json], headers=headers
     )
@@ -116,7 +133,7 @@ def test_removing_a_documented_status_code_makes_the_contract_check_fail(
 
     from config.wsgi import application
 
-    document = schemathesis.openapi.from_wsgi("/v1/schema?format=json", application).raw_schema
+    document = copy.deepcopy(schema.raw_schema)
 
     def call(raw):
         loaded = schemathesis.openapi.from_dict(raw)
@@ -133,7 +150,7 @@ def test_removing_a_documented_status_code_makes_the_contract_check_fail(
             path_parameters["id"] = "00000000-0000-4000-8000-000000000000"
         kwargs = {"body": request_data["body"], "media_type": "application/json"} if "body" in request_data else {}
         case = operation.Case(path_parameters=path_parameters, query=request_data.get("query"), headers=headers, **kwargs)
-        response = case.call()
+        response = call_live_app(case, headers)
         assert str(response.status_code) == status, response.text
         case.validate_response(response, checks=[status_code_conformance], headers=headers)
 

@@ -1,5 +1,6 @@
 import json as _json
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import ApplicationError
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, organization, name, scopes, json: bool, **options):
         try:
             org = Organization.objects.get(pk=organization)
-        except (Organization.DoesNotExist, ValueError) as error:
+        except (Organization.DoesNotExist, ValidationError, ValueError) as error:  # ValidationError: not a UUID
             raise CommandError(f"No organization with id {organization!r}.") from error
         try:
             api_client, secret = api_client_create(organization=org, name=name, scopes=scopes.split())
