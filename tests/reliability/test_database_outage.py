@@ -4,6 +4,7 @@ process serves again once the database is back (no restart).
 The shared PostgreSQL server is never touched: the test runs its own throwaway cluster (initdb into
 a temp dir, pg_ctl on a free port) and a gunicorn app server pointed at it."""
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -57,10 +58,8 @@ class Cluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/reliability"
 
     def destroy(self):
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.data, ignore_errors=True)
 
 
