@@ -24,6 +24,13 @@ class ApiClientScopes(SettingsScopes):
 
 
 class ApiClientOAuth2Validator(OAuth2Validator):
+    def _load_application(self, client_id, request):
+        # PostgreSQL can't even compare a text column with a NUL byte (a DataError, so a 500): such
+        # a client_id names no client, and authentication fails like any other unknown id.
+        if client_id is None or "\x00" in str(client_id):
+            return None
+        return super()._load_application(client_id, request)
+
     def authenticate_client(self, request, *args, **kwargs):
         if not super().authenticate_client(request, *args, **kwargs):
             return False

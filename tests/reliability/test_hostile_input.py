@@ -211,6 +211,7 @@ def test_token_endpoint_refuses_hostile_input():
     bodies = [
         ("grant_type=client_credentials", "application/x-www-form-urlencoded", {"HTTP_AUTHORIZATION": "Basic !!!"}),
         ("grant_type=client_credentials", "application/x-www-form-urlencoded", {"HTTP_AUTHORIZATION": "Basic " + "A" * 5000}),
+        ("grant_type=client_credentials", "application/x-www-form-urlencoded", {"HTTP_AUTHORIZATION": "Basic AHg6AHk="}),
         ("grant_type=%00", "application/x-www-form-urlencoded", {}),
         ("grant_type=client_credentials&client_id=%00&client_secret=%00", "application/x-www-form-urlencoded", {}),
         ("grant_type=client_credentials&client_id=' OR 1=1 --&client_secret=x", "application/x-www-form-urlencoded", {}),
