@@ -13,6 +13,7 @@ outbox row of every change is still written in its transaction, only the inline 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -295,8 +296,9 @@ class Importer:
             rows = (row for row in rows if shard_of(row[1], self.shards) == self.shard)
         with inline_sync_disabled():
             if not self.dry_run:
-                for chunk in _chunks(rows, CHUNK_SIZE):
-                    yield from self._chunk(chunk)
+                with _asynchronous_commit():
+                    for chunk in _chunks(rows, CHUNK_SIZE):
+                        yield from self._chunk(chunk)
                 return
             with transaction.atomic():
                 for chunk in _chunks(rows, CHUNK_SIZE):
@@ -398,6 +400,24 @@ class Importer:
             if roles is not None:
                 user = services.user_roles_set(user=user, actor=self.actor, roles=roles)
         return user
+
+
+@contextlib.contextmanager
+def _asynchronous_commit():
+    """Each row still commits on its own, but without waiting for the WAL flush (a third of a row's
+    time here). A crash of this process loses nothing committed; only a crash of the PostgreSQL
+    server itself could drop the last fraction of a second of rows, and a rerun of the same file
+    restores them, since the import is idempotent."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
 
 
 def shard_of(cells: dict, shards: int) -> int:

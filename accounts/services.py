@@ -9,6 +9,7 @@ import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -311,16 +312,20 @@ def _fill_details_from_user(details: ProviderDetails, user: User, *, given: dict
 
 def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None:
     if user is not None:
-        # lower(email) = ...: served by the unique index user_email_ci_unique (iexact's UPPER() is not).
-        same_email = User.objects.alias(email_lower=Lower("email")).filter(email_lower=user.email.lower())
-        if same_email.exclude(pk=user.pk).exists():
-            _raise_conflict("user_email_ci_unique")
-        if (
-            user.partner_user_id
-            and User.objects.filter(organization_id=user.organization_id, partner_user_id=user.partner_user_id)
+        # One query for both user-level rules: lower(email) is served by the unique index
+        # user_email_ci_unique (iexact's UPPER() is not), the partner id by its per-org constraint.
+        same = Q(email_lower=user.email.lower())
+        if user.partner_user_id:
+            same |= Q(organization_id=user.organization_id, partner_user_id=user.partner_user_id)
+        clashes = list(
+            User.objects.alias(email_lower=Lower("email"))
+            .filter(same)
             .exclude(pk=user.pk)
-            .exists()
-        ):
+            .values_list("email", flat=True)[:2]
+        )
+        if user.email.lower() in (email.lower() for email in clashes):
+            _raise_conflict("user_email_ci_unique")
+        if clashes:
             _raise_conflict("user_partner_id_per_org_unique")
     if (
         details is not None

@@ -7,8 +7,8 @@ from accounts import signals
 from accounts.cognito import sync
 
 
-def record_cognito_work(sender, user, **kwargs):
-    sync.record_desired_state(user)
+def record_cognito_work(sender, user, signal=None, **kwargs):
+    sync.record_desired_state(user, new_user=signal is signals.user_created)
     sync.apply_after_commit(user.pk)
 
 

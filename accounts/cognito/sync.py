@@ -75,7 +75,7 @@ def desired_state(user: User) -> dict:
     }
 
 
-def record_desired_state(user: User) -> None:
+def record_desired_state(user: User, *, new_user: bool = False) -> None:
     """Inside the caller's transaction: the newest desired state, with its version bumped.
 
     A new state is a new task: attempts start again and it is due now, even if the row had failed.
@@ -84,6 +84,9 @@ def record_desired_state(user: User) -> None:
         return
     state = desired_state(user)
     now = timezone.now()
+    if new_user:  # no row can exist yet: skip the UPDATE that would find nothing
+        CognitoSync.objects.create(user=user, desired=state, next_attempt_at=now)
+        return
     updated = CognitoSync.objects.filter(pk=user.pk).update(
         desired=state,
         desired_version=F("desired_version") + 1,
