@@ -9,10 +9,14 @@ def user_queryset(*, organization_id):
     return User.objects.filter(organization_id=organization_id).select_related("provider_details", "cognito_sync")
 
 
-def user_get(*, organization_id, user_id) -> User:
-    """The one way to fetch another user: scoped to the caller's organization, 404 to outsiders."""
+def user_get(*, organization_id, user_id, fields=None):
+    """The one way to fetch another user: scoped to the caller's organization, 404 to outsiders.
+    With `fields`, the row as a dict of those values (what the API renders) instead of a User."""
+    users = user_queryset(organization_id=organization_id)
+    if fields is not None:
+        users = users.values(*fields)
     try:
-        return user_queryset(organization_id=organization_id).get(pk=user_id)
+        return users.get(pk=user_id)
     except (User.DoesNotExist, ValidationError, ValueError, TypeError) as error:  # ValidationError: not a UUID
         raise Http404("No such user in this organization.") from error
 

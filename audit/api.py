@@ -1,4 +1,8 @@
+from datetime import timedelta
+
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 from rest_framework import serializers, viewsets
 
 from audit.models import AuditEvent
@@ -7,11 +11,26 @@ from config.api.pagination import AuditEventCursorPagination
 from organizations.selectors import organization_for_caller
 
 
+class _TimestampField(IsoDateTimeField):
+    """ISO 8601, with a UTC offset PostgreSQL can store (Python accepts up to 24 h, PostgreSQL 16)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        offset = value.utcoffset() if value is not None else None
+        if offset is not None and abs(offset) > timedelta(hours=14):
+            raise forms.ValidationError("The UTC offset must be between -14:00 and +14:00.", code="invalid")
+        return value
+
+
+class _TimestampFilter(django_filters.IsoDateTimeFilter):
+    field_class = _TimestampField
+
+
 class AuditEventFilter(django_filters.FilterSet):
     user_id = django_filters.UUIDFilter(field_name="user_id")
     action = django_filters.ChoiceFilter(choices=AuditEvent.Action.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lte")
+    since = _TimestampFilter(field_name="occurred_at", lookup_expr="gte")
+    until = _TimestampFilter(field_name="occurred_at", lookup_expr="lte")
 
     class Meta:
         model = AuditEvent

@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from oauth2_provider import models as oauth2_models
 from simple_history.admin import SimpleHistoryAdmin
 
 from organizations.models import ApiClient, Organization
@@ -234,3 +235,16 @@ class ApiClientAdmin(SimpleHistoryAdmin):
             f"Revoked {revoked} API client(s): they get no new tokens and their tokens stop working now.",
             messages.SUCCESS,
         )
+
+
+# django-oauth-toolkit's own pages would let staff make an OAuth application that belongs to no
+# organization, or read token metadata; API clients are managed above, through the services.
+for _model in (
+    oauth2_models.get_application_model(),
+    oauth2_models.get_access_token_model(),
+    oauth2_models.get_refresh_token_model(),
+    oauth2_models.get_id_token_model(),
+    oauth2_models.get_grant_model(),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

@@ -177,58 +177,18 @@ class UserSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
-    def to_representation(self, user):
-        return user_representation(user)
+    def to_representation(self, row):
+        return user_row_representation(row)
 
 
 def _iso(value):
     return value.isoformat() if value is not None else None
 
 
-def user_representation(user) -> dict:
-    # A missing reverse one-to-one raises an AttributeError subclass, so getattr's default applies.
-    details = getattr(user, "provider_details", None)
-    sync = getattr(user, "cognito_sync", None)
-    return {
-        "id": str(user.pk),
-        "organization_id": str(user.organization_id),
-        "email": user.email,
-        "given_name": user.given_name,
-        "family_name": user.family_name,
-        "title": user.title,
-        "phone": user.phone,
-        "partner_user_id": user.partner_user_id,
-        "access_roles": role_names.normalize_roles(user.roles),
-        "status": user.status,
-        "disabled_at": _iso(user.disabled_at),
-        "provider_details": None
-        if details is None
-        else {
-            "given_name": details.given_name,
-            "family_name": details.family_name,
-            "date_of_birth": _iso(details.date_of_birth),
-            "sex": details.sex,
-            "phone": details.phone,
-            "hpii_number": details.hpii_number,
-            "prescriber_type": details.prescriber_type,
-            "prescriber_number": details.prescriber_number,
-            "qualifications": details.qualifications,
-            "provider_number": details.provider_number,
-            "ahpra_number": details.ahpra_number,
-            "hospital_provider_number": details.hospital_provider_number,
-        },
-        "can_prescribe": user.can_prescribe,
-        "cognito": {"status": sync.state if sync is not None else "pending"},
-        "created_at": _iso(user.created_at),
-        "updated_at": _iso(user.updated_at),
-    }
-
-
-
-# The users list renders from database rows (QuerySet.values()), not model instances: building a
-# User, a ProviderDetails and a CognitoSync per row cost more than the query itself. One query
-# still (the reverse one-to-ones become LEFT JOINs); user_row_representation gives exactly what
-# user_representation gives (tests/perf/test_query_budgets.py compares them).
+# The user resource renders from database rows (QuerySet.values()), not model instances: building a
+# User, a ProviderDetails and a CognitoSync per row cost more than the query itself on the list.
+# Still one query (the reverse one-to-ones become LEFT JOINs); the detail uses the same rows, so the
+# list and the detail can't drift apart.
 _ROW_USER_FIELDS = (
     "id", "organization_id", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
     "roles", "status", "disabled_at", "created_at", "updated_at",

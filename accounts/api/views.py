@@ -71,8 +71,8 @@ class UserViewSet(viewsets.GenericViewSet):
 
     def _respond(self, user, status_code=status.HTTP_200_OK, headers=None):
         # Re-read: the Cognito sync ran on commit and moved the user's sync status.
-        fresh = user_get(organization_id=user.organization_id, user_id=user.pk)
-        return Response(UserSerializer(fresh).data, status=status_code, headers=headers)
+        row = user_get(organization_id=user.organization_id, user_id=user.pk, fields=USER_ROW_FIELDS)
+        return Response(UserSerializer(row).data, status=status_code, headers=headers)
 
     def list(self, request, *args, **kwargs):
         users = self.filter_queryset(self.get_queryset())
@@ -80,7 +80,8 @@ class UserViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response([user_row_representation(row) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(UserSerializer(self.get_object()).data)
+        row = user_get(organization_id=self.organization.pk, user_id=self.kwargs["pk"], fields=USER_ROW_FIELDS)
+        return Response(UserSerializer(row).data)
 
     @idempotent
     def create(self, request, *args, **kwargs):

@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -97,6 +98,11 @@ def problem_exception_handler(exc, context):
     if is_database_unavailable(exc):
         logger.warning("Database unavailable in %s: %s", context["view"].__class__.__name__, type(exc).__name__)
         return _response(database_unavailable_body(), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if isinstance(exc, DataError):
+        # PostgreSQL's "data exception" class: a value the checks let through but the column can't
+        # hold. The caller's input, so a 400; logged (type only, no values) to tighten the check.
+        logger.warning("Database refused a value in %s: %s", context["view"].__class__.__name__, type(exc).__name__)
+        return validation_problem([{"field": None, "message": "A value is out of range.", "code": "out_of_range"}])
     logger.exception("Unhandled error in %s", context["view"].__class__.__name__)
     return _response(
         problem_body(

@@ -109,3 +109,12 @@ def test_view_only_staff_cant_revoke_or_create(viewer_client, organization):
     )
     api_client.refresh_from_db()
     assert not api_client.is_revoked
+
+
+def test_oauth_toolkit_pages_are_not_in_the_admin():
+    """An OAuth application made there would belong to no organization; clients are made above."""
+    from django.contrib import admin
+    from oauth2_provider.models import get_access_token_model, get_application_model
+
+    assert not admin.site.is_registered(get_application_model())
+    assert not admin.site.is_registered(get_access_token_model())

@@ -102,7 +102,14 @@ def test_history_filters(api, users_url):
 
 
 @pytest.mark.parametrize(
-    ("query", "field"), [("action=user.deleted", "action"), ("since=yesterday", "since"), ("limit=0", "limit")]
+    ("query", "field"),
+    [
+        ("action=user.deleted", "action"),
+        ("since=yesterday", "since"),
+        # Python parses a +20:25 offset; PostgreSQL can't store it (schemathesis found the 500).
+        ("until=7954-03-13T01:28:22%2B20:25", "until"),
+        ("limit=0", "limit"),
+    ],
 )
 def test_history_bad_filters_are_400(api, users_url, query, field):
     user = create_user(api, users_url)

@@ -127,13 +127,28 @@ def test_one_user_whatever_its_details_and_history(api, users_url, populated, dj
         assert response.status_code == 200
 
 
-def test_the_list_renders_each_user_exactly_as_the_detail_does(api, users_url, populated):
-    """The list renders from rows, the detail from model instances: they must never drift apart."""
+def test_the_rows_render_what_the_models_say(api, users_url, populated):
+    """The resource renders from values() rows, not model instances: it must agree with the models'
+    own rules (User.can_prescribe, ProviderDetails fields), and the list with the detail."""
+    from accounts.models import User
+
     listed = api.get(f"{users_url}?limit=100").json()["results"]
     assert len(listed) == len(populated)
     shapes = set()
     for user in listed:
         assert user == api.get(f"{users_url}/{user['id']}").json()
+        model = User.objects.select_related("provider_details").get(pk=user["id"])
+        assert user["can_prescribe"] is model.can_prescribe
+        assert user["access_roles"] == sorted(set(model.roles))
+        details = getattr(model, "provider_details", None)
+        if details is None:
+            assert user["provider_details"] is None
+        else:
+            assert user["provider_details"]["hpii_number"] == details.hpii_number
+            assert user["provider_details"]["prescriber_number"] == details.prescriber_number
+            assert user["provider_details"]["date_of_birth"] == (
+                details.date_of_birth.isoformat() if details.date_of_birth else None
+            )
         shapes.add((user["provider_details"] is None, user["can_prescribe"], user["status"]))
     # The comparison covered users with and without details, prescribers and a disabled user.
     assert {(False, True, "active"), (False, False, "active"), (True, False, "active")} <= shapes
