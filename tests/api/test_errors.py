@@ -91,6 +91,19 @@ def test_an_unexpected_failure_is_a_problem_500_without_internals(api, users_url
         assert leak not in text
 
 
+def test_a_value_the_database_cannot_hold_is_a_400_not_a_500(api, users_url, monkeypatch):
+    from django.db import DataError
+
+    def refuse(**kwargs):
+        raise DataError("value too long for type character varying(100): 'Jane...'")
+
+    monkeypatch.setattr("accounts.services.user_create", refuse)
+    response = api.post(users_url, user_body(), format="json")
+    problem = assert_problem(response, 400, "validation_error")
+    assert problem["errors"][0]["code"] == "out_of_range"
+    assert "Jane" not in response.content.decode()
+
+
 def test_a_failure_outside_drf_is_a_problem_500_too(monkeypatch):
     def explode(self, request, *args, **kwargs):
         raise RuntimeError("secret-internal-detail")
