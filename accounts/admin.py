@@ -451,6 +451,12 @@ class StaffUserAdmin(DjangoUserAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(organization__isnull=True, is_staff=True)
 
+    def get_readonly_fields(self, request, obj=None):
+        # Only a superuser grants privileges; otherwise staff could make themselves superuser.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return (*self.readonly_fields, "is_superuser", "groups", "user_permissions")
+
     def has_delete_permission(self, request, obj=None):
         return False  # set the status to disabled instead; history keeps pointing at them
 

@@ -11,3 +11,6 @@ from config.settings import *  # noqa: F403
 
 # Per-test-process caches keep throttle counters from leaking between tests.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Fast hashing for the suite only; set here, not by an environment flag a deployment could carry.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,32 +1,37 @@
 #!/usr/bin/env bash
-# Make sure a PostgreSQL answers on 127.0.0.1 and print a DATABASE_URL for it.
-# Uses the machine's server if one answers; else starts the Debian cluster; else initialises a
-# throwaway cluster (as the postgres user: initdb refuses root) under /tmp.
+# Make sure a PostgreSQL we can log in to answers on 127.0.0.1, and print a DATABASE_URL for it.
+# Uses the machine's server if it answers and lets the postgres user in without a password; else
+# starts the Debian cluster; else initialises a throwaway cluster (trust auth, port 55432) under
+# /tmp, as the postgres user when run as root (initdb refuses root).
 set -euo pipefail
 PORT="${PGPORT:-5432}"
 DB_NAME="${1:-user_management}"
-BIN=/usr/lib/postgresql/15/bin
+BIN="$( (pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin 2>/dev/null) | tail -1)"
 
-answers() { pg_isready -q -h 127.0.0.1 -p "$1" 2>/dev/null; }
+usable() { psql -w -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; }
 
-if ! answers "$PORT"; then
-  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start >&2 || true
-  fi
+if ! usable "$PORT" && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  for version in /etc/postgresql/*; do
+    for cluster in "$version"/*; do
+      pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" "$(basename "$cluster")" start >&2 || true
+    done
+  done
 fi
-if ! answers "$PORT"; then
+if ! usable "$PORT"; then
   PORT=55432
   DATA=/tmp/user-management-pg
-  if ! answers "$PORT"; then
-    if [ ! -x "$BIN/initdb" ]; then
-      echo "PostgreSQL 15 is not installed: apt-get install -y postgresql-15" >&2
+  if ! usable "$PORT"; then
+    if [ -z "$BIN" ] || [ ! -x "$BIN/initdb" ]; then
+      echo "PostgreSQL is not installed (apt-get install -y postgresql), and none answers on 127.0.0.1." >&2
       exit 1
     fi
+    as_postgres() { if [ "$(id -u)" = "0" ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
     if [ ! -f "$DATA/PG_VERSION" ]; then
-      mkdir -p "$DATA" && chown postgres:postgres "$DATA"
-      su postgres -s /bin/sh -c "$BIN/initdb -D $DATA -U postgres --auth=trust -E UTF8" >&2
+      mkdir -p "$DATA"
+      [ "$(id -u)" = "0" ] && chown postgres:postgres "$DATA"
+      as_postgres "$BIN/initdb -D $DATA -U postgres --auth=trust -E UTF8" >&2
     fi
-    su postgres -s /bin/sh -c "$BIN/pg_ctl -D $DATA -o '-p $PORT -k /tmp -c listen_addresses=127.0.0.1' -l $DATA/server.log -w start" >&2
+    as_postgres "$BIN/pg_ctl -D $DATA -o '-p $PORT -k /tmp -c listen_addresses=127.0.0.1' -l $DATA/server.log -w start" >&2
   fi
 fi
 echo "postgres://postgres@127.0.0.1:${PORT}/${DB_NAME}"

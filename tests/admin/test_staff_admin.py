@@ -43,3 +43,14 @@ def test_provider_details_page_is_read_only(staff_client, make_user):
     page = staff_client.get(f"/admin/accounts/providerdetails/{user.pk}/change/")
     assert page.status_code == 200 and 'name="hpii_number"' not in page.text
     assert staff_client.get(f"/admin/accounts/providerdetails/{user.pk}/history/").status_code == 200
+
+
+def test_staff_who_are_not_superusers_cannot_grant_themselves_privileges(client, viewer):
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_staffuser", "change_staffuser"]))
+    client.force_login(viewer)
+    page = client.get(f"/admin/accounts/staffuser/{viewer.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="is_superuser"' not in page.text
+    assert 'name="user_permissions"' not in page.text

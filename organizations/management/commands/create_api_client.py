@@ -29,10 +29,15 @@ class Command(BaseCommand):
             org = Organization.objects.get(pk=organization)
         except (Organization.DoesNotExist, ValidationError, ValueError) as error:  # ValidationError: not a UUID
             raise CommandError(f"No organization with id {organization!r}.") from error
+        if not org.is_active:
+            raise CommandError(f"Organization {org.name!r} is deactivated: its clients could get no token.")
         try:
             api_client, secret = api_client_create(organization=org, name=name, scopes=scopes.split())
         except ApplicationError as error:
             raise CommandError(error.message) from error
+        except ValidationError as error:
+            problems = (f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+            raise CommandError("; ".join(problems)) from error
         credentials = {"client_id": api_client.application.client_id, "client_secret": secret}
         if json:
             self.stdout.write(_json.dumps(credentials))
