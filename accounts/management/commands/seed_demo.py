@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 
@@ -52,6 +52,8 @@ class Command(BaseCommand):
             )
             password = staff_password or generate_client_secret()[:20]
             staff = User.objects.filter(email=staff_email).first()
+            if staff is not None and staff.organization_id is not None:
+                raise CommandError(f"{staff_email} is a practice user, not platform staff; pick another --staff-email.")
             if staff is None:
                 staff = User.objects.create_superuser(
                     email=staff_email, password=password, given_name="Demo", family_name="Staff"
