@@ -195,10 +195,10 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
 
 def user_roles_set(*, user: User, actor: Actor, roles) -> User:
     """Replace the roles. Provider details are never touched: they apply again if provider returns."""
-    roles = _validated_roles(roles)
     with transaction.atomic():
         user = _lock(user)
-        _refuse_if_disabled(user)
+        _refuse_if_disabled(user)  # before the body's checks, as user_update does
+        roles = _validated_roles(roles)
         if user.roles == roles:
             return user
         old_roles, user.roles = user.roles, roles

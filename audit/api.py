@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import django_filters
 from django import forms
@@ -19,6 +19,10 @@ class _TimestampField(IsoDateTimeField):
         offset = value.utcoffset() if value is not None else None
         if offset is not None and abs(offset) > timedelta(hours=14):
             raise forms.ValidationError("The UTC offset must be between -14:00 and +14:00.", code="invalid")
+        try:
+            value is None or value.astimezone(UTC)  # year 1 or 9999 with an offset overflows in UTC
+        except (OverflowError, ValueError) as error:
+            raise forms.ValidationError("The date is out of range.", code="invalid") from error
         return value
 
 

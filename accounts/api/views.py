@@ -71,7 +71,10 @@ class UserViewSet(viewsets.GenericViewSet):
 
     def _respond(self, user, status_code=status.HTTP_200_OK, headers=None):
         # Re-read: the Cognito sync ran on commit and moved the user's sync status.
-        row = user_get(organization_id=user.organization_id, user_id=user.pk, fields=USER_ROW_FIELDS)
+        return self._render(user.pk, status_code, headers)
+
+    def _render(self, user_id, status_code=status.HTTP_200_OK, headers=None):
+        row = user_get(organization_id=self.organization.pk, user_id=user_id, fields=USER_ROW_FIELDS)
         return Response(UserSerializer(row).data, status=status_code, headers=headers)
 
     def list(self, request, *args, **kwargs):
@@ -80,8 +83,7 @@ class UserViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response([user_row_representation(row) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
-        row = user_get(organization_id=self.organization.pk, user_id=self.kwargs["pk"], fields=USER_ROW_FIELDS)
-        return Response(UserSerializer(row).data)
+        return self._render(self.kwargs["pk"])
 
     @idempotent
     def create(self, request, *args, **kwargs):
@@ -138,12 +140,8 @@ class UserViewSet(viewsets.GenericViewSet):
     )
     def history(self, request, *args, **kwargs):
         user = self.get_object()
-        events = AuditEventFilter(request.query_params, queryset=audit_event_list(
-            organization_id=user.organization_id, user_id=user.pk
-        ))
-        if not events.is_valid():
-            raise ValidationError(events.errors)
-        page = self.paginate_queryset(events.qs)
+        events = self.filter_queryset(audit_event_list(organization_id=user.organization_id, user_id=user.pk))
+        page = self.paginate_queryset(events)
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
 
 

@@ -1,6 +1,7 @@
 """One exception handler maps every failure in a view to a problem response (HackSoft style)."""
 
 import logging
+import traceback
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -10,6 +11,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from audit.context import get_request_id
 from config.api.database import RETRY_AFTER_SECONDS, database_unavailable_body, is_database_unavailable
 from config.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from config.errors import ApplicationError
@@ -103,7 +105,15 @@ def problem_exception_handler(exc, context):
         # hold. The caller's input, so a 400; logged (type only, no values) to tighten the check.
         logger.warning("Database refused a value in %s: %s", context["view"].__class__.__name__, type(exc).__name__)
         return validation_problem([{"field": None, "message": "A value is out of range.", "code": "out_of_range"}])
-    logger.exception("Unhandled error in %s", context["view"].__class__.__name__)
+    # The exception's text can carry stored values (a psycopg DETAIL names the key and its value),
+    # so the log gets its type and where it happened, never its message.
+    logger.error(
+        "Unhandled %s in %s (request %s)\n%s",
+        type(exc).__name__,
+        context["view"].__class__.__name__,
+        get_request_id(),
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
     return _response(
         problem_body(
             status.HTTP_500_INTERNAL_SERVER_ERROR,

@@ -1,6 +1,7 @@
 from base64 import b64decode
-from datetime import datetime
+from datetime import UTC, datetime
 
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -43,7 +44,12 @@ class NewestFirstCursorPagination(CursorPagination):
             raise ValidationError({"cursor": [message]}) from error
 
     def parse_position(self, position: str):
-        return datetime.fromisoformat(position)  # the position is a created_at
+        # The position is a created_at; it must also survive conversion to UTC for the query
+        # (year 1 or 9999 with an offset overflows).
+        value = datetime.fromisoformat(position)
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        return value.astimezone(UTC)
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link(), "previous": self.get_previous_link()})
