@@ -73,6 +73,11 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True):
+        # Server-side parameters, and psycopg prepares a statement on its fifth run in a connection:
+        # PostgreSQL then skips parsing and planning, most of the cost of the token lookup and of
+        # the users list (bench/run.py). Off for PgBouncer in transaction mode (older than 1.21).
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The rate-limit counters live in the cache. The default is per process; a shared cache
@@ -180,7 +185,8 @@ SPECTACULAR_SETTINGS = {
         "**Errors**: every error is `application/problem+json` (RFC 9457) with a machine-readable `code`.\n\n"
         "**Rate limit**: "
         f"{REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['api_client']} requests per API client "
-        "(all its tokens together); beyond it, 429 `rate_limited` with `Retry-After`.\n\n"
+        "(all its tokens together), in bursts of up to that many, refilled continuously; beyond it, "
+        "429 `rate_limited` with `Retry-After`.\n\n"
         "**Retries**: send an `Idempotency-Key` header on POST to make a retried create safe."
     ),
     "VERSION": "1.0.0",

@@ -1,11 +1,13 @@
 import hashlib
 from dataclasses import dataclass
 
-from oauth2_provider.models import AccessToken
+from oauth2_provider.models import AccessToken, Application
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
 from audit.context import Actor
+from config.db import PreparedQuery
+from organizations.models import ApiClient, Organization
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,7 @@ class ApiClientTokenAuthentication(BaseAuthentication):
         except UnicodeDecodeError as error:
             raise AuthenticationFailed("The access token is invalid.") from error
         checksum = hashlib.sha256(raw_token.encode("ascii")).hexdigest()
-        # A slice, not .first(): no ORDER BY to compile or run for a lookup by a unique column.
-        token = next(
-            iter(
-                AccessToken.objects.select_related("application__api_client__organization").filter(
-                    token_checksum=checksum
-                )[:1]
-            ),
-            None,
-        )
+        token = _token_with_client(checksum)
         if token is None or token.is_expired():
             raise AuthenticationFailed("The access token is invalid or has expired.")
         api_client = getattr(token.application, "api_client", None) if token.application else None
@@ -66,3 +60,41 @@ class ApiClientTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+# Every API request runs this lookup: the token, its application, API client and organization in
+# one query, compiled once (config/db.py). The instances are built from the row as the ORM's
+# select_related would build them.
+_TOKEN_PATHS = (
+    (AccessToken, ""),
+    (Application, "application__"),
+    (ApiClient, "application__api_client__"),
+    (Organization, "application__api_client__organization__"),
+)
+_TOKEN_LOOKUP = PreparedQuery(
+    lambda checksum: AccessToken.objects.filter(token_checksum=checksum).values(
+        *(f"{prefix}{field.attname}" for model, prefix in _TOKEN_PATHS for field in model._meta.concrete_fields)
+    ),
+    checksum=str,
+)
+
+
+def _instance(model, prefix: str, row: dict):
+    names = [field.attname for field in model._meta.concrete_fields]
+    if row[f"{prefix}{model._meta.pk.attname}"] is None:  # no such related row (a LEFT JOIN)
+        return None
+    return model.from_db("default", names, [row[f"{prefix}{name}"] for name in names])
+
+
+def _token_with_client(checksum: str):
+    """The access token with that checksum, its application, API client and organization attached
+    (None where there is none), or None."""
+    rows = _TOKEN_LOOKUP.rows(checksum=checksum)
+    if not rows:
+        return None
+    token, application, api_client, organization = (_instance(model, prefix, rows[0]) for model, prefix in _TOKEN_PATHS)
+    token.application = application
+    if application is not None and api_client is not None:
+        api_client.organization = organization
+        application.api_client = api_client  # the reverse one-to-one's cache, as select_related sets it
+    return token

@@ -193,14 +193,14 @@ _ROW_USER_FIELDS = (
     "id", "organization_id", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
     "roles", "status", "disabled_at", "created_at", "updated_at",
 )
-_ROW_DETAILS_FIELDS = (
+PROVIDER_DETAILS_ROW_FIELDS = (
     "given_name", "family_name", "date_of_birth", "sex", "phone", "hpii_number", "prescriber_type",
     "prescriber_number", "qualifications", "provider_number", "ahpra_number", "hospital_provider_number",
 )
 USER_ROW_FIELDS = (
     *_ROW_USER_FIELDS,
     "provider_details__user_id",
-    *(f"provider_details__{field}" for field in _ROW_DETAILS_FIELDS),
+    *(f"provider_details__{field}" for field in PROVIDER_DETAILS_ROW_FIELDS),
     "cognito_sync__state",
 )
 
@@ -210,7 +210,7 @@ def user_row_representation(row: dict) -> dict:
         details = None
         can_prescribe = False
     else:
-        details = {field: row[f"provider_details__{field}"] for field in _ROW_DETAILS_FIELDS}
+        details = {field: row[f"provider_details__{field}"] for field in PROVIDER_DETAILS_ROW_FIELDS}
         can_prescribe = (
             row["status"] == "active"
             and role_names.PROVIDER in row["roles"]

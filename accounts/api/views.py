@@ -1,6 +1,8 @@
 """Thin views: parse, check scope, scope to the caller's organization, call one service, render."""
 
+import orjson
 from django.core.exceptions import ValidationError
+from django.db import router
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -15,6 +17,8 @@ from accounts.api.serializers import (
     UserUpdateSerializer,
     user_row_representation,
 )
+from accounts.api.user_json import renders_users, user_documents
+from accounts.models import User
 from accounts.selectors import user_get, user_queryset
 from audit.api import AuditEventFilter, AuditEventSerializer
 from audit.selectors import audit_event_list
@@ -78,7 +82,12 @@ class UserViewSet(viewsets.GenericViewSet):
         return Response(UserSerializer(row).data, status=status_code, headers=headers)
 
     def list(self, request, *args, **kwargs):
-        users = self.filter_queryset(self.get_queryset())
+        organization_id = self.organization.pk
+        if renders_users(router.db_for_read(User)):
+            # PostgreSQL writes each user's JSON in the query (accounts/api/user_json.py).
+            page = self.paginate_queryset(self.filter_queryset(user_documents(organization_id=organization_id)))
+            return self.get_paginated_response([orjson.Fragment(row["document"]) for row in page])
+        users = self.filter_queryset(user_queryset(organization_id=organization_id))
         page = self.paginate_queryset(users.values(*USER_ROW_FIELDS))
         return self.get_paginated_response([user_row_representation(row) for row in page])
 

@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from config.api.throttling import ApiClientRateThrottle
 from organizations.services import api_client_create
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +72,24 @@ def test_new_tokens_of_one_client_do_not_reset_its_budget(tiny_rate, organizatio
         assert first.get(users_url).status_code == 200
 
     assert second.get(users_url).status_code == 429
+
+
+def test_the_budget_refills_continuously_not_all_at_once(tiny_rate, api, users_url, monkeypatch):
+    # 3/min: a burst of 3, then one more every 20 seconds.
+    clock = [1_000_000.0]
+    monkeypatch.setattr(ApiClientRateThrottle, "timer", lambda self: clock[0])
+    for _ in range(3):
+        assert api.get(users_url).status_code == 200
+    refused = api.get(users_url)
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "20"
+
+    clock[0] += 19
+    assert api.get(users_url)["Retry-After"] == "1"
+
+    clock[0] += 1
+    assert api.get(users_url).status_code == 200
+    assert api.get(users_url).status_code == 429
+
+    clock[0] += 60  # a quiet minute fills the bucket again, and no further
+    assert [api.get(users_url).status_code for _ in range(4)] == [200, 200, 200, 429]

@@ -1,0 +1,169 @@
+"""The user resource as JSON built by PostgreSQL, for the users list.
+
+A page of 50 users rendered in Python spent most of its time turning columns into Python values
+and back into JSON: parsing every timestamp, decoding every roles list, building three dicts a row.
+PostgreSQL builds each row's document in the same query instead (json_build_object keeps the keys
+in order; jsonb would sort them), and the response embeds the documents as they are
+(orjson.Fragment).
+
+`user_row_representation` (serializers.py) stays the definition of the resource: the detail and
+every write render with it, and so does the list on SQLite. tests/api/test_user_json.py holds the
+two to the same output for every kind of user.
+"""
+
+import functools
+
+from django.db import connections
+from django.db.models import BooleanField, Case, ExpressionWrapper, F, Func, Q, TextField, Value, When
+from django.db.models.functions import Cast, Coalesce
+
+from accounts import roles as role_names
+from accounts.api.serializers import PROVIDER_DETAILS_ROW_FIELDS
+from accounts.models import PROVIDER_DETAILS_REQUIRED, User
+
+
+class _JSONObject(Func):
+    """json_build_object('key', value, ...). The keys are this module's constants, written into the
+    SQL as literals rather than parameters (PostgreSQL can't type a parameter in a variadic call)."""
+
+    function = "json_build_object"
+    output_field = TextField()
+
+    def __init__(self, **fields):
+        self.keys = tuple(fields)
+        for key in self.keys:
+            if not key.isidentifier():
+                raise ValueError(f"not a plain key: {key!r}")
+        super().__init__(*fields.values())
+
+    def as_sql(self, compiler, connection, **extra_context):
+        parts, params = [], []
+        for key, expression in zip(self.keys, self.get_source_expressions(), strict=True):
+            sql, expression_params = compiler.compile(expression)
+            parts.append(f"'{key}', {sql}")
+            params.extend(expression_params)
+        return f"json_build_object({', '.join(parts)})", params
+
+
+class _CompiledOnce(Func):
+    """Its expression compiled once per database and reused. The document is the same SQL on every
+    request (its column references were resolved once, in _all_user_documents), and compiling
+    its hundred-odd nodes cost more than PostgreSQL took to run the query."""
+
+    template = "%(expressions)s"
+
+    def as_sql(self, compiler, connection, **extra_context):
+        compiled = self.__dict__.setdefault("_compiled", {})
+        if connection.alias not in compiled:
+            compiled[connection.alias] = super().as_sql(compiler, connection, **extra_context)
+        return compiled[connection.alias]
+
+    def resolve_expression(self, *args, **kwargs):
+        return self._forget(super().resolve_expression(*args, **kwargs))
+
+    def relabeled_clone(self, change_map):  # other table aliases: other SQL
+        return self._forget(super().relabeled_clone(change_map))
+
+    @staticmethod
+    def _forget(clone):
+        clone.__dict__.pop("_compiled", None)
+        return clone
+
+
+class _IsoTimestamp(Func):
+    """A timestamptz as Python's isoformat() writes an aware UTC datetime: '2026-11-25T12:50:16.123456+00:00',
+    with no fraction when it is zero (PostgreSQL's own JSON drops trailing zeros instead)."""
+
+    output_field = TextField()
+    template = (
+        "to_char(%(expressions)s AT TIME ZONE 'UTC', CASE WHEN date_trunc('second', %(expressions)s) = %(expressions)s "
+        """THEN 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"' END)"""
+    )
+
+
+class _IsoDate(Func):
+    """A date as isoformat() writes it, whatever the session's DateStyle: '1980-01-01'."""
+
+    output_field = TextField()
+    template = "to_char(%(expressions)s, 'YYYY-MM-DD')"
+
+
+class _NormalizedRoles(Func):
+    """normalize_roles() in SQL: distinct, sorted by code point (COLLATE "C"), a JSON array."""
+
+    output_field = TextField()
+    template = (
+        '(SELECT COALESCE(json_agg(DISTINCT role COLLATE "C" ORDER BY role COLLATE "C"), \'[]\'::json) '
+        "FROM jsonb_array_elements_text(%(expressions)s) AS role)"
+    )
+
+
+def _details_complete() -> Q:
+    """provider_details_complete() (accounts/models.py) as a condition on the joined row."""
+    present = Q()
+    for field in PROVIDER_DETAILS_REQUIRED:
+        if field == "date_of_birth":
+            present &= Q(provider_details__date_of_birth__isnull=False)
+        else:
+            present &= Q(**{f"provider_details__{field}__gt": ""})  # not NULL and not empty
+    return present & (Q(provider_details__prescriber_type="T") | Q(provider_details__prescriber_number__gt=""))
+
+
+_DETAILS_TEXT_FIELDS = (
+    "given_name", "family_name", "sex", "phone", "hpii_number", "prescriber_type", "prescriber_number",
+    "qualifications", "provider_number", "ahpra_number", "hospital_provider_number",
+)
+
+
+def user_json():
+    """An expression for the user's JSON document as text; needs the provider_details and
+    cognito_sync joins that user_queryset() sets up."""
+    details = {field: F(f"provider_details__{field}") for field in _DETAILS_TEXT_FIELDS}
+    details["date_of_birth"] = _IsoDate("provider_details__date_of_birth")
+    return _CompiledOnce(Cast(
+        _JSONObject(
+            id=F("id"),
+            organization_id=F("organization_id"),
+            email=F("email"),
+            given_name=F("given_name"),
+            family_name=F("family_name"),
+            title=F("title"),
+            phone=F("phone"),
+            partner_user_id=F("partner_user_id"),
+            access_roles=_NormalizedRoles("roles"),
+            status=F("status"),
+            disabled_at=_IsoTimestamp("disabled_at"),
+            provider_details=Case(
+                When(provider_details__user_id__isnull=True, then=Value(None)),
+                default=_JSONObject(**{name: details[name] for name in PROVIDER_DETAILS_ROW_FIELDS}),
+            ),
+            can_prescribe=Coalesce(
+                ExpressionWrapper(
+                    Q(status="active") & Q(roles__contains=[role_names.PROVIDER]) & _details_complete(),
+                    output_field=BooleanField(),
+                ),
+                Value(False),
+            ),
+            cognito=_JSONObject(status=Coalesce("cognito_sync__state", Value("pending"))),
+            created_at=_IsoTimestamp("created_at"),
+            updated_at=_IsoTimestamp("updated_at"),
+        ),
+        TextField(),
+    ), output_field=TextField())
+
+
+def renders_users(alias: str) -> bool:
+    """Whether that database can build the documents (PostgreSQL); otherwise the list renders in Python."""
+    return connections[alias].vendor == "postgresql"
+
+
+def user_documents(*, organization_id):
+    """The organization's users as rows of `created_at` (for the cursor) and `document` (the JSON)."""
+    return _all_user_documents().filter(organization_id=organization_id)
+
+
+@functools.cache
+def _all_user_documents():
+    # Resolving the document's thirty-odd column references (and their joins) took longer than
+    # the query; resolved once per process, each request clones the result and adds its filters.
+    return User.objects.values("created_at", document=user_json())
