@@ -23,7 +23,6 @@ def user_get(*, organization_id, user_id, fields=None):
         raise Http404("No such user in this organization.") from error
 
 
-
 # One prepared query per field list (the API asks for one): GET /users/{id} and every write's
 # response read a user this way, and compiling the three-table values() query cost more than
 # running it.
@@ -44,9 +43,10 @@ def _user_row_get(*, organization_id, user_id, fields: tuple) -> dict:
             ),
         )
     try:
-        rows = query.rows(organization_id=_uuid(organization_id), user_id=_uuid(user_id))
+        organization_id, user_id = _uuid(organization_id), _uuid(user_id)
     except ValueError as error:  # not a UUID
         raise Http404("No such user in this organization.") from error
+    rows = query.rows(organization_id=organization_id, user_id=user_id)
     if not rows:
         raise Http404("No such user in this organization.")
     return rows[0]

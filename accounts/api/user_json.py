@@ -89,12 +89,14 @@ class _IsoDate(Func):
 
 
 class _NormalizedRoles(Func):
-    """normalize_roles() in SQL: distinct, sorted by code point (COLLATE "C"), a JSON array."""
+    """normalize_roles() in SQL: distinct, sorted by code point (COLLATE "C"), a JSON array. A list
+    of one role (most users) is already that and skips the sort."""
 
     output_field = TextField()
     template = (
+        "CASE WHEN jsonb_array_length(%(expressions)s) <= 1 THEN (%(expressions)s)::json ELSE "
         '(SELECT COALESCE(json_agg(DISTINCT role COLLATE "C" ORDER BY role COLLATE "C"), \'[]\'::json) '
-        "FROM jsonb_array_elements_text(%(expressions)s) AS role)"
+        "FROM jsonb_array_elements_text(%(expressions)s) AS role) END"
     )
 
 

@@ -4,10 +4,11 @@ The budgets do not depend on the page size, the number of roles, whether users h
 details or how much history they have: a per-row (N+1) query anywhere breaks them.
 
 Reads (budgets from issue 7; measured 2 on PostgreSQL and SQLite):
-    list a page of users   <= 4   measured 2: the token (+ application, API client, organization:
-                                  one select_related query) and the page (users LEFT JOIN provider
-                                  details LEFT JOIN Cognito sync, keyset-paginated, no COUNT)
-    get one user           <= 3   measured 2: the token, the user (same joins)
+    list a page of users   <= 4   measured 2: the token (+ application, API client, organization in
+                                  the same query, compiled once: config/db.py) and the page (users
+                                  LEFT JOIN provider details LEFT JOIN Cognito sync, keyset-paginated,
+                                  no COUNT; on PostgreSQL each row's JSON is built by the query)
+    get one user           <= 3   measured 2: the token, the user (same joins, compiled once)
 
 Writes (measured with COGNITO_SYNC_INLINE on, i.e. what a request really runs; identical on
 PostgreSQL and SQLite; BEGIN and COMMIT are logged as statements and counted, they are round trips):
