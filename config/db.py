@@ -35,23 +35,16 @@ class PreparedQuery:
     """`PreparedQuery(build, checksum=str)` where `build(checksum=...)` returns a values()
     queryset; `rows(checksum="...")` runs it and returns the rows as dicts.
 
-    Parameters are typed (str, uuid.UUID, or list for an array of UUIDs): the caller converts and
-    validates values first, as the ORM's field would (a malformed UUID is the caller's ValueError,
-    not a database error).
+    Parameters are typed (str or uuid.UUID): the caller converts and validates values first, as
+    the ORM's field would (a malformed UUID is the caller's ValueError, not a database error).
     """
 
-    # A unique value per parameter, found again among the compiled parameters. `list` is an array
-    # parameter (`= ANY(%s)`): a list of UUIDs.
-    _MARKERS = {
-        str: lambda: f"prepared-query-marker-{uuid.uuid4().hex}",
-        uuid.UUID: uuid.uuid4,
-        list: lambda: [uuid.uuid4()],
-    }
+    _MARKERS = {str: lambda: f"prepared-query-marker-{uuid.uuid4().hex}", uuid.UUID: uuid.uuid4}
 
     def __init__(self, build: Callable[..., QuerySet], **parameters: type):
         unknown = {name: kind for name, kind in parameters.items() if kind not in self._MARKERS}
         if unknown:
-            raise ImproperlyConfigured(f"PreparedQuery parameters must be str, uuid.UUID or list, not {unknown}")
+            raise ImproperlyConfigured(f"PreparedQuery parameters must be str or uuid.UUID, not {unknown}")
         self._build = build
         self._parameters = parameters
         self._compiled: dict[str, _Compiled] = {}  # per database alias

@@ -2,16 +2,16 @@
 
 A page of 50 users rendered in Python spent most of its time turning columns into Python values
 and back into JSON: parsing every timestamp, decoding every roles list, building three dicts a row.
-PostgreSQL builds each document instead (json_build_object keeps the keys in order; jsonb would sort
-them) and the response embeds them as they are (orjson.Fragment). The list finds its page's ids
-with the ORM (filters, cursor) and then fetches their documents with one fixed statement.
+PostgreSQL builds each row's document in the same query instead (json_build_object keeps the keys
+in order; jsonb would sort them), and the response embeds the documents as they are
+(orjson.Fragment).
 
 `user_row_representation` (serializers.py) stays the definition of the resource: the detail and
 every write render with it, and so does the list on SQLite. tests/api/test_user_json.py holds the
 two to the same output for every kind of user.
 """
 
-import uuid
+import functools
 
 from django.db import connections
 from django.db.models import BooleanField, Case, ExpressionWrapper, F, Func, Q, TextField, Value, When
@@ -20,7 +20,6 @@ from django.db.models.functions import Cast, Coalesce
 from accounts import roles as role_names
 from accounts.api.serializers import PROVIDER_DETAILS_ROW_FIELDS
 from accounts.models import PROVIDER_DETAILS_REQUIRED, User
-from config.db import PreparedQuery
 
 
 class _JSONObject(Func):
@@ -44,6 +43,31 @@ class _JSONObject(Func):
             parts.append(f"'{key}', {sql}")
             params.extend(expression_params)
         return f"json_build_object({', '.join(parts)})", params
+
+
+class _CompiledOnce(Func):
+    """Its expression compiled once per database and reused. The document is the same SQL on every
+    request (its column references were resolved once, in _all_user_documents), and compiling
+    its hundred-odd nodes cost more than PostgreSQL took to run the query."""
+
+    template = "%(expressions)s"
+
+    def as_sql(self, compiler, connection, **extra_context):
+        compiled = self.__dict__.setdefault("_compiled", {})
+        if connection.alias not in compiled:
+            compiled[connection.alias] = super().as_sql(compiler, connection, **extra_context)
+        return compiled[connection.alias]
+
+    def resolve_expression(self, *args, **kwargs):
+        return self._forget(super().resolve_expression(*args, **kwargs))
+
+    def relabeled_clone(self, change_map):  # other table aliases: other SQL
+        return self._forget(super().relabeled_clone(change_map))
+
+    @staticmethod
+    def _forget(clone):
+        clone.__dict__.pop("_compiled", None)
+        return clone
 
 
 class _IsoTimestamp(Func):
@@ -98,7 +122,7 @@ def user_json():
     cognito_sync joins that user_queryset() sets up."""
     details = {field: F(f"provider_details__{field}") for field in _DETAILS_TEXT_FIELDS}
     details["date_of_birth"] = _IsoDate("provider_details__date_of_birth")
-    return Cast(
+    return _CompiledOnce(Cast(
         _JSONObject(
             id=F("id"),
             organization_id=F("organization_id"),
@@ -127,7 +151,7 @@ def user_json():
             updated_at=_IsoTimestamp("updated_at"),
         ),
         TextField(),
-    )
+    ), output_field=TextField())
 
 
 def renders_users(alias: str) -> bool:
@@ -135,32 +159,13 @@ def renders_users(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
 
 
-def user_documents(*, organization_id: uuid.UUID, user_ids: list) -> list[str]:
-    """The JSON documents of those users of the organization, in the order of `user_ids`."""
-    if not user_ids:
-        return []
-    rows = _DOCUMENTS.rows(organization_id=organization_id, user_ids=list(user_ids))
-    documents = {row["id"]: row["document"] for row in rows}
-    return [documents[user_id] for user_id in user_ids]
+def user_documents(*, organization_id):
+    """The organization's users as rows of `created_at` (for the cursor) and `document` (the JSON)."""
+    return _all_user_documents().filter(organization_id=organization_id)
 
 
-class _InArray(Func):
-    """`column = ANY(%s)` with one array parameter: the same SQL for any number of ids (IN (...) is not)."""
-
-    output_field = BooleanField()
-
-    def as_sql(self, compiler, connection, **extra_context):
-        column, array = (compiler.compile(expression) for expression in self.get_source_expressions())
-        return f"{column[0]} = ANY({array[0]})", [*column[1], *array[1]]
-
-
-# A fixed statement, so it is compiled once (config/db.py) and PostgreSQL plans it once per
-# connection: with the cursor and the filters in it, the query was planned anew on every request
-# (a custom plan for each cursor position, about 1 ms for an expression this size).
-_DOCUMENTS = PreparedQuery(
-    lambda organization_id, user_ids: User.objects.filter(
-        _InArray(F("pk"), Value(user_ids)), organization_id=organization_id
-    ).values("id", document=user_json()),
-    organization_id=uuid.UUID,
-    user_ids=list,
-)
+@functools.cache
+def _all_user_documents():
+    # Resolving the document's thirty-odd column references (and their joins) took longer than
+    # the query; resolved once per process, each request clones the result and adds its filters.
+    return User.objects.values("created_at", document=user_json())

@@ -83,12 +83,11 @@ class UserViewSet(viewsets.GenericViewSet):
 
     def list(self, request, *args, **kwargs):
         organization_id = self.organization.pk
-        users = self.filter_queryset(user_queryset(organization_id=organization_id))
         if renders_users(router.db_for_read(User)):
-            # The page's ids, then their JSON as PostgreSQL writes it (accounts/api/user_json.py).
-            page = self.paginate_queryset(users.values("id", "created_at"))
-            documents = user_documents(organization_id=organization_id, user_ids=[row["id"] for row in page])
-            return self.get_paginated_response([orjson.Fragment(document) for document in documents])
+            # PostgreSQL writes each user's JSON in the query (accounts/api/user_json.py).
+            page = self.paginate_queryset(self.filter_queryset(user_documents(organization_id=organization_id)))
+            return self.get_paginated_response([orjson.Fragment(row["document"]) for row in page])
+        users = self.filter_queryset(user_queryset(organization_id=organization_id))
         page = self.paginate_queryset(users.values(*USER_ROW_FIELDS))
         return self.get_paginated_response([user_row_representation(row) for row in page])
 

@@ -90,7 +90,7 @@ def _python_document(organization, user) -> dict:
 
 
 def _database_document(organization, user) -> dict:
-    (text,) = user_documents(organization_id=organization.pk, user_ids=[user.pk])
+    (text,) = user_documents(organization_id=organization.pk).filter(pk=user.pk).values_list("document", flat=True)
     return json.loads(text)
 
 
@@ -199,31 +199,3 @@ def test_can_prescribe_follows_the_one_rule_in_both_renderings(organization, cha
 
     assert _python_document(organization, user)["can_prescribe"] is can_prescribe
     assert _database_document(organization, user)["can_prescribe"] is can_prescribe
-
-
-def _plain_user(organization, second: int) -> User:
-    moment = dt.datetime(2026, 1, 1, 0, 0, second, tzinfo=dt.UTC)
-    return _store(
-        organization,
-        {
-            "given_name": f"U{second}", "family_name": "F", "title": "", "phone": "", "partner_user_id": None,
-            "roles": ["member"], "disabled_at": None, "created_at": moment, "updated_at": moment,
-            "details": None, "cognito": None,
-        },
-    )
-
-
-def test_documents_come_in_the_order_asked_and_only_from_the_organization(
-    organization, other_organization, django_assert_num_queries
-):
-    first, second, third = (_plain_user(organization, second) for second in range(3))
-    outsider = _plain_user(other_organization, 5)
-
-    with django_assert_num_queries(1):
-        documents = user_documents(organization_id=organization.pk, user_ids=[third.pk, first.pk, second.pk])
-    with django_assert_num_queries(0):
-        assert user_documents(organization_id=organization.pk, user_ids=[]) == []
-
-    assert [json.loads(document)["id"] for document in documents] == [str(third.pk), str(first.pk), str(second.pk)]
-    with pytest.raises(KeyError):  # another organization's id never yields its document
-        user_documents(organization_id=organization.pk, user_ids=[first.pk, outsider.pk])

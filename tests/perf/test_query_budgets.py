@@ -3,13 +3,11 @@
 The budgets do not depend on the page size, the number of roles, whether users have provider
 details or how much history they have: a per-row (N+1) query anywhere breaks them.
 
-Reads (budgets from issue 7):
-    list a page of users   <= 4   measured 3 on PostgreSQL: the token (+ application, API client,
-                                  organization in the same query, compiled once: config/db.py), the
-                                  page's ids (filters and cursor, keyset-paginated, no COUNT), then
-                                  their JSON documents built by PostgreSQL (users LEFT JOIN provider
-                                  details LEFT JOIN Cognito sync, one fixed prepared statement).
-                                  Measured 2 on SQLite: the token, the page rendered in Python.
+Reads (budgets from issue 7; measured 2 on PostgreSQL and SQLite):
+    list a page of users   <= 4   measured 2: the token (+ application, API client, organization in
+                                  the same query, compiled once: config/db.py) and the page (users
+                                  LEFT JOIN provider details LEFT JOIN Cognito sync, keyset-paginated,
+                                  no COUNT; on PostgreSQL each row's JSON is built by the query)
     get one user           <= 3   measured 2: the token, the user (same joins, compiled once)
 
 Writes (measured with COGNITO_SYNC_INLINE on, i.e. what a request really runs; identical on
