@@ -29,7 +29,10 @@ class ApiClientRateThrottle(BaseThrottle):
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         if rate is None:
             return True
-        requests, period = SimpleRateThrottle.parse_rate(self, rate)
+        requests, period = SimpleRateThrottle.parse_rate(self, rate)  # DRF's reading of "6000/min"
+        if requests <= 0:  # "0/min": nothing gets through, as with DRF's own throttles
+            self._wait = period
+            return False
         interval = period / requests
         key = self.get_cache_key(request)
         now = self.timer()

@@ -93,3 +93,14 @@ def test_the_budget_refills_continuously_not_all_at_once(tiny_rate, api, users_u
 
     clock[0] += 60  # a quiet minute fills the bucket again, and no further
     assert [api.get(users_url).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_zero_rate_refuses_everything_rather_than_failing(settings, api, users_url):
+    rest_framework = dict(settings.REST_FRAMEWORK)
+    rest_framework["DEFAULT_THROTTLE_RATES"] = {"api_client": "0/min"}
+    settings.REST_FRAMEWORK = rest_framework
+
+    response = api.get(users_url)
+
+    assert response.status_code == 429
+    assert response["Retry-After"] == "60"

@@ -22,10 +22,11 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the documents are built by PostgreSQL"),
 ]
 
-# Identifier fields (phone, HPI-I, prescriber, provider and AHPRA numbers) normalise on every write,
-# so those come from valid samples; the free-text fields take anything PostgreSQL text can hold: quotes, backslashes, control and bidi characters, emoji,
-# zero-width joiners that some collations treat as empty. (The API refuses some of these; rows
-# written by an import or by hand still have to render the same.)
+# Identifier fields (phone, HPI-I, prescriber, provider and AHPRA numbers) normalise on every
+# write, so those come from valid samples. The free-text fields take anything PostgreSQL text can
+# hold: quotes, backslashes, control and bidi characters, emoji, zero-width joiners that some
+# collations treat as empty. (The API refuses some of these; rows written by an import or by hand
+# still have to render the same.)
 PHONE = st.sampled_from(["", "+61412345678"])
 TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
 MOMENT = st.datetimes(
