@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 class _Compiled:
     sql: str
     params: tuple
-    slots: dict  # parameter name -> the positions of its marker in params
+    slots: dict  # parameter name -> ((position in params, how the value is written there), ...)
     names: tuple  # the values() keys, in column order
     converters: tuple  # (column index, converter functions, expression)
 
@@ -40,6 +40,9 @@ class PreparedQuery:
     """
 
     _MARKERS = {str: lambda: f"prepared-query-marker-{uuid.uuid4().hex}", uuid.UUID: uuid.uuid4}
+    # How a value can reach the compiled parameters: as itself, or as the field prepared it for a
+    # database without a native type (a UUID is its hex string on SQLite).
+    _FORMS = {str: (str,), uuid.UUID: (lambda value: value, lambda value: value.hex)}
 
     def __init__(self, build: Callable[..., QuerySet], **parameters: type):
         unknown = {name: kind for name, kind in parameters.items() if kind not in self._MARKERS}
@@ -58,8 +61,8 @@ class PreparedQuery:
         for name, value in values.items():
             if not isinstance(value, self._parameters[name]):
                 raise TypeError(f"{name} must be {self._parameters[name].__name__}, not {type(value).__name__}")
-            for position in compiled.slots[name]:
-                params[position] = value
+            for position, form in compiled.slots[name]:
+                params[position] = form(value)
         connection = connections[using]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
@@ -79,7 +82,15 @@ class PreparedQuery:
                 raise ImproperlyConfigured("PreparedQuery needs a values() queryset: it returns dicts.")
             compiler = query.get_compiler(using)
             sql, params = compiler.as_sql()
-            slots = {name: tuple(i for i, p in enumerate(params) if p == marker) for name, marker in markers.items()}
+            slots = {
+                name: tuple(
+                    (position, form)
+                    for position, param in enumerate(params)
+                    for form in self._FORMS[self._parameters[name]]
+                    if param == form(marker)
+                )
+                for name, marker in markers.items()
+            }
             missing = [name for name, positions in slots.items() if not positions]
             if missing:
                 raise ImproperlyConfigured(f"PreparedQuery parameters {missing} don't reach the SQL as parameters.")

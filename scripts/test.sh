@@ -22,4 +22,10 @@ env -u DATABASE_URL .venv/bin/python manage.py makemigrations --check --dry-run 
 # The published OpenAPI document must be valid and generate without a single warning.
 .venv/bin/python manage.py spectacular --validate --fail-on-warn --settings=config.test_settings \
   --file "${TMPDIR:-/tmp}/openapi-schema.yaml"
+# `make run` serves the demo from SQLite: the API's user paths must work there too (a UUID, for
+# one, reaches SQLite as a hex string). A short run on SQLite first, then everything on PostgreSQL.
+echo "API user paths on SQLite:" >&2
+env -u DATABASE_URL .venv/bin/pytest -q -p no:cacheprovider tests/api/test_workflows.py tests/api/test_users_list.py \
+  tests/api/test_users_create.py tests/api/test_users_update.py tests/api/test_users_roles.py \
+  tests/api/test_users_disable.py tests/perf/test_prepared_query.py tests/perf/test_query_budgets.py
 exec .venv/bin/pytest --create-db "$@"
