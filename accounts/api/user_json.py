@@ -115,8 +115,8 @@ _DETAILS_TEXT_FIELDS = tuple(field for field in PROVIDER_DETAILS_ROW_FIELDS if f
 
 
 def user_json():
-    """An expression for the user's JSON document as text; needs the provider_details and
-    cognito_sync joins that user_queryset() sets up."""
+    """An expression for the user's JSON document as text, on a User queryset; its references to
+    provider_details and cognito_sync add the LEFT JOINs it needs."""
     details = {field: F(f"provider_details__{field}") for field in _DETAILS_TEXT_FIELDS}
     details["date_of_birth"] = _IsoDate("provider_details__date_of_birth")
     return _CompiledOnce(Cast(
