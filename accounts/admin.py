@@ -7,8 +7,7 @@ a User or ProviderDetails directly.
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -26,7 +25,7 @@ from accounts.forms import (
     StaffUserCreationForm,
     provider_form_field_name,
 )
-from accounts.models import CognitoSync, ProviderDetails, StaffUser, User
+from accounts.models import CognitoSync, ProviderDetails, StaffUser, User, has_role, provider_details_complete_q
 from audit.context import Actor
 from config.errors import ApplicationError
 
@@ -35,16 +34,11 @@ from config.errors import ApplicationError
 
 def complete_provider_details():
     """ProviderDetails.is_complete, as a query."""
-    return ProviderDetails.objects.filter(
-        Q(prescriber_type="T") | ~Q(prescriber_number=""),
-        hpii_number__isnull=False,
-        date_of_birth__isnull=False,
-    ).exclude(Q(given_name="") | Q(family_name="") | Q(sex="") | Q(prescriber_type="") | Q(qualifications=""))
+    return ProviderDetails.objects.filter(provider_details_complete_q())
 
 
 def with_provider_role(queryset):
-    # roles is a JSON list; the quoted name can't match a longer role's name.
-    return queryset.filter(roles__icontains=f'"{role_names.PROVIDER}"')
+    return queryset.filter(has_role(role_names.PROVIDER))
 
 
 def providers_with_incomplete_details(queryset):
@@ -61,7 +55,7 @@ class RoleFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in role_names.ALL_ROLES:
-            return queryset.filter(roles__icontains=f'"{self.value()}"')
+            return queryset.filter(has_role(self.value()))
         return queryset
 
 
@@ -101,14 +95,6 @@ class CanPrescribeFilter(admin.SimpleListFilter):
 
 def _actor(request) -> Actor:
     return Actor.staff(request.user)
-
-
-def _service_error_text(error: Exception) -> str:
-    if isinstance(error, ApplicationError):
-        return error.message
-    if isinstance(error, ValidationError):
-        return "; ".join(error.messages)
-    return str(error)
 
 
 # --- practice users -----------------------------------------------------------------------------------

@@ -39,6 +39,13 @@ class UserManager(BaseUserManager):
         return self.get(email=username.strip().lower())
 
 
+def has_role(role: str) -> Q:
+    """Users holding `role`. Roles are a JSON list; the quoted name can't match a longer role's name,
+    and it works on PostgreSQL and SQLite alike. The one spelling of this condition: the per-role
+    partial indexes are used only when a query's condition is exactly the index's."""
+    return Q(roles__icontains=f'"{role}"')
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person: a practice's staff member (one organization) or platform staff (admin only)."""
 
@@ -100,7 +107,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             *(
                 models.Index(
                     fields=["organization", "-created_at", "-id"],
-                    condition=Q(roles__icontains=f'"{role}"'),
+                    condition=has_role(role),
                     name=f"user_org_role_{role}_idx",
                 )
                 for role in sorted(role_names.ALL_ROLES)
@@ -203,6 +210,18 @@ def provider_details_complete(get) -> bool:
     if not all(get(field) for field in PROVIDER_DETAILS_REQUIRED):
         return False
     return get("prescriber_type") == "T" or bool(get("prescriber_number"))
+
+
+def provider_details_complete_q(prefix: str = "") -> Q:
+    """provider_details_complete() as a query condition on ProviderDetails (`prefix` "") or through
+    a relation to it (`prefix` "provider_details__")."""
+    present = Q()
+    for field in PROVIDER_DETAILS_REQUIRED:
+        if field == "date_of_birth":
+            present &= Q(**{f"{prefix}date_of_birth__isnull": False})
+        else:
+            present &= Q(**{f"{prefix}{field}__gt": ""})  # neither NULL nor empty
+    return present & (Q(**{f"{prefix}prescriber_type": "T"}) | Q(**{f"{prefix}prescriber_number__gt": ""}))
 
 
 class CognitoSync(models.Model):

@@ -3,7 +3,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from accounts import roles as role_names
-from accounts.models import User
+from accounts.models import User, has_role
 
 
 class UserFilter(django_filters.FilterSet):
@@ -20,8 +20,7 @@ class UserFilter(django_filters.FilterSet):
         fields = ["role", "status", "email", "partner_user_id", "search"]
 
     def filter_role(self, users, name, value):
-        # Roles are a JSON list; matching the quoted name works on PostgreSQL and SQLite alike.
-        return users.filter(roles__icontains=f'"{value}"')
+        return users.filter(has_role(value))
 
     def filter_email(self, users, name, value):
         # lower(email) = ...: the unique index user_email_ci_unique answers it (emails are stored lower-cased).

@@ -19,7 +19,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from accounts import roles as role_names
 from accounts.api.serializers import PROVIDER_DETAILS_ROW_FIELDS
-from accounts.models import PROVIDER_DETAILS_REQUIRED, User
+from accounts.models import User, provider_details_complete_q
 
 
 class _JSONObject(Func):
@@ -100,17 +100,6 @@ class _NormalizedRoles(Func):
     )
 
 
-def _details_complete() -> Q:
-    """provider_details_complete() (accounts/models.py) as a condition on the joined row."""
-    present = Q()
-    for field in PROVIDER_DETAILS_REQUIRED:
-        if field == "date_of_birth":
-            present &= Q(provider_details__date_of_birth__isnull=False)
-        else:
-            present &= Q(**{f"provider_details__{field}__gt": ""})  # not NULL and not empty
-    return present & (Q(provider_details__prescriber_type="T") | Q(provider_details__prescriber_number__gt=""))
-
-
 _DETAILS_TEXT_FIELDS = tuple(field for field in PROVIDER_DETAILS_ROW_FIELDS if field != "date_of_birth")
 
 
@@ -138,7 +127,9 @@ def user_json():
             ),
             can_prescribe=Coalesce(
                 ExpressionWrapper(
-                    Q(status="active") & Q(roles__contains=[role_names.PROVIDER]) & _details_complete(),
+                    Q(status="active")
+                    & Q(roles__contains=[role_names.PROVIDER])  # list membership, exactly as in Python
+                    & provider_details_complete_q("provider_details__"),
                     output_field=BooleanField(),
                 ),
                 Value(False),

@@ -14,6 +14,3 @@ class JSONRenderer(BaseRenderer):
             return b""
         return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
 
-
-class ProblemJSONRenderer(JSONRenderer):
-    media_type = "application/problem+json"
