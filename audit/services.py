@@ -1,7 +1,8 @@
 from django.utils import timezone
 
-from audit.context import Actor, get_request_id
+from audit.context import Actor
 from audit.models import AuditEvent
+from config.request_id import get_request_id
 
 
 def audit_event_record(*, action: str, actor: Actor, organization_id, user_id=None, changes=None) -> AuditEvent:

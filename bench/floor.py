@@ -3,7 +3,7 @@
 A plain Django view (no DRF, no authentication) that runs one indexed query (a user by primary
 key, as values()) and returns JSON. It goes through the same middleware, database connection and
 gunicorn workers as the API, so the API's ratio to it measures what the API adds on top of its
-stack. Mounted only when BENCH_FLOOR=1 (see config/urls.py); never in a real deployment.
+stack. Mounted only by bench/urls.py (DJANGO_SETTINGS_MODULE=bench.settings); never in a real deployment.
 """
 
 from django.http import JsonResponse

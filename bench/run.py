@@ -9,7 +9,7 @@ For each N (default 1,000 and 1,000,000) it:
      or audit rows are loaded (the read paths never touch them; the writes append to them);
   3. starts the local Cognito emulator (moto_server on a free loopback port, pool from
      `manage.py setup_local_cognito`) and the service under gunicorn (2 sync workers,
-     `gunicorn config.wsgi:application`) with BENCH_FLOOR=1, which mounts /bench/floor;
+     `gunicorn config.wsgi:application`) with DJANGO_SETTINGS_MODULE=bench.settings, which adds /bench/floor;
   4. drives it with wrk (Lua scripts for the bearer header, rotating ids and POST bodies) from a
      separate process on loopback, and prints one table per N: requests/s, p50/p95/p99, the
      gunicorn workers' peak RSS (VmHWM from /proc) and each row's throughput as a ratio to the floor.
@@ -385,12 +385,11 @@ def bench_one(n: int, args, cognito_env: dict) -> list[dict]:
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_DEBUG": "false",
-        "BENCH_FLOOR": "1",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",  # the product plus /bench/floor
         # The throttle still runs on every request; its budget is raised so the load isn't refused.
         "API_THROTTLE_RATE": "100000000/min",
         "DJANGO_LOG_LEVEL": "WARNING",
     }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
     manage(env, "migrate", "--noinput", "-v0")
     org_id = manage(env, "create_organization", "--name", "Bench Practice").strip().splitlines()[-1].strip()
     client = json.loads(

@@ -1,5 +1,3 @@
-import os
-
 from django.contrib import admin
 from django.urls import include, path, re_path
 
@@ -29,11 +27,6 @@ urlpatterns = [
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]
-
-if os.environ.get("BENCH_FLOOR") == "1":  # bench/run.py's floor endpoint; never set in a deployment
-    from bench.floor import floor
-
-    urlpatterns.append(path("bench/floor", floor, name="bench-floor"))
 
 handler404 = "config.views.not_found"
 handler500 = "config.views.internal_error"

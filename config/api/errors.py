@@ -11,10 +11,10 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from audit.context import get_request_id
 from config.api.database import RETRY_AFTER_SECONDS, database_unavailable_body, is_database_unavailable
 from config.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from config.errors import ApplicationError
+from config.request_id import get_request_id
 
 logger = logging.getLogger(__name__)
 

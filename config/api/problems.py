@@ -5,7 +5,7 @@ from http import HTTPStatus
 import orjson
 from django.http import HttpResponse
 
-from audit.context import get_request_id
+from config.request_id import get_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 

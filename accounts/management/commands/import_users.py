@@ -10,7 +10,8 @@ from django.db import connection, connections
 
 from accounts import importing
 from accounts.management.operator import organization_from_option
-from audit.context import Actor, reset_request_id, set_request_id
+from audit.context import Actor
+from config.request_id import reset_request_id, set_request_id
 
 
 class Command(BaseCommand):
