@@ -16,6 +16,7 @@ class Actor:
     API_CLIENT = "api_client"
     STAFF = "staff"
     SYSTEM = "system"
+    SCIM = "scim"
 
     @classmethod
     def api_client(cls, api_client) -> "Actor":
@@ -28,3 +29,8 @@ class Actor:
     @classmethod
     def system(cls, name: str = "system") -> "Actor":
         return cls(cls.SYSTEM, "", name)
+
+    @classmethod
+    def scim(cls, token) -> "Actor":
+        """A SCIM bearer token (the identity provider's connection) of one organization."""
+        return cls(cls.SCIM, str(token.pk), token.name)

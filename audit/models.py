@@ -11,7 +11,10 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """One change to a user, written in the same transaction as the change. Never updated or deleted."""
+    """One change (to a user, an organization, an API client, a staff member's privileges, a webhook
+    endpoint, a SCIM token), written in the same transaction as the change. Never updated or deleted.
+
+    `organization` is null only for changes that belong to no tenant (a staff member's privileges)."""
 
     class Action(models.TextChoices):
         USER_CREATED = "user.created"
@@ -20,17 +23,34 @@ class AuditEvent(models.Model):
         USER_DISABLED = "user.disabled"
         USER_ENABLED = "user.enabled"
         PROVIDER_DETAILS_UPDATED = "provider_details.updated"
+        USER_COGNITO_SYNC_FAILED = "user.cognito_sync_failed"
+        STAFF_PRIVILEGES_CHANGED = "staff.privileges_changed"
+        ORGANIZATION_CREATED = "organization.created"
+        ORGANIZATION_UPDATED = "organization.updated"
+        ORGANIZATION_DEACTIVATED = "organization.deactivated"
+        ORGANIZATION_ACTIVATED = "organization.activated"
+        API_CLIENT_CREATED = "api_client.created"
+        API_CLIENT_UPDATED = "api_client.updated"
+        API_CLIENT_REVOKED = "api_client.revoked"
+        WEBHOOK_ENDPOINT_CREATED = "webhook_endpoint.created"
+        WEBHOOK_ENDPOINT_UPDATED = "webhook_endpoint.updated"
+        WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"
+        WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint.deleted"
+        WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+        SCIM_TOKEN_CREATED = "scim_token.created"
+        SCIM_TOKEN_REVOKED = "scim_token.revoked"
 
     class ActorType(models.TextChoices):
         API_CLIENT = "api_client"
         STAFF = "staff"
         SYSTEM = "system"
+        SCIM = "scim"
 
     # A bigint sequence gives a cheap, strictly increasing order for "newest first".
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField()
     organization = models.ForeignKey(
-        "organizations.Organization", on_delete=models.PROTECT, related_name="audit_events"
+        "organizations.Organization", on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
     )
     # A string reference keeps audit below accounts in the import order.
     user = models.ForeignKey(
