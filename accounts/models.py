@@ -8,7 +8,8 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts import roles as role_names
-from organizations.fields import (
+from identifiers.checks import PRESCRIBER_TYPES, SEXES
+from identifiers.fields import (
     AhpraNumberField,
     AustralianPhoneField,
     HpiiField,
@@ -16,7 +17,6 @@ from organizations.fields import (
     ProviderNumberField,
     validate_date_of_birth,
 )
-from organizations.identifiers import PRESCRIBER_TYPES, SEXES
 
 
 class UserManager(BaseUserManager):

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from organizations.identifiers import HPII_PREFIX, luhn_check_digit  # noqa: E402
+from identifiers.checks import HPII_PREFIX, luhn_check_digit  # noqa: E402
 
 ROLES = ["member", "rx_reader", "receptionist", "admin receptionist"]
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402  (the project's own driver, from .venv)
 
-from organizations.identifiers import HPII_PREFIX, luhn_check_digit  # noqa: E402  (pure, no Django)
+from identifiers.checks import HPII_PREFIX, luhn_check_digit  # noqa: E402  (pure, no Django)
 
 VENV_BIN = ROOT / ".venv" / "bin"
 SCOPES = "read:users create:user update:user delete:user read:audit"

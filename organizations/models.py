@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from organizations.fields import HpioField
+from identifiers.fields import HpioField
 
 
 class Organization(models.Model):

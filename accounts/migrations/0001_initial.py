@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import organizations.fields
+import identifiers.fields
 import simple_history.models
 import uuid
 from django.conf import settings
@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('given_name', models.CharField(max_length=100)),
                 ('family_name', models.CharField(max_length=100)),
                 ('title', models.CharField(blank=True, max_length=50)),
-                ('phone', organizations.fields.AustralianPhoneField(blank=True, max_length=16)),
+                ('phone', identifiers.fields.AustralianPhoneField(blank=True, max_length=16)),
                 ('partner_user_id', models.CharField(blank=True, max_length=128, null=True)),
                 ('roles', models.JSONField(default=list)),
                 ('status', models.CharField(choices=[('active', 'Active'), ('disabled', 'Disabled')], default='active', max_length=16)),
@@ -48,15 +48,15 @@ class Migration(migrations.Migration):
             fields=[
                 ('given_name', models.CharField(blank=True, max_length=100)),
                 ('family_name', models.CharField(blank=True, max_length=100)),
-                ('date_of_birth', models.DateField(blank=True, null=True, validators=[organizations.fields.validate_date_of_birth])),
+                ('date_of_birth', models.DateField(blank=True, null=True, validators=[identifiers.fields.validate_date_of_birth])),
                 ('sex', models.CharField(blank=True, choices=[('M', 'Male'), ('F', 'Female'), ('I', 'Intersex or indeterminate'), ('N', 'Not stated')], max_length=1)),
-                ('phone', organizations.fields.AustralianPhoneField(blank=True, max_length=16)),
-                ('hpii_number', organizations.fields.HpiiField(blank=True, max_length=16, null=True, verbose_name='HPI-I')),
+                ('phone', identifiers.fields.AustralianPhoneField(blank=True, max_length=16)),
+                ('hpii_number', identifiers.fields.HpiiField(blank=True, max_length=16, null=True, verbose_name='HPI-I')),
                 ('prescriber_type', models.CharField(blank=True, choices=[('M', 'Medical practitioner'), ('N', 'Nurse practitioner'), ('D', 'Dentist'), ('P', 'Pharmacist'), ('T', 'Other (no PBS prescriber number)')], max_length=1)),
-                ('prescriber_number', organizations.fields.PrescriberNumberField(blank=True, max_length=7)),
+                ('prescriber_number', identifiers.fields.PrescriberNumberField(blank=True, max_length=7)),
                 ('qualifications', models.CharField(blank=True, max_length=200)),
-                ('provider_number', organizations.fields.ProviderNumberField(blank=True, max_length=8, verbose_name='Medicare provider number')),
-                ('ahpra_number', organizations.fields.AhpraNumberField(blank=True, max_length=13, verbose_name='AHPRA number')),
+                ('provider_number', identifiers.fields.ProviderNumberField(blank=True, max_length=8, verbose_name='Medicare provider number')),
+                ('ahpra_number', identifiers.fields.AhpraNumberField(blank=True, max_length=13, verbose_name='AHPRA number')),
                 ('hospital_provider_number', models.CharField(blank=True, max_length=32)),
                 ('created_at', models.DateTimeField(blank=True, editable=False)),
                 ('updated_at', models.DateTimeField(blank=True, editable=False)),
@@ -82,7 +82,7 @@ class Migration(migrations.Migration):
                 ('given_name', models.CharField(max_length=100)),
                 ('family_name', models.CharField(max_length=100)),
                 ('title', models.CharField(blank=True, max_length=50)),
-                ('phone', organizations.fields.AustralianPhoneField(blank=True, max_length=16)),
+                ('phone', identifiers.fields.AustralianPhoneField(blank=True, max_length=16)),
                 ('partner_user_id', models.CharField(blank=True, max_length=128, null=True)),
                 ('roles', models.JSONField(default=list)),
                 ('status', models.CharField(choices=[('active', 'Active'), ('disabled', 'Disabled')], default='active', max_length=16)),
@@ -129,15 +129,15 @@ class Migration(migrations.Migration):
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='provider_details', serialize=False, to=settings.AUTH_USER_MODEL)),
                 ('given_name', models.CharField(blank=True, max_length=100)),
                 ('family_name', models.CharField(blank=True, max_length=100)),
-                ('date_of_birth', models.DateField(blank=True, null=True, validators=[organizations.fields.validate_date_of_birth])),
+                ('date_of_birth', models.DateField(blank=True, null=True, validators=[identifiers.fields.validate_date_of_birth])),
                 ('sex', models.CharField(blank=True, choices=[('M', 'Male'), ('F', 'Female'), ('I', 'Intersex or indeterminate'), ('N', 'Not stated')], max_length=1)),
-                ('phone', organizations.fields.AustralianPhoneField(blank=True, max_length=16)),
-                ('hpii_number', organizations.fields.HpiiField(blank=True, max_length=16, null=True, verbose_name='HPI-I')),
+                ('phone', identifiers.fields.AustralianPhoneField(blank=True, max_length=16)),
+                ('hpii_number', identifiers.fields.HpiiField(blank=True, max_length=16, null=True, verbose_name='HPI-I')),
                 ('prescriber_type', models.CharField(blank=True, choices=[('M', 'Medical practitioner'), ('N', 'Nurse practitioner'), ('D', 'Dentist'), ('P', 'Pharmacist'), ('T', 'Other (no PBS prescriber number)')], max_length=1)),
-                ('prescriber_number', organizations.fields.PrescriberNumberField(blank=True, max_length=7)),
+                ('prescriber_number', identifiers.fields.PrescriberNumberField(blank=True, max_length=7)),
                 ('qualifications', models.CharField(blank=True, max_length=200)),
-                ('provider_number', organizations.fields.ProviderNumberField(blank=True, max_length=8, verbose_name='Medicare provider number')),
-                ('ahpra_number', organizations.fields.AhpraNumberField(blank=True, max_length=13, verbose_name='AHPRA number')),
+                ('provider_number', identifiers.fields.ProviderNumberField(blank=True, max_length=8, verbose_name='Medicare provider number')),
+                ('ahpra_number', identifiers.fields.AhpraNumberField(blank=True, max_length=13, verbose_name='AHPRA number')),
                 ('hospital_provider_number', models.CharField(blank=True, max_length=32)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),

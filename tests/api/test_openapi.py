@@ -10,7 +10,7 @@ from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from organizations.identifiers import validate_hpii
+from identifiers.checks import validate_hpii
 
 pytestmark = pytest.mark.django_db
 

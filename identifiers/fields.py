@@ -5,11 +5,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from organizations import identifiers
+from identifiers import checks as identifiers
 
 
 class IdentifierField(models.CharField):
-    normalize = None  # set by subclasses to one of organizations.identifiers' validators
+    normalize = None  # set by subclasses to one of identifiers.checks' validators
 
     def to_python(self, value):
         value = super().to_python(value)

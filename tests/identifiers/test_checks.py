@@ -1,4 +1,4 @@
-"""Tests for organizations.identifiers (pure Python; no database needed)."""
+"""Tests for identifiers.checks (pure Python; no database needed)."""
 
 import ast
 import datetime
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from organizations.identifiers import (
+from identifiers.checks import (
     PRESCRIBER_TYPES,
     PROVIDER_CHECK_CHARACTERS,
     PROVIDER_LOCATION_CHARACTERS,
@@ -62,7 +62,7 @@ def error_for(validator, value, **kwargs):
 
 def test_module_does_not_import_django():
     # Keeps the rules usable outside Django (scripts, feeds, property tests).
-    import organizations.identifiers as module
+    import identifiers.checks as module
 
     tree = ast.parse(Path(module.__file__).read_text())
     imported = {
