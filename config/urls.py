@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import TemplateView
 
 from accounts.api.oauth import ApiTokenView
 from accounts.api.views import OrganizationViewSet
@@ -21,8 +22,14 @@ api_v1 = [
 
 # Admin sign-in is throttled per address and username (config/admin_security.py).
 admin.site.login_form = RateLimitedAdminLoginForm
+PRODUCT_NAME = "User management"
+admin.site.site_header = f"{PRODUCT_NAME}: staff admin"
+admin.site.site_title = f"{PRODUCT_NAME} admin"
+admin.site.index_title = "Practices, users and audit"
 
 urlpatterns = [
+    # What `make run` prints and the admin's "View site" opens: links to the docs, the admin, health.
+    path("", TemplateView.as_view(template_name="index.html", extra_context={"product_name": PRODUCT_NAME})),
     path("healthz", healthz, name="healthz"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),

@@ -27,6 +27,27 @@ done
 COGNITO_USER_POOL_ID="$(.venv/bin/python manage.py setup_local_cognito)"
 export COGNITO_USER_POOL_ID
 echo "Local Cognito (moto) at ${AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER}, user pool ${COGNITO_USER_POOL_ID}"
-.venv/bin/python manage.py seed_demo
-echo "Service: http://127.0.0.1:${PORT}/v1/   admin: http://127.0.0.1:${PORT}/admin/   API docs: http://127.0.0.1:${PORT}/v1/docs"
+.venv/bin/python manage.py seed_demo --credentials-file var/demo-credentials.json
+# moto keeps nothing across restarts: a second `make run` starts an empty pool while the database's
+# outbox says synced. Recreate whatever the new pool lacks (missing accounts, groups).
+.venv/bin/python manage.py reconcile_cognito --fix >var/reconcile.log 2>&1 || \
+  echo "Some Cognito drift remains after the repair: see var/reconcile.log" >&2
+tail -1 var/reconcile.log
+
+# Operator commands (`manage.py create_organization ...`) need the same environment as the server.
+cat >var/demo.env <<ENV
+DJANGO_DEBUG=true
+DJANGO_SECURE_SSL_REDIRECT=false
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_REGION=ap-southeast-2
+AWS_DEFAULT_REGION=ap-southeast-2
+AWS_EC2_METADATA_DISABLED=true
+AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER=${AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER}
+COGNITO_USER_POOL_ID=${COGNITO_USER_POOL_ID}
+ENV
+echo
+echo "Service: http://127.0.0.1:${PORT}/   API docs: http://127.0.0.1:${PORT}/v1/docs   admin: http://127.0.0.1:${PORT}/admin/"
+echo "Operator commands, in another terminal: set -a; . var/demo.env; set +a   (then .venv/bin/python manage.py help)"
+echo
 .venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload

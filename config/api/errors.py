@@ -67,8 +67,16 @@ def _response(body: dict, headers=None) -> Response:
     return response
 
 
+def validation_summary(errors: list[dict], *, shown: int = 5) -> str:
+    """One readable sentence for `detail`: "email: Enter a valid email address; sex: Must be one of M, F."
+    (each message's own full stop dropped, so the joins don't read ".;")."""
+    parts = [(f"{e['field']}: " if e["field"] else "") + e["message"].rstrip(". ") for e in errors[:shown]]
+    more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
+    return "; ".join(parts) + more + "."
+
+
 def validation_problem(errors: list[dict]) -> Response:
-    detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors[:5])
+    detail = validation_summary(errors)
     return _response(
         problem_body(400, code="validation_error", title="Invalid request", detail=detail, errors=errors)
     )

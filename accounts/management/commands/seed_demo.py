@@ -1,3 +1,8 @@
+import json
+import os
+from pathlib import Path
+
+from django.contrib.auth.hashers import check_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
@@ -36,39 +41,59 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = (
         "Create (or refresh) the demo: a demo organization, a staff superuser, an API client with every "
-        "scope, and users in every state. Idempotent: rerunning creates nothing twice; it prints a fresh "
-        "staff password and client secret each time (both are stored hashed)."
+        "scope, and users in every state. Idempotent: rerunning creates nothing twice. With "
+        "--credentials-file the staff password and client secret are kept there (mode 600) and reused "
+        "on every run while they still work; without it each run prints fresh ones (both stored hashed)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--staff-email", default="staff@demo.example")
         parser.add_argument("--staff-password", default=None, help="Default: a new random password.")
+        parser.add_argument(
+            "--credentials-file",
+            type=Path,
+            default=None,
+            help="Keep the demo's staff password and client secret here and reuse them while they work.",
+        )
 
-    def handle(self, *args, staff_email, staff_password, **options):
+    def handle(self, *args, staff_email, staff_password, credentials_file, **options):
         actor = Actor.system("seed_demo")
+        kept = _read_credentials(credentials_file)
         with transaction.atomic():
             organization = Organization.objects.filter(name=DEMO_ORGANIZATION).first() or organization_create(
                 name=DEMO_ORGANIZATION, hpio_number=DEMO_HPIO
             )
-            password = staff_password or generate_client_secret()[:20]
             staff = User.objects.filter(email=staff_email).first()
             if staff is not None and staff.organization_id is not None:
                 raise CommandError(f"{staff_email} is a practice user, not platform staff; pick another --staff-email.")
+            password = staff_password or kept.get("staff_password")
             if staff is None:
+                password = password or generate_client_secret()[:20]
                 staff = User.objects.create_superuser(
                     email=staff_email, password=password, given_name="Demo", family_name="Staff"
                 )
-            else:
+            elif not (password and staff.check_password(password)):
+                password = password or generate_client_secret()[:20]
                 staff.set_password(password)
                 staff.save(update_fields=["password"])
 
             api_client = ApiClient.objects.filter(organization=organization, name=DEMO_CLIENT).first()
+            secret = kept.get("client_secret")
             if api_client is None:
                 api_client, secret = api_client_create(organization=organization, name=DEMO_CLIENT, scopes=ALL_SCOPES)
-            else:
+            elif not (
+                secret
+                and kept.get("client_id") == api_client.application.client_id
+                and check_password(secret, api_client.application.client_secret)
+            ):
+                # The secret is stored hashed: without a kept copy that still works, a new one is the only way.
                 secret = generate_client_secret()
                 api_client.application.client_secret = secret
                 api_client.application.save()
+        _write_credentials(
+            credentials_file,
+            {"staff_password": password, "client_id": api_client.application.client_id, "client_secret": secret},
+        )
 
         for email, given, family, roles, details, later_roles, disable in DEMO_USERS:
             if User.objects.filter(email=email).exists():
@@ -91,3 +116,21 @@ class Command(BaseCommand):
         self.stdout.write(f"Staff login:   {staff_email} / {password}   (admin at /admin/)")
         self.stdout.write(f"API client_id: {api_client.application.client_id}")
         self.stdout.write(f"client_secret: {secret}")
+
+
+def _read_credentials(path: Path | None) -> dict:
+    if path is None or not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_credentials(path: Path | None, credentials: dict) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(credentials, handle)
