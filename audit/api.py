@@ -41,6 +41,15 @@ class AuditEventFilter(django_filters.FilterSet):
         fields = ["user_id", "action", "since", "until"]
 
 
+class UserHistoryFilter(AuditEventFilter):
+    """A user's own history: the user is in the path, so there is no `user_id` filter to document."""
+
+    user_id = None
+
+    class Meta(AuditEventFilter.Meta):
+        fields = ["action", "since", "until"]
+
+
 class ActorSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=AuditEvent.ActorType.choices)
     id = serializers.CharField()

@@ -193,6 +193,9 @@ SPECTACULAR_SETTINGS = {
         "**Retries**: send an `Idempotency-Key` header on POST to make a retried create safe."
     ),
     "VERSION": "1.0.0",
+    # 3.1: a nullable reference (`provider_details: null`) is `oneOf: [$ref, {type: null}]`, which validators
+    # accept; 3.0.3 can only say `allOf` + `nullable` without a type, which strict validators reject for null.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Separate request and response components: input rejects unknown fields, output has read-only ones.
     "COMPONENT_SPLIT_REQUEST": True,

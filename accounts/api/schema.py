@@ -25,8 +25,10 @@ from accounts.api.serializers import (
     UserUpdateSerializer,
 )
 from accounts.models import User
+from accounts.roles import ALL_ROLES
 from audit.api import AuditEventSerializer
 from audit.models import AuditEvent
+from identifiers.checks import PRESCRIBER_TYPES, SEXES
 
 OAUTH2 = "oauth2"
 TOKEN_URL = "/v1/oauth/token"  # noqa: S105 (a URL, not a secret)
@@ -105,9 +107,12 @@ PROBLEMS = {
     404: "No such organization or user for this token (another organization's ids are 404 too).",
     409: "Conflicts with the current state (`user_already_exists`, `partner_user_id_conflict`, "
     "`hpii_conflict`, `user_disabled`, `idempotency_key_reused`, `idempotency_key_in_progress`).",
+    405: "This path does not take this method (`method_not_allowed`); `Allow` lists the ones it takes.",
+    406: "The `Accept` header asks for a media type other than JSON (`not_acceptable`).",
     413: "The request body exceeds 1 MiB (`payload_too_large`).",
     415: "The body is not `application/json` (`unsupported_media_type`).",
     429: "Too many requests for this API client (`rate_limited`); retry after `Retry-After` seconds.",
+    503: "The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds.",
 }
 
 RETRY_AFTER = {
@@ -130,7 +135,7 @@ class ApiAutoSchema(AutoSchema):
             if status in examples:
                 content["examples"] = examples[status]
             response = {"description": PROBLEMS[status], "content": {PROBLEM_MEDIA_TYPE: content}}
-            if status == 429:
+            if status in (429, 503):
                 response["headers"] = RETRY_AFTER
             operation["responses"].setdefault(str(status), response)
         for parameter in operation.get("parameters", []):
@@ -140,13 +145,16 @@ class ApiAutoSchema(AutoSchema):
         return operation
 
     def _problem_statuses(self, method):
-        statuses = [401, 404, 429]
+        # Any operation can meet a wrong method on its path, an Accept it can't serve, or a database outage.
+        statuses = [401, 404, 405, 406, 429, 503]
         if required_scope(self.view):
             statuses.append(403)
         if self._is_list_view() or self.view.action == "history":
             statuses.append(400)  # bad limit, cursor or filter
-        if self.get_request_serializer() is not None and method in ("POST", "PUT", "PATCH"):
-            statuses += [400, 413, 415, 409]
+        if method in ("POST", "PUT", "PATCH"):
+            statuses.append(413)  # the body limit applies before the view, body or not (PUT .../disable)
+            if self.get_request_serializer() is not None:
+                statuses += [400, 415, 409]
         return sorted(set(statuses))
 
     def _map_basic_serializer(self, serializer, direction):
@@ -158,7 +166,22 @@ class ApiAutoSchema(AutoSchema):
             for name, text in FIELD_RULES.items():
                 if name in schema.get("properties", {}):
                     schema["properties"][name].setdefault("description", text)
+        for name, rule in FIELD_FORMATS.items():
+            if name in schema.get("properties", {}):
+                if direction == "response" and name in BLANK_UNTIL_GIVEN:
+                    rule = {**rule, "enum": [*rule["enum"], ""]}
+                _declare(schema["properties"][name], rule)
         return schema
+
+
+def _declare(property_schema: dict, rule: dict) -> None:
+    """Put an enum or format on a property, on its items when it is an array."""
+    is_array = property_schema.get("type") == "array"
+    target = property_schema.get("items", property_schema) if is_array else property_schema
+    for key, value in rule.items():
+        if key == "enum" and None in (target.get("enum") or []):
+            value = [*value, None]  # a nullable choice keeps null
+        target[key] = value
 
 
 # What the services check, so an integrator can get it right the first time.
@@ -178,6 +201,17 @@ FIELD_RULES = {
 }
 
 
+# The checks the services make that a schema can state: enums and formats, for request and response.
+FIELD_FORMATS = {
+    "email": {"format": "email"},
+    "access_roles": {"enum": sorted(ALL_ROLES)},
+    "sex": {"enum": [code for code, _ in SEXES]},
+    "prescriber_type": {"enum": [code for code, _ in PRESCRIBER_TYPES]},
+}
+# Provider details may be stored before they are complete: these read back as "" until given.
+BLANK_UNTIL_GIVEN = {"sex", "prescriber_type"}
+
+
 # --- per-endpoint annotations -----------------------------------------------------------------
 
 ORGANIZATION_ID = OpenApiParameter(
@@ -186,7 +220,7 @@ ORGANIZATION_ID = OpenApiParameter(
 USER_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The user's id.")
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x20-\x7E]+$"},
     OpenApiParameter.HEADER,
     required=False,
     description=(

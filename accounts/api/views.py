@@ -20,7 +20,7 @@ from accounts.api.serializers import (
 from accounts.api.user_json import renders_users, user_documents
 from accounts.models import User
 from accounts.selectors import user_get, user_queryset
-from audit.api import AuditEventFilter, AuditEventSerializer
+from audit.api import AuditEventSerializer, UserHistoryFilter
 from audit.selectors import audit_event_list
 from config.api.idempotency import idempotent
 from config.api.pagination import AuditEventCursorPagination
@@ -144,7 +144,7 @@ class UserViewSet(viewsets.GenericViewSet):
         detail=True,
         methods=["get"],
         serializer_class=AuditEventSerializer,
-        filterset_class=AuditEventFilter,
+        filterset_class=UserHistoryFilter,
         pagination_class=AuditEventCursorPagination,
     )
     def history(self, request, *args, **kwargs):

@@ -60,8 +60,8 @@ class NewestFirstCursorPagination(CursorPagination):
             "required": ["results", "next", "previous"],
             "properties": {
                 "results": schema,
-                "next": {"type": "string", "format": "uri", "nullable": True},
-                "previous": {"type": "string", "format": "uri", "nullable": True},
+                "next": {"type": ["string", "null"], "format": "uri"},
+                "previous": {"type": ["string", "null"], "format": "uri"},
             },
         }
 
