@@ -289,6 +289,16 @@ def test_a_superuser_changes_a_groups_permissions_and_it_is_recorded(staff_clien
         "from": ["accounts.view_user", "organizations.view_organization"],
         "to": [],
     }
+    # The list's bulk delete goes through the same service.
+    auditors = Group.objects.get(name="Auditors")
+    auditors.permissions.set(Permission.objects.filter(codename="view_auditevent"))
+    staff_client.post(
+        "/admin/auth/group/", {"action": "delete_selected", "_selected_action": [auditors.pk], "post": "yes"}
+    )
+    assert not Group.objects.filter(pk=auditors.pk).exists()
+    last = _events()[-1]
+    assert last.changes["group"] == "Auditors"
+    assert last.changes["permissions"] == {"from": ["audit.view_auditevent"], "to": []}
 
 
 # --- the audit pages show events with no organization -----------------------------------------------------
