@@ -6,7 +6,9 @@ a User or ProviderDetails directly.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -16,7 +18,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import roles as role_names
-from accounts import services
+from accounts import services, staff
 from accounts.cognito import sync
 from accounts.forms import (
     PracticeUserAdminForm,
@@ -414,7 +416,11 @@ class ProviderDetailsAdmin(SimpleHistoryAdmin):
 
 @admin.register(StaffUser)
 class StaffUserAdmin(DjangoUserAdmin):
-    """Platform staff sign in here; they belong to no organization and have no Cognito account."""
+    """Platform staff sign in here; they belong to no organization and have no Cognito account.
+
+    Managed by superusers only (accounts/staff.py): anyone else may view what their permissions
+    allow and change their own name, nothing more, whatever permissions they hold. Every save goes
+    through staff_member_save, which records privilege changes."""
 
     form = StaffUserChangeForm
     add_form = StaffUserCreationForm
@@ -433,18 +439,83 @@ class StaffUserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "given_name", "family_name", "password1", "password2")}),
     )
+    # What a staff member who is not a superuser sees read-only on their own page. Not "password":
+    # the form's own read-only password field shows a summary; the admin's would show the hash.
+    _managed_only_fields = ("email", "status", "is_superuser", "groups", "user_permissions")
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(organization__isnull=True, is_staff=True)
 
     def get_readonly_fields(self, request, obj=None):
-        # Only a superuser grants privileges; otherwise staff could make themselves superuser.
-        if request.user.is_superuser:
+        if staff.may_manage_staff(request.user):
             return self.readonly_fields
-        return (*self.readonly_fields, "is_superuser", "groups", "user_permissions")
+        return (*self.readonly_fields, *self._managed_only_fields)
+
+    def has_add_permission(self, request):
+        return staff.may_manage_staff(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        if staff.may_manage_staff(request.user):
+            return super().has_change_permission(request, obj)
+        # Their own name only: no bulk edits or actions on the list, read-only pages of others.
+        return (
+            obj is not None
+            and staff.may_edit_own_name(request.user, obj)
+            and super().has_change_permission(request, obj)
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False  # set the status to disabled instead; history keeps pointing at them
+
+    def user_change_password(self, request, id, form_url=""):
+        # No old password is asked here, so it is for superusers only, their own included.
+        staff.ensure_may_set_password(actor=request.user)
+        return super().user_change_password(request, id, form_url)
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved with its groups and permissions in save_related, in one service call
+
+    def save_related(self, request, form, formsets, change):
+        # Only the m2m fields the form edits are passed; read-only ones are left as they are.
+        staff.staff_member_save(
+            actor=request.user,
+            member=form.instance,
+            groups=form.cleaned_data["groups"] if "groups" in form.fields else None,
+            permissions=form.cleaned_data["user_permissions"] if "user_permissions" in form.fields else None,
+        )
+
+
+# --- groups: only superusers change them ----------------------------------------------------------------
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class StaffGroupAdmin(DjangoGroupAdmin):
+    """A group's permissions are every member's privileges: superusers only, each change audited."""
+
+    def has_add_permission(self, request):
+        return staff.may_manage_staff(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return staff.may_manage_staff(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return staff.may_manage_staff(request.user) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved with its permissions in save_related, in one service call
+
+    def save_related(self, request, form, formsets, change):
+        staff.group_save(actor=request.user, group=form.instance, permissions=form.cleaned_data["permissions"])
+
+    def delete_model(self, request, obj):
+        staff.group_delete(actor=request.user, group=obj)
+
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            staff.group_delete(actor=request.user, group=group)
 
 
 # --- the Cognito queue -----------------------------------------------------------------------------------

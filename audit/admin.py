@@ -86,7 +86,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     def user_link(self, obj):
         if obj.user_id is None:
             return "-"
-        url = reverse("admin:accounts_user_change", args=[obj.user_id])
+        # Platform staff (a staff.privileges_changed event) have their own page; practice users theirs.
+        page = "accounts_staffuser_change" if obj.user and obj.user.organization_id is None else "accounts_user_change"
+        url = reverse(f"admin:{page}", args=[obj.user_id])
         return format_html('<a href="{}">{}</a>', url, obj.user.email if obj.user else obj.user_id)
 
     @admin.display(description="actor", ordering="actor_name")
@@ -122,8 +124,8 @@ class AuditEventAdmin(admin.ModelAdmin):
                     [
                         event.pk,
                         event.occurred_at.isoformat(),
-                        event.organization_id,
-                        _csv_safe(event.organization.name),
+                        event.organization_id or "",
+                        _csv_safe(event.organization.name if event.organization is not None else ""),
                         event.user_id or "",
                         event.action,
                         event.actor_type,

@@ -5,6 +5,8 @@ from django.core.cache import cache as default_cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from config.client_address import client_address
+
 
 class ApiClientRateThrottle(BaseThrottle):
     """One budget per API client, whichever token it uses.
@@ -47,6 +49,10 @@ class ApiClientRateThrottle(BaseThrottle):
 
     def wait(self):
         return self._wait
+
+    def get_ident(self, request):
+        # Not DRF's: with NUM_PROXIES unset it keys on X-Forwarded-For, which the client writes.
+        return client_address(request)
 
     def get_cache_key(self, request):
         ident = getattr(request.user, "client_id", None) or self.get_ident(request)
