@@ -523,7 +523,7 @@ class StaffGroupAdmin(DjangoGroupAdmin):
 
 @admin.register(CognitoSync)
 class CognitoSyncAdmin(admin.ModelAdmin):
-    list_display = ("user_link", "organization", "state", "attempts", "short_error", "next_attempt_at", "updated_at")
+    list_display = ("user_link", "organization", "state", "attempts", "short_error", "next_attempt", "updated_at")
     list_select_related = ("user__organization",)
     list_filter = ("state",)
     search_fields = ("user__email", "=user__id")
@@ -537,7 +537,7 @@ class CognitoSyncAdmin(admin.ModelAdmin):
         "desired",
         "desired_version",
         "synced_version",
-        "next_attempt_at",
+        "next_attempt",
         "claimed_until",
         "created_at",
         "updated_at",
@@ -551,6 +551,11 @@ class CognitoSyncAdmin(admin.ModelAdmin):
     @admin.display(description="organization", ordering="user__organization__name")
     def organization(self, obj):
         return obj.user.organization
+
+    @admin.display(description="next attempt at", ordering="next_attempt_at")
+    def next_attempt(self, obj):
+        # Only a pending task has a next attempt; a synced or failed one waits for nothing.
+        return obj.next_attempt_at if obj.state == CognitoSync.State.PENDING else "—"
 
     @admin.display(description="last error")
     def short_error(self, obj):

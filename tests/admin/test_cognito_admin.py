@@ -60,3 +60,20 @@ def test_index_shows_what_needs_attention(staff_client, make_user):
     assert "upgraded@practice.example" in incomplete and "complete@practice.example" not in incomplete.replace(
         "upgraded@practice.example", ""
     )
+
+
+def test_only_a_pending_task_shows_a_next_attempt(staff_client, ben, make_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = timezone.now() + timedelta(days=3650)  # a date no other column on the page shows
+    synced = make_user("synced@practice.example")
+    CognitoSync.objects.filter(pk=synced.pk).update(state=CognitoSync.State.SYNCED, next_attempt_at=later)
+    CognitoSync.objects.filter(pk=ben.pk).update(state=CognitoSync.State.PENDING, next_attempt_at=later)
+    year = str(timezone.localtime(later).year)
+
+    assert year not in staff_client.get(f"/admin/accounts/cognitosync/{synced.pk}/change/").text
+    assert year in staff_client.get(f"/admin/accounts/cognitosync/{ben.pk}/change/").text
+    listing = staff_client.get("/admin/accounts/cognitosync/", {"state__exact": "synced"}).text
+    assert year not in listing
