@@ -24,6 +24,8 @@ admin.site.login_form = RateLimitedAdminLoginForm
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # `/v1` itself: without it, APPEND_SLASH redirects a POST (a RuntimeError, 500, in DEBUG).
+    path("v1", api_not_found),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]
