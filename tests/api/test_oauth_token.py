@@ -360,3 +360,49 @@ def test_delete_expired_tokens_deletes_expired_ones_and_keeps_live_ones(credenti
     # The live one still works.
     live = [t for t in tokens if _bearer(t).get("/v1/organizations/x/users").status_code != 401]
     assert len(live) == 1
+
+
+def _redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/3", socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+
+
+def test_with_redis_concurrent_guesses_cannot_overrun_the_budget(settings):
+    """Counted before the secret is checked, with atomic add/incr: 40 concurrent attempts on one
+    client id (any process, any server sharing the Redis) get exactly 10 checks of the secret."""
+    import secrets
+    import threading
+
+    from django.core.cache import cache
+
+    from accounts.api.oauth import MAX_FAILURES_PER_CLIENT_ID, _Counter
+
+    _redis_or_skip()
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/3",
+                                   "KEY_PREFIX": f"test-{secrets.token_hex(8)}"}}
+    client_id = secrets.token_hex(8)
+    now = time.time()
+    barrier = threading.Barrier(40)
+    allowed = []
+
+    def attempt():
+        barrier.wait()
+        allowed.append(_Counter("client", client_id, MAX_FAILURES_PER_CLIENT_ID).reserve(now))
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert allowed.count(True) == MAX_FAILURES_PER_CLIENT_ID
+    assert len(allowed) == 40
+    # A released reservation (an attempt that authenticated) gives its place back.
+    counter = _Counter("client", client_id, MAX_FAILURES_PER_CLIENT_ID)
+    assert counter.reserve(now) is False
+    counter.release()
+    cache.delete_many([k for k in (counter.key + ":start", counter.count_key) if k])
