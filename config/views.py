@@ -4,6 +4,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found, server_error
 
 from config.api.database import database_unavailable_response, is_database_unavailable
@@ -45,6 +46,14 @@ def csrf_failure(request, reason=""):
             403, code="csrf_failed", detail="The request was refused by the CSRF check: use a bearer token."
         )
     return django_csrf_failure(request, reason=reason)
+
+
+def bad_request(request, exception=None):
+    # A SuspiciousOperation outside DRF (too many form fields at the token endpoint, a bad Host
+    # header) would be Django's HTML page; under /v1 it is a problem too.
+    if _is_api(request):
+        return problem_response(400, code="bad_request", detail="The request was malformed and is refused.")
+    return django_bad_request(request, exception)
 
 
 def not_found(request, exception=None):

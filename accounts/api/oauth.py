@@ -126,17 +126,28 @@ class _Counter:
         self.count_key = None
 
 
-def claimed_client_id(request) -> str | None:
-    """The client id a token request names (HTTP Basic first, else the form), as the toolkit reads it."""
+def _basic_client_id(request) -> str | None:
+    """The client id of an HTTP Basic header, read as the toolkit reads it; None if there is none."""
     scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme == "Basic" and credentials:
-        try:
-            decoded = base64.b64decode(credentials).decode(request.encoding or "utf-8")
-        except (binascii.Error, ValueError, LookupError):  # LookupError: a charset Python doesn't know
-            return None
-        client_id, separator, _ = decoded.partition(":")
-        return unquote_plus(client_id) if separator else None
-    return request.POST.get("client_id") or None
+    if scheme != "Basic" or not credentials:
+        return None
+    try:
+        decoded = base64.b64decode(credentials).decode(request.encoding or "utf-8")
+    except (binascii.Error, ValueError, LookupError):  # LookupError: a charset Python doesn't know
+        return None
+    client_id, separator, _ = decoded.partition(":")
+    return unquote_plus(client_id) if separator else None
+
+
+def claimed_client_ids(request) -> set[str]:
+    """Every client id the request names. The toolkit tries HTTP Basic and, when that fails (a
+    malformed header, an unknown id), the form's client_id: both are counted, so a throwaway Basic
+    header can't take a guess at another client's secret off that client's budget."""
+    ids = set(request.POST.getlist("client_id"))
+    basic = _basic_client_id(request)
+    if basic is not None:
+        ids.add(basic)
+    return ids
 
 
 def _token_error(status: int, error: str, description: str, headers=None) -> HttpResponse:
@@ -168,9 +179,10 @@ class ApiTokenView(TokenView):
         if grant_types[0] != GRANT_TYPE:
             return _token_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is served.")
 
+        if len(request.POST.getlist("client_id")) > 1:
+            return _token_error(400, "invalid_request", "Send client_id at most once.")
         counters = [_Counter("address", client_address(request), MAX_FAILURES_PER_ADDRESS)]
-        client_id = claimed_client_id(request)
-        if client_id is not None:
+        for client_id in sorted(claimed_client_ids(request)):
             counters.append(_Counter("client", client_id, MAX_FAILURES_PER_CLIENT_ID))
         now = self.timer()
         refused = [counter for counter in counters if not counter.reserve(now)]

@@ -210,3 +210,11 @@ def test_the_csrf_failure_view_is_the_one_django_uses(settings):
     from django.middleware.csrf import _get_failure_view
 
     assert _get_failure_view().__module__ == "config.views"
+
+
+def test_a_suspicious_request_under_v1_is_a_problem_400_not_an_html_page():
+    too_many_fields = "&".join(f"f{i}=1" for i in range(1100)) + "&grant_type=client_credentials"
+    response = APIClient().post("/v1/oauth/token", too_many_fields, content_type="application/x-www-form-urlencoded")
+    assert_problem(response, 400, "bad_request")
+    # A Host header outside ALLOWED_HOSTS.
+    assert_problem(APIClient().get("/v1/organizations/x", HTTP_HOST="evil.example"), 400, "bad_request")

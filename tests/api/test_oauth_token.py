@@ -406,3 +406,24 @@ def test_with_redis_concurrent_guesses_cannot_overrun_the_budget(settings):
     assert counter.reserve(now) is False
     counter.release()
     cache.delete_many([k for k in (counter.key + ":start", counter.count_key) if k])
+
+
+@pytest.mark.parametrize("basic", ["Basic !!!", "Basic " + base64.b64encode(b"no-such-client:x").decode()])
+def test_a_throwaway_basic_header_does_not_take_a_body_guess_off_the_clients_budget(credentials, basic):
+    # The toolkit falls back to the form's client_id when HTTP Basic fails: the form's id is counted too.
+    _, client_id, secret = credentials
+    for _ in range(10):
+        response = APIClient().post(TOKEN_URL, {"grant_type": "client_credentials", "client_id": client_id,
+                                                "client_secret": "wrong"}, format="multipart",
+                                    HTTP_AUTHORIZATION=basic)
+        assert response.status_code == 401
+    _retry_after(_token_request(client_id, secret))
+
+
+def test_client_id_twice_in_the_form_is_invalid_request(credentials):
+    _, client_id, secret = credentials
+    response = APIClient().post(
+        TOKEN_URL, f"grant_type=client_credentials&client_id=a&client_id={client_id}&client_secret={secret}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
