@@ -180,11 +180,12 @@ def test_any_method_on_an_unknown_v1_path_is_a_problem_404_with_csrf_enforced(me
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "get"])
-def test_v1_itself_in_debug_is_a_problem_not_a_500(method, settings):
+@pytest.mark.parametrize("path", ["/v1", "/v1/nope"])
+def test_unknown_v1_paths_in_debug_are_a_problem_not_a_500(method, path, settings):
     from django.test import Client
 
-    settings.DEBUG = True
-    response = Client(enforce_csrf_checks=True).generic(method.upper(), "/v1", "{}", content_type="application/json")
+    settings.DEBUG = True  # APPEND_SLASH's redirect of a POST to /v1 was a RuntimeError here
+    response = Client(enforce_csrf_checks=True).generic(method.upper(), path, "{}", content_type="application/json")
     assert_problem(response, 404, "not_found")
 
 
