@@ -113,3 +113,14 @@ def api(api_for, organization):
 @pytest.fixture
 def users_url(organization):
     return f"/v1/organizations/{organization.pk}/users"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters (the API throttle, the token endpoint's failed authentications) live in the
+    per-process cache: one test's failures must not lock the next test's client out."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,6 +1,23 @@
 from django.conf import settings
 
 from config.api.problems import problem_response
+from config.views import healthz
+
+HEALTHZ_PATH = "/healthz"
+
+
+class HealthCheckMiddleware:
+    """Answers /healthz before the host check (CommonMiddleware, CSRF) and the HTTPS redirect
+    (SecurityMiddleware): load balancers probe it over plain HTTP, by address, with whatever Host
+    header. The answer uses no header of the request, so skipping those checks exposes nothing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info == HEALTHZ_PATH:
+            return healthz(request)
+        return self.get_response(request)
 
 
 class BodySizeLimitMiddleware:

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
+    # /healthz: ahead of the host check and the HTTPS redirect (load balancers probe by address).
+    "config.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
@@ -126,6 +128,8 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Under /v1 a CSRF refusal is a problem+json, never Django's HTML page (config/views.py).
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 # How many proxies in front of the app append to X-Forwarded-For (config/client_address.py);
 # 0: the socket's address is the client and the header is ignored.
 TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
@@ -216,11 +220,30 @@ COGNITO_SEND_INVITATION = env.bool("COGNITO_SEND_INVITATION", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"
+        },
+    },
+    # Every handler redacts credentials (query strings, Authorization headers, token responses),
+    # whichever logger the record came from (config/logging_filters.py).
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]},
+        "django.server": {
+            "class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact_credentials"]
+        },
+    },
     "filters": {"redact_credentials": {"()": "config.logging_filters.RedactCredentials"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's defaults would keep their own unfiltered handlers (console in DEBUG, mail_admins
+        # with the request's query string): django.* goes to the root's handler instead. INFO as
+        # Django's default, whatever DJANGO_LOG_LEVEL says: at DEBUG, django.db.backends would log
+        # every query's parameters (names, dates of birth).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # runserver's request lines carry the query string: its own handler, filtered too.
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         # botocore logs request bodies (emails, names) at DEBUG; keep it quiet.
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},

@@ -31,9 +31,12 @@ urlpatterns = [
     # What `make run` prints and the admin's "View site" opens: links to the docs, the admin, health.
     path("", TemplateView.as_view(template_name="index.html", extra_context={"product_name": PRODUCT_NAME})),
     path("healthz", healthz, name="healthz"),
+    # `/v1` itself: without it, APPEND_SLASH redirects a POST (a RuntimeError, 500, in DEBUG).
+    path("v1", api_not_found),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "config.views.bad_request"
 handler404 = "config.views.not_found"
 handler500 = "config.views.internal_error"

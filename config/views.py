@@ -2,6 +2,9 @@ import sys
 
 from django.db import connection
 from django.http import JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found, server_error
 
 from config.api.database import database_unavailable_response, is_database_unavailable
@@ -9,22 +12,48 @@ from config.api.problems import problem_response
 
 
 def healthz(request):
-    """200 when the database answers, 503 otherwise (for load balancers and orchestrators)."""
+    """200 when the database answers, 503 otherwise (for load balancers and orchestrators). It says
+    nothing else: no version, no host, no error text. Served by HealthCheckMiddleware ahead of the
+    host check and the HTTPS redirect (config/middleware.py)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception:
-        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+        response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    else:
+        response = JsonResponse({"status": "ok", "database": "ok"})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _is_api(request) -> bool:
     return request.path.startswith("/v1/") or request.path == "/v1"
 
 
+# Exempt: the catch-all changes nothing, and a POST to a path that doesn't exist is a 404 like any
+# other method (not Django's HTML CSRF page). The API itself is token-authenticated, never by cookie.
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     return problem_response(404, code="not_found", detail="There is no such resource.")
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a problem under /v1 (no API view relies on CSRF, but nothing under /v1
+    answers an HTML page); the admin keeps Django's page."""
+    if _is_api(request):
+        return problem_response(
+            403, code="csrf_failed", detail="The request was refused by the CSRF check: use a bearer token."
+        )
+    return django_csrf_failure(request, reason=reason)
+
+
+def bad_request(request, exception=None):
+    # A SuspiciousOperation outside DRF (too many form fields at the token endpoint, a bad Host
+    # header) would be Django's HTML page; under /v1 it is a problem too.
+    if _is_api(request):
+        return problem_response(400, code="bad_request", detail="The request was malformed and is refused.")
+    return django_bad_request(request, exception)
 
 
 def not_found(request, exception=None):

@@ -1,10 +1,36 @@
-"""django-oauth-toolkit wiring: an API client may only ask for the scopes it was given."""
+"""django-oauth-toolkit wiring: the token endpoint serves the client-credentials grant only, to active
+clients of active organizations, within a budget of failed client authentications; an API client may
+only ask for the scopes it was given; expired tokens are deleted by the worker."""
 
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import math
+import time
+from urllib.parse import unquote_plus
+
+from django.core.cache import cache
+from django.db.models import Q
+from django.http import HttpResponse
+from django.utils import timezone
+from oauth2_provider.models import clear_expired, get_access_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.views import TokenView
 
 from config.api.problems import problem_response
+from config.client_address import client_address
+
+GRANT_TYPE = "client_credentials"
+
+# Failed client authentications: 10 per client id and 100 per client address in a window of 10
+# minutes; past either, that client id's (or address's) token requests are 429 until the window
+# ends, the right secret included. Each wrong secret costs a password hash (about 225 ms).
+FAILURE_WINDOW_SECONDS = 600
+MAX_FAILURES_PER_CLIENT_ID = 10
+MAX_FAILURES_PER_ADDRESS = 100
 
 
 def _api_client(application):
@@ -38,10 +64,148 @@ class ApiClientOAuth2Validator(OAuth2Validator):
         # A revoked client, or one whose organization is switched off, authenticates as nobody.
         return api_client is not None and not api_client.is_revoked and api_client.organization.is_active
 
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        return grant_type == GRANT_TYPE and super().validate_grant_type(
+            client_id, grant_type, client, request, *args, **kwargs
+        )
+
+    def validate_user(self, username, password, client, request, *args, **kwargs):
+        # No resource-owner credentials are ever checked here (the view refuses the password grant
+        # before this point): looking the user up would tell a caller whose password is right.
+        return False
+
+
+# --- the budget of failed client authentications --------------------------------------------------
+#
+# Counted in the default cache with atomic add/incr, so with Redis it is one budget across every
+# process. A window starts with the first attempt and lasts FAILURE_WINDOW_SECONDS; its start is a key
+# of its own and names the counter, so a backend whose incr resets a key's timeout (the database
+# cache) can't stretch a window. An attempt is counted before the secret is checked and given back
+# when the client authenticates: concurrent guesses can't overrun the budget between check and count.
+
+
+def _ident_key(scope: str, ident: str) -> str:
+    digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"oauth_token_failures:{scope}:{digest}"
+
+
+class _Counter:
+    def __init__(self, scope: str, ident: str, limit: int):
+        self.key = _ident_key(scope, ident)
+        self.limit = limit
+        self.count_key = None
+        self.window_end = None
+
+    def reserve(self, now: float) -> bool:
+        """Count one attempt in the current window; False when the window's budget was already spent."""
+        start_key = f"{self.key}:start"
+        start = cache.get(start_key)
+        if start is None or now >= start + FAILURE_WINDOW_SECONDS:
+            if start is None:
+                cache.add(start_key, now, FAILURE_WINDOW_SECONDS)
+            else:  # the key outlived its window by a rounding of the backend's expiry
+                cache.set(start_key, now, FAILURE_WINDOW_SECONDS)
+            start = cache.get(start_key, now)  # whoever added first decides the window
+        self.window_end = start + FAILURE_WINDOW_SECONDS
+        self.count_key = f"{self.key}:{int(start * 1000)}"
+        timeout = max(1, math.ceil(self.window_end - now))
+        cache.add(self.count_key, 0, timeout)
+        try:
+            count = cache.incr(self.count_key)
+        except ValueError:  # expired between add and incr: a new counter
+            cache.add(self.count_key, 1, timeout)
+            count = 1
+        return count <= self.limit
+
+    def release(self) -> None:
+        """Give back a reservation: the attempt authenticated, or never got to the secret."""
+        if self.count_key is None:
+            return
+        with contextlib.suppress(ValueError):  # the window (and its counter) already expired
+            cache.decr(self.count_key)
+        self.count_key = None
+
+
+def _basic_client_id(request) -> str | None:
+    """The client id of an HTTP Basic header, read as the toolkit reads it; None if there is none."""
+    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme != "Basic" or not credentials:
+        return None
+    try:
+        decoded = base64.b64decode(credentials).decode(request.encoding or "utf-8")
+    except (binascii.Error, ValueError, LookupError):  # LookupError: a charset Python doesn't know
+        return None
+    client_id, separator, _ = decoded.partition(":")
+    return unquote_plus(client_id) if separator else None
+
+
+def claimed_client_ids(request) -> set[str]:
+    """Every client id the request names. The toolkit tries HTTP Basic and, when that fails (a
+    malformed header, an unknown id), the form's client_id: both are counted, so a throwaway Basic
+    header can't take a guess at another client's secret off that client's budget."""
+    ids = set(request.POST.getlist("client_id"))
+    basic = _basic_client_id(request)
+    if basic is not None:
+        ids.add(basic)
+    return ids
+
+
+def _token_error(status: int, error: str, description: str, headers=None) -> HttpResponse:
+    """An RFC 6749 §5.2 error body, as the toolkit's own errors at this endpoint."""
+    response = HttpResponse(
+        json.dumps({"error": error, "error_description": description}),
+        status=status,
+        content_type="application/json",
+    )
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
 
 class ApiTokenView(TokenView):
     """POST /v1/oauth/token. Its own errors follow RFC 6749 §5.2; a wrong method gets the API's
     problem response instead of Django's empty text/html 405."""
+
+    timer = time.time
+
+    def post(self, request, *args, **kwargs):
+        # Before anything else reads a credential: any other grant is refused whatever its
+        # username and password are, so the answer can't say which of them are right.
+        grant_types = request.POST.getlist("grant_type")
+        if len(grant_types) != 1 or not grant_types[0]:
+            return _token_error(400, "invalid_request", "Send exactly one grant_type: client_credentials.")
+        if grant_types[0] != GRANT_TYPE:
+            return _token_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is served.")
+
+        if len(request.POST.getlist("client_id")) > 1:
+            return _token_error(400, "invalid_request", "Send client_id at most once.")
+        counters = [_Counter("address", client_address(request), MAX_FAILURES_PER_ADDRESS)]
+        for client_id in sorted(claimed_client_ids(request)):
+            counters.append(_Counter("client", client_id, MAX_FAILURES_PER_CLIENT_ID))
+        now = self.timer()
+        refused = [counter for counter in counters if not counter.reserve(now)]
+        if refused:
+            for counter in counters:
+                counter.release()  # a refused request is no authentication attempt
+            retry_after = max(1, math.ceil(max(counter.window_end for counter in refused) - now))
+            return _token_error(
+                429,
+                "rate_limited",
+                f"Too many failed client authentications. Retry after {retry_after} seconds.",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+        failed = False
+        try:
+            response = super().post(request, *args, **kwargs)
+            failed = response.status_code == 401
+            return response
+        finally:
+            if not failed:
+                for counter in counters:
+                    counter.release()
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         return problem_response(
@@ -50,3 +214,15 @@ class ApiTokenView(TokenView):
             detail=f"Method {request.method} is not allowed here: request a token with POST.",
             headers={"Allow": "POST"},
         )
+
+
+def delete_expired_tokens() -> int:
+    """Delete expired access tokens (and the toolkit's other expired grants) with django-oauth-toolkit's
+    own `clear_expired`; returns how many access tokens were deleted. For the worker."""
+    AccessToken = get_access_token_model()
+    expired = Q(refresh_token__isnull=True, expires__lt=timezone.now())
+    before = AccessToken.objects.filter(expired).count()
+    if not before:
+        return 0
+    clear_expired()
+    return before - AccessToken.objects.filter(expired).count()

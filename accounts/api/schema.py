@@ -503,11 +503,27 @@ _TOKEN_ERROR = {
     "type": "object",
     "required": ["error"],
     "properties": {
-        "error": {"type": "string", "example": "invalid_client"},
+        "error": {
+            "type": "string",
+            "enum": ["invalid_request", "unsupported_grant_type", "invalid_scope", "invalid_client", "rate_limited"],
+            "example": "invalid_client",
+        },
         "error_description": {"type": "string"},
     },
-    "description": "RFC 6749 §5.2 error.",
+    "description": "RFC 6749 §5.2 error (`rate_limited` for 429).",
 }
+
+
+def _token_error_content(*examples):
+    return {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/TokenError"},
+            "examples": {
+                error: {"value": {"error": error, "error_description": description}}
+                for error, description in examples
+            },
+        }
+    }
 
 
 def add_token_endpoint(result, generator, request, public):
@@ -545,15 +561,18 @@ def add_token_endpoint(result, generator, request, public):
             "TokenError": _TOKEN_ERROR,
         }
     )
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/TokenError"}}}
-    result["paths"]["/v1/oauth/token"] = {
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    result["paths"][TOKEN_URL] = {
         "post": {
             "operationId": "oauth_token_create",
             "summary": "Get an access token",
             "description": (
                 "OAuth 2.0 client credentials grant. Authenticate the client with HTTP Basic "
                 "(client id and secret from `create_api_client`); the token carries the scopes asked "
-                "for, or all of the client's scopes."
+                "for, or all of the client's scopes. Only `grant_type=client_credentials` is served.\n\n"
+                "After 10 failed client authentications for one client id within 10 minutes, that client "
+                "id's requests are 429 until the 10 minutes have passed, the right secret included; one "
+                "client address gets at most 100 failed authentications in 10 minutes."
             ),
             "tags": ["oauth"],
             "security": [{"clientBasic": []}],
@@ -571,9 +590,41 @@ def add_token_endpoint(result, generator, request, public):
                     "description": "An access token (RFC 6749 §5.1).",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenResponse"}}},
                 },
-                "400": {"description": "Bad grant or scope (`invalid_request`, `unsupported_grant_type`, "
-                        "`invalid_scope`).", "content": error},
-                "401": {"description": "Unknown client or wrong secret (`invalid_client`).", "content": error},
+                "400": {
+                    "description": (
+                        "`unsupported_grant_type`: any grant but `client_credentials` (answered before any "
+                        "credential is looked at); `invalid_request`: no or several `grant_type`; "
+                        "`invalid_scope`: a scope the client was not given."
+                    ),
+                    "content": _token_error_content(
+                        ("unsupported_grant_type", "Only grant_type=client_credentials is served."),
+                        ("invalid_request", "Send exactly one grant_type: client_credentials."),
+                        ("invalid_scope", "The requested scope is invalid, unknown, or malformed."),
+                    ),
+                },
+                "401": {
+                    "description": (
+                        "`invalid_client`: unknown client, wrong secret, no client authentication, a revoked "
+                        "client, or a client of an inactive organization."
+                    ),
+                    "content": _token_error_content(("invalid_client", "Client authentication failed.")),
+                },
+                "413": {"description": "The request body exceeds 1 MiB (`payload_too_large`).", "content": problem},
+                "429": {
+                    "description": (
+                        "`rate_limited`: too many failed client authentications for this client id or "
+                        "address; retry after `Retry-After` seconds."
+                    ),
+                    "headers": RETRY_AFTER,
+                    "content": _token_error_content(
+                        ("rate_limited", "Too many failed client authentications. Retry after 412 seconds.")
+                    ),
+                },
+                "503": {
+                    "description": "The database is unreachable (`database_unavailable`); retry after `Retry-After`.",
+                    "headers": RETRY_AFTER,
+                    "content": problem,
+                },
             },
         }
     }

@@ -1,37 +1,11 @@
 """Input shapes (type checks only; the rules live in the models and services) and the user resource."""
 
-import re
-
 from rest_framework import serializers
 
 from accounts import roles as role_names
 from accounts.models import provider_details_complete
 from accounts.services import PROVIDER_FIELDS
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: 123 or true is a type error, not a silently coerced "123"."""
-
-    default_error_messages = {"invalid": "Must be a string."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        if "\x00" in data:
-            raise serializers.ValidationError("Must not contain NUL characters.", code="invalid")
-        value = super().to_internal_value(data)
-        if _FORBIDDEN_CHARACTERS.search(value):
-            raise serializers.ValidationError(
-                "Must not contain control characters (line breaks, tabs, escapes) or bidirectional overrides.",
-                code="invalid",
-            )
-        return value
-
-
-# Every text field is one line. Control characters forge log lines and terminal output; bidi
-# overrides and isolates make a name display as something else ("Trojan Source"); surrogates
-# can't be stored. Joiners, combining marks and right-to-left scripts themselves are fine.
-_FORBIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+from config.api.fields import StrictCharField
 
 
 def _text(max_length, **kwargs):

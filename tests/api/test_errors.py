@@ -1,5 +1,7 @@
 """Every error under /v1 is RFC 9457 problem+json, the framework's own included; X-Request-ID always."""
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -161,3 +163,59 @@ def test_healthz():
     response = APIClient().get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+# --- unknown paths under /v1: problem+json for every method, CSRF or not, DEBUG or not ----------
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "get", "options"])
+@pytest.mark.parametrize("path", ["/v1/nope", "/v1", "/v1/", "/v1/organizations/x/users/y/z/"])
+def test_any_method_on_an_unknown_v1_path_is_a_problem_404_with_csrf_enforced(method, path):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["sessionid"] = "a-stolen-or-stale-session"  # a browser's cookie changes nothing
+    response = client.generic(method.upper(), path, "{}", content_type="application/json")
+    assert_problem(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "get"])
+@pytest.mark.parametrize("path", ["/v1", "/v1/nope"])
+def test_unknown_v1_paths_in_debug_are_a_problem_not_a_500(method, path, settings):
+    from django.test import Client
+
+    settings.DEBUG = True  # APPEND_SLASH's redirect of a POST to /v1 was a RuntimeError here
+    response = Client(enforce_csrf_checks=True).generic(method.upper(), path, "{}", content_type="application/json")
+    assert_problem(response, 404, "not_found")
+
+
+def test_a_csrf_failure_under_v1_is_a_problem_and_elsewhere_djangos_page():
+    from django.test import RequestFactory
+
+    from config.request_id import reset_request_id, set_request_id
+    from config.views import csrf_failure
+
+    token = set_request_id("req-1")
+    try:
+        response = csrf_failure(RequestFactory().post("/v1/organizations/x/users"), reason="CSRF cookie not set.")
+    finally:
+        reset_request_id(token)
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/problem+json"
+    assert json.loads(response.content)["code"] == "csrf_failed"
+    admin = csrf_failure(RequestFactory().post("/admin/login/"), reason="CSRF cookie not set.")
+    assert admin.status_code == 403 and admin["Content-Type"].startswith("text/html")
+
+
+def test_the_csrf_failure_view_is_the_one_django_uses(settings):
+    from django.middleware.csrf import _get_failure_view
+
+    assert _get_failure_view().__module__ == "config.views"
+
+
+def test_a_suspicious_request_under_v1_is_a_problem_400_not_an_html_page():
+    too_many_fields = "&".join(f"f{i}=1" for i in range(1100)) + "&grant_type=client_credentials"
+    response = APIClient().post("/v1/oauth/token", too_many_fields, content_type="application/x-www-form-urlencoded")
+    assert_problem(response, 400, "bad_request")
+    # A Host header outside ALLOWED_HOSTS.
+    assert_problem(APIClient().get("/v1/organizations/x", HTTP_HOST="evil.example"), 400, "bad_request")

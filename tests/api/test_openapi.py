@@ -213,3 +213,16 @@ def test_swagger_ui_renders_every_operation_with_no_network_beyond_the_service(l
             browser.close()
     assert outside == []
     assert {(method, path) for path, method in OPERATIONS} | {("post", "/v1/oauth/token")} == rendered
+
+
+def test_the_token_endpoint_documents_its_refusals(schema):
+    token = operations(schema)[("/v1/oauth/token", "post")]
+    responses = token["responses"]
+    assert {"200", "400", "401", "413", "429", "503"} <= set(responses)
+    assert set(responses["400"]["content"]["application/json"]["examples"]) >= {
+        "unsupported_grant_type", "invalid_request"
+    }
+    assert set(responses["401"]["content"]["application/json"]["examples"]) == {"invalid_client"}
+    assert responses["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    errors = schema["components"]["schemas"]["TokenError"]["properties"]["error"]["enum"]
+    assert {"unsupported_grant_type", "invalid_request", "invalid_client", "rate_limited"} <= set(errors)

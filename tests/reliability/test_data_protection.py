@@ -210,3 +210,81 @@ def test_admin_sign_in_is_refused_after_repeated_failures(client):
     for _ in range(MAX_ACCOUNT_FAILURES - 1):
         sign_in("wrong", address="10.0.0.3")
     assert sign_in("correct horse battery", address="10.0.0.3").status_code == 302
+
+
+# --- credentials in log lines, whatever logger writes them ------------------------------------------
+
+SECRET = "S3cr3t-Value-that-must-never-be-logged"
+
+
+@pytest.fixture
+def log_output():
+    """What the configured handlers (LOGGING) write: every handler's stream swapped for a buffer."""
+    import io
+
+    buffer = io.StringIO()
+    handlers = {h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler}
+    handlers |= {h for h in logging.getLogger("django.server").handlers if type(h) is logging.StreamHandler}
+    assert {h.name for h in handlers} >= {"console", "django.server"}, handlers
+    saved = {handler: handler.setStream(buffer) for handler in handlers}
+    try:
+        yield buffer
+    finally:
+        for handler, stream in saved.items():
+            handler.setStream(stream)
+
+
+@pytest.mark.django_db
+def test_query_string_credentials_never_reach_a_log_line(log_output, monkeypatch):
+    query = f"access_token={SECRET}&client_secret={SECRET}&password={SECRET}&token={SECRET}"
+    # django.request: a 404 and a 500 whose exception quotes the full URL.
+    assert APIClient().get(f"/v1/nope?{query}").status_code == 404
+    from accounts.api import views
+
+    def explode(self, request, *args, **kwargs):
+        raise RuntimeError(f"could not handle {request.get_full_path()} with {request.META['HTTP_AUTHORIZATION']}")
+
+    monkeypatch.setattr(views.OrganizationViewSet, "retrieve", explode)
+    client = APIClient(raise_request_exception=False)
+    _, token = client_and_token(_organization())
+    response = client.get(f"/v1/organizations/x?{query}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code in (404, 500)
+    # django.server: runserver's request line, as WSGIRequestHandler.log_message writes it.
+    logging.getLogger("django.server").warning(
+        '"%s" %s %s', f"GET /v1/organizations?{query} HTTP/1.1", "404", "120"
+    )
+    # oauthlib, and any other logger reaching the root's handler.
+    logging.getLogger("oauthlib.oauth2.rfc6749.endpoints.token").warning(
+        "token response %s", {"access_token": SECRET, "token_type": "Bearer"}
+    )
+    logging.getLogger("some.library").warning("calling upstream with Authorization: Bearer %s", SECRET)
+    logging.getLogger().error("headers %r", {"HTTP_AUTHORIZATION": f"Basic {SECRET}", "client_secret": SECRET})
+    try:
+        raise ValueError(f"bad request /v1/x?client_secret={SECRET}")
+    except ValueError:
+        logging.getLogger("django.request").exception("Internal Server Error: /v1/x")
+    written = log_output.getvalue()
+    assert "Internal Server Error" in written and "Not Found: /v1/nope" in written, written
+    assert "GET /v1/organizations?" in written and "[redacted]" in written
+    assert SECRET not in written, [line for line in written.splitlines() if SECRET in line]
+    assert token not in written
+
+
+def _organization():
+    from organizations.services import organization_create
+
+    return organization_create(name="Log Practice")
+
+
+def test_redaction_keeps_the_rest_of_the_line():
+    from config.logging_filters import redact
+
+    line = '"GET /v1/x?limit=5&access_token=abc&client%5Fsecret=def HTTP/1.1" 200 12 status code=200'
+    assert redact(line) == (
+        '"GET /v1/x?limit=5&access_token=[redacted]&client%5Fsecret=[redacted] HTTP/1.1" 200 12 status code=200'
+    )
+    assert redact("{'access_token': 'a b', 'token_type': 'Bearer', 'scope': 'read:users'}") == (
+        "{'access_token': '[redacted]', 'token_type': 'Bearer', 'scope': 'read:users'}"
+    )
+    assert redact("Authorization: Basic dXNlcjpwYXNz") == "Authorization: [redacted]"
+    assert redact("retry with a new token later") == "retry with a new token later"

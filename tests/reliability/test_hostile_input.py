@@ -4,6 +4,7 @@ surrogates are accepted by SQLite but refused by PostgreSQL, which is exactly th
 
 import itertools
 
+import orjson
 import pytest
 from rest_framework.test import APIClient
 
@@ -196,7 +197,7 @@ def test_raw_bodies_that_are_not_a_json_object_are_refused(alice, users_url):
 
 def test_deep_nesting_within_a_valid_field(alice, users_url):
     nested = {"x": 1}
-    for _ in range(900):  # under the parser's depth limit: the serializer must refuse it, not recurse
+    for _ in range(29):  # under the parser's depth limit (32): the serializer must refuse it, naming the field
         nested = {"a": nested}
     for field in ("given_name", "provider_details", "access_roles"):
         response = alice.post(users_url, {"given_name": "A", "family_name": "B", "email": _unique_email(),
@@ -204,6 +205,63 @@ def test_deep_nesting_within_a_valid_field(alice, users_url):
         problem = _assert_no_5xx_and_problem(response, field)
         assert problem is not None and response.status_code == 400
         _assert_names_field(problem, field, field)
+
+
+def _nested_list(depth: int, inner='"x"') -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+def _body_nested(depth: int) -> str:
+    """A user body whose total nesting is `depth`: the object itself, then given_name's lists."""
+    return '{"family_name": "B", "email": "deep@example.com", "given_name": ' + _nested_list(depth - 1) + "}"
+
+
+def test_json_nested_more_than_32_deep_is_refused_by_the_parser(alice, users_url):
+    for body in (_body_nested(33), _body_nested(1000), _nested_list(33), '{"a":' * 33 + "1" + "}" * 33):
+        response = alice.post(users_url, body, content_type="application/json")
+        problem = _assert_no_5xx_and_problem(response, body[:40])
+        assert response.status_code == 400 and problem["code"] == "malformed_json", problem
+        assert "32" in problem["detail"]
+
+
+def test_json_nested_32_deep_reaches_the_serializer(alice, users_url):
+    response = alice.post(users_url, _body_nested(32), content_type="application/json")
+    problem = _assert_no_5xx_and_problem(response, "depth 32")
+    assert response.status_code == 400 and problem["code"] == "validation_error", problem
+    assert [e["field"] for e in problem["errors"]] == ["given_name"]
+
+
+@pytest.mark.parametrize("value", [["Ann"], [[["Ann"]]], {"first": "Ann"}, [], {}])
+def test_a_list_or_object_as_a_string_field_is_a_400_naming_it(alice, users_url, value):
+    body = {"given_name": value, "family_name": "Lee", "email": _unique_email()}
+    response = alice.post(users_url, body, format="json")
+    problem = _assert_no_5xx_and_problem(response, value)
+    assert response.status_code == 400, problem
+    assert {"field": "given_name", "message": "Must be a string.", "code": "invalid"} in problem["errors"], problem
+
+
+def test_the_strict_char_field_refuses_a_deep_list_without_recursing():
+    from rest_framework.exceptions import ValidationError
+
+    from config.api.fields import StrictCharField
+
+    value = "x"
+    for _ in range(5000):  # deeper than Python's recursion limit: str() of it would raise RecursionError
+        value = [value]
+    with pytest.raises(ValidationError) as refused:
+        StrictCharField().run_validation(value)
+    assert refused.value.detail == ["Must be a string."]
+    assert StrictCharField().run_validation(" Ann ") == "Ann"
+
+
+def test_the_depth_check_counts_like_json():
+    from config.api.parsers import json_depth_exceeds
+
+    assert not json_depth_exceeds("x")
+    assert not json_depth_exceeds([])  # depth 1
+    assert not json_depth_exceeds(orjson.loads(_nested_list(32)))
+    assert json_depth_exceeds(orjson.loads(_nested_list(33)))
+    assert not json_depth_exceeds({"a": [{"b": 1}] * 1000})  # wide is fine: depth 3
 
 
 def test_token_endpoint_refuses_hostile_input():
