@@ -21,6 +21,7 @@ from accounts import roles as role_names
 from accounts import services, staff
 from accounts.cognito import sync
 from accounts.forms import (
+    DisableForm,
     PracticeUserAdminForm,
     RolesForm,
     StaffUserChangeForm,
@@ -29,6 +30,7 @@ from accounts.forms import (
 )
 from accounts.models import CognitoSync, ProviderDetails, StaffUser, User, has_role, provider_details_complete_q
 from audit.context import Actor
+from audit.models import AuditEvent
 from config.errors import ApplicationError
 
 # --- queries the filters and the index share ------------------------------------------------------
@@ -136,9 +138,11 @@ class UserAdmin(SimpleHistoryAdmin):
     save_as = False
     list_per_page = 50
 
-    _user_fields = ("email", "given_name", "family_name", "title", "phone", "partner_user_id")
+    _user_fields = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_expires_at")
     _provider_fields = tuple(provider_form_field_name(name) for name in services.PROVIDER_FIELDS)
-    _state_fields = ("roles_display", "status", "disabled_at", "can_prescribe_display", "cognito_display")
+    _state_fields = (
+        "roles_display", "status", "disabled_at", "disable_reason", "can_prescribe_display", "cognito_display"
+    )
     _record_fields = ("id", "organization", "created_at", "updated_at")
 
     def get_queryset(self, request):
@@ -212,6 +216,20 @@ class UserAdmin(SimpleHistoryAdmin):
     def roles_display(self, obj):
         return ", ".join(obj.roles)
 
+    @admin.display(description="disable reason")
+    def disable_reason(self, obj):
+        """The reason given when the user was last disabled (API body, this admin's page, disable_user)."""
+        if not obj.is_disabled:
+            return "-"
+        event = (
+            AuditEvent.objects.filter(user_id=obj.pk, action=AuditEvent.Action.USER_DISABLED)
+            .order_by("-occurred_at", "-id")
+            .values_list("changes", flat=True)
+            .first()
+        )
+        reason = ((event or {}).get("reason") or {}).get("to")
+        return reason or "-"
+
     @admin.display(description="can prescribe", boolean=True)
     def can_prescribe_display(self, obj):
         return obj.can_prescribe
@@ -284,12 +302,13 @@ class UserAdmin(SimpleHistoryAdmin):
         )
 
     def _disable(self, request, users, *, action=None):
-        if "confirm" in request.POST:
+        form = DisableForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
             done = 0
             for user in users:
                 if user.is_disabled:
                     continue
-                services.user_disable(user=user, actor=_actor(request))
+                services.user_disable(user=user, actor=_actor(request), reason=form.cleaned_data["reason"] or None)
                 done += 1
             self.message_user(request, f"Disabled {done} user(s).", messages.SUCCESS)
             return None
@@ -299,6 +318,7 @@ class UserAdmin(SimpleHistoryAdmin):
             users,
             title="Disable users" if len(users) > 1 else "Disable user",
             action=action,
+            form=form,
             already_disabled=[u for u in users if u.is_disabled],
         )
 

@@ -96,7 +96,10 @@ class PracticeUserAdminForm(ServiceErrorsMixin, _ProviderDetailsFields, forms.Mo
 
     class Meta:
         model = User
-        fields = ["organization", "email", "given_name", "family_name", "title", "phone", "partner_user_id"]
+        fields = [
+            "organization", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
+            "access_expires_at",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -144,6 +147,7 @@ class PracticeUserAdminForm(ServiceErrorsMixin, _ProviderDetailsFields, forms.Mo
                     title=data.get("title") or "",
                     phone=data.get("phone") or "",
                     partner_user_id=data.get("partner_user_id") or None,
+                    access_expires_at=data.get("access_expires_at"),
                     roles=data.get("roles") or [role_names.MEMBER],
                     provider_details=self._provider_values(changed_only=False) or None,
                 )
@@ -169,6 +173,18 @@ class RolesForm(ServiceErrorsMixin, forms.Form):
         widget=forms.CheckboxSelectMultiple,
         required=False,  # an empty choice reaches the service, which explains the rule
         help_text="The chosen roles replace the current ones. Member alone removes every other role.",
+    )
+
+
+class DisableForm(forms.Form):
+    """The disable confirmation page: an optional reason, recorded in the audit event (user_disable)."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=services.DISABLE_REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=f"Optional, up to {services.DISABLE_REASON_MAX_LENGTH} characters: why (e.g. left the practice). "
+        "Recorded in the audit event.",
     )
 
 

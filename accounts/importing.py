@@ -35,6 +35,7 @@ from accounts.api.serializers import FLAT_PROVIDER_FIELDS, UserCreateSerializer,
 from accounts.cognito.sync import inline_sync_disabled
 from accounts.models import ProviderDetails, User
 from audit.context import Actor
+from config import csv as safe_csv
 from config.errors import ApplicationError
 
 USER_COLUMNS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_roles")
@@ -465,7 +466,7 @@ class RejectionReport:
         self.jsonl = jsonl
         self.count = 0
         if not jsonl:
-            self.writer = csv.writer(handle)
+            self.writer = safe_csv.writer(handle)  # a rejected cell may be a formula: neutralised
             self.writer.writerow(REPORT_COLUMNS)
 
     def write(self, rejection: Rejection) -> None:

@@ -1,6 +1,7 @@
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -39,6 +40,18 @@ class UserManager(BaseUserManager):
         return self.get(email=username.strip().lower())
 
 
+def validate_ascii_email(value: str) -> None:
+    """E-mail addresses are ASCII only. An internationalised address (`demo@example.org` with a
+    Cyrillic e, or a Unicode domain) can look exactly like another user's and reach Cognito beside
+    it. A Unicode domain's ASCII (punycode, xn--) form is accepted: it is what mail uses anyway."""
+    if not value.isascii():
+        raise ValidationError(
+            "Enter the address in ASCII: internationalised addresses (letters outside A-Z, such as "
+            "accented or Cyrillic ones) aren't accepted; write a Unicode domain in its punycode (xn--) form.",
+            code="invalid",
+        )
+
+
 def has_role(role: str) -> Q:
     """Users holding `role`. Roles are a JSON list; the quoted name can't match a longer role's name,
     and it works on PostgreSQL and SQLite alike. The one spelling of this condition: the per-role
@@ -57,7 +70,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     organization = models.ForeignKey(
         "organizations.Organization", on_delete=models.PROTECT, related_name="users", null=True, blank=True
     )
-    email = models.EmailField(max_length=254)
+    # Stored lower-cased (clean()); ASCII only, whatever the entry point (full_clean runs the validator).
+    email = models.EmailField(max_length=254, validators=[validate_ascii_email])
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
     title = models.CharField(max_length=50, blank=True)
@@ -66,6 +80,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     roles = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # When set, the worker disables the user once it passes (accounts/expiry.py). Set through the
+    # services, which refuse a moment in the past.
+    access_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="The user is disabled automatically at this moment (UTC). Empty: never."
+    )
     is_staff = models.BooleanField(default=False, help_text="Platform staff: may sign in to the admin.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -111,6 +130,12 @@ class User(AbstractBaseUser, PermissionsMixin):
                     name=f"user_org_role_{role}_idx",
                 )
                 for role in sorted(role_names.ALL_ROLES)
+            ),
+            # The expiry worker's claim (accounts/expiry.py): active users whose access has an end.
+            models.Index(
+                fields=["access_expires_at"],
+                condition=Q(status="active", access_expires_at__isnull=False),
+                name="user_access_expiry_due_idx",
             ),
             # ?search= (substring of a name or email) is the PostgreSQL-only trigram index
             # user_search_trgm_idx, created in migration 0004_performance_indexes.

@@ -12,8 +12,14 @@ DEFAULT_ROLES = [MEMBER]
 
 
 def normalize_roles(roles) -> list[str]:
-    """Sorted and without duplicates, the one form roles are stored and returned in."""
-    return sorted(set(roles))
+    """Sorted and without duplicates, the one form roles are stored and returned in. `member` is
+    the baseline, so it appears only alone: ["admin", "member"] is ["admin"] (one access, one
+    spelling; switching between two spellings would write a roles audit event for no change).
+    The SQL rendering of the users list (accounts/api/user_json.py) follows the same rule."""
+    unique = sorted(set(roles))
+    if len(unique) > 1 and MEMBER in unique:
+        unique.remove(MEMBER)
+    return unique
 
 
 def cognito_groups(roles) -> set[str]:

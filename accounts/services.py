@@ -21,7 +21,7 @@ from audit.models import AuditEvent
 from audit.services import audit_event_record
 from config.errors import ApplicationError
 
-USER_FIELDS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id")
+USER_FIELDS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_expires_at")
 PROVIDER_FIELDS = (
     "given_name",
     "family_name",
@@ -78,6 +78,7 @@ def user_create(
     partner_user_id: str | None = None,
     roles=None,
     provider_details: dict | None = None,
+    access_expires_at: datetime.datetime | None = None,
 ) -> User:
     roles = _validated_roles(role_names.DEFAULT_ROLES if roles is None else roles)
     user = User(
@@ -89,12 +90,14 @@ def user_create(
         phone=phone,
         partner_user_id=partner_user_id,
         roles=roles,
+        access_expires_at=access_expires_at,
     )
     _blank_to_null(user, USER_FIELDS)
     user.set_unusable_password()
     # The organization comes from the caller's principal, not the body: checking it exists again
     # would cost a query per create (the foreign key still guards it).
     errors = _clean(user, exclude=["password", "last_login", "organization"])
+    errors.update(_expiry_errors(user, changed=access_expires_at is not None))
 
     details = None
     if provider_details or role_names.PROVIDER in roles:
@@ -142,10 +145,12 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         _refuse_if_disabled(user)
 
         before = _snapshot(user, USER_FIELDS)
+        expires_before = user.access_expires_at
         for field, value in data.items():
             setattr(user, field, value)
         _blank_to_null(user, data)
         errors = _clean(user, exclude=["password", "last_login", "organization"])  # not changeable here
+        errors.update(_expiry_errors(user, changed=user.access_expires_at != expires_before))
 
         details = getattr(user, "provider_details", None)
         details_before = _snapshot(details, PROVIDER_FIELDS) if details else {}
@@ -171,6 +176,11 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
                 _save(user, actor)
             if details_changes:
                 _save(details, actor)
+        if details_changes and not user_changes:
+            # The user resource shows the details, so its updated_at moves with them. No user field
+            # changed, so no user history row: a plain UPDATE of the one column.
+            user.updated_at = details.updated_at
+            User.objects.filter(pk=user.pk).update(updated_at=user.updated_at)
         if user_changes:
             audit_event_record(
                 action=AuditEvent.Action.USER_UPDATED,
@@ -214,11 +224,16 @@ def user_roles_set(*, user: User, actor: Actor, roles) -> User:
     return user
 
 
-def user_disable(*, user: User, actor: Actor) -> User:
+DISABLE_REASON_MAX_LENGTH = 500
+
+
+def user_disable(*, user: User, actor: Actor, reason: str | None = None) -> User:
     """Disable, drop to member, and (after commit) disable and sign out the Cognito account.
+    `reason` (optional, up to 500 characters) is recorded in the audit event's changes.
 
     Idempotent: an already disabled user is returned unchanged, with no event and no signal.
     """
+    reason = _validated_reason(reason)
     with transaction.atomic():
         user = _lock(user)
         if user.is_disabled:
@@ -233,9 +248,12 @@ def user_disable(*, user: User, actor: Actor) -> User:
             actor=actor,
             organization_id=user.organization_id,
             user_id=user.pk,
-            changes=_diff(
-                before, _snapshot(user, ("status", "roles", "disabled_at")), rename={"roles": "access_roles"}
-            ),
+            changes={
+                **_diff(
+                    before, _snapshot(user, ("status", "roles", "disabled_at")), rename={"roles": "access_roles"}
+                ),
+                **({"reason": {"from": None, "to": reason}} if reason else {}),
+            },
         )
         signals.user_disabled.send(sender=User, user=user)
     return user
@@ -281,6 +299,36 @@ def _validated_roles(roles) -> list[str]:
             field="access_roles",
         )
     return role_names.normalize_roles(roles)
+
+
+def _expiry_errors(user: User, *, changed: bool) -> dict:
+    """A new access_expires_at must be in the future (a stored one that has just passed is the
+    worker's to act on, and doesn't block other changes). Null means no expiry."""
+    if not changed or not isinstance(user.access_expires_at, datetime.datetime):
+        return {}  # unchanged, null, or not a date-time (full_clean reports that one)
+    if user.access_expires_at <= timezone.now():
+        return {
+            "access_expires_at": [
+                ValidationError("Must be in the future (or null for no expiry).", code="invalid")
+            ]
+        }
+    if timezone.is_aware(user.access_expires_at):  # the audit trail shows it in UTC, as the API does
+        user.access_expires_at = user.access_expires_at.astimezone(datetime.UTC)
+    return {}
+
+
+def _validated_reason(reason) -> str | None:
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise ValidationError({"reason": [ValidationError("Must be a string.", code="invalid")]})
+    reason = reason.strip()
+    if len(reason) > DISABLE_REASON_MAX_LENGTH:
+        raise ValidationError({"reason": [ValidationError(
+            f"Ensure this field has no more than {DISABLE_REASON_MAX_LENGTH} characters (it has {len(reason)}).",
+            code="max_length",
+        )]})
+    return reason or None
 
 
 def _refuse_if_disabled(user: User) -> None:

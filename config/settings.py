@@ -148,6 +148,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,
 }
+# OPTIONS describes no request schema (the OpenAPI document does): just `Allow`.
+REST_FRAMEWORK["DEFAULT_METADATA_CLASS"] = "config.api.metadata.NoSchemaMetadata"
 
 # Named explicitly so migrations can reference the (default) swappable models.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

@@ -4,6 +4,7 @@ from django.db.models.functions import Lower
 
 from accounts import roles as role_names
 from accounts.models import User, has_role
+from audit.api import _TimestampFilter
 
 
 class UserFilter(django_filters.FilterSet):
@@ -14,10 +15,16 @@ class UserFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email")
     partner_user_id = django_filters.CharFilter()
     search = django_filters.CharFilter(method="filter_search", help_text="Part of a name or email.")
+    # Validated as the audit filters' since/until are (ISO 8601, a sane offset): a bad one is 400 naming it.
+    expiring_before = _TimestampFilter(
+        field_name="access_expires_at",
+        lookup_expr="lt",
+        help_text="Only users whose access_expires_at is set and earlier than this date-time.",
+    )
 
     class Meta:
         model = User
-        fields = ["role", "status", "email", "partner_user_id", "search"]
+        fields = ["role", "status", "email", "partner_user_id", "search", "expiring_before"]
 
     def filter_role(self, users, name, value):
         return users.filter(has_role(value))

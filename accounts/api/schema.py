@@ -20,6 +20,7 @@ from rest_framework import serializers
 from accounts.api.serializers import (
     RejectUnknownFieldsMixin,
     UserCreateSerializer,
+    UserDisableSerializer,
     UserRolesSerializer,
     UserSerializer,
     UserUpdateSerializer,
@@ -247,6 +248,7 @@ USER_EXAMPLE = {
     "access_roles": ["provider"],
     "status": "active",
     "disabled_at": None,
+    "access_expires_at": None,
     "provider_details": {
         "given_name": "Sarah",
         "family_name": "Johnson",
@@ -423,10 +425,11 @@ class UserViewSetSchema(OpenApiViewExtension):
                 summary="Disable a user",
                 description=(
                     'Marks the user disabled, sets roles to `["member"]` and disables the Cognito account. '
-                    "No body. Idempotent; not reversible through the API."
+                    'Optional body `{"reason": "..."}` (up to 500 characters), recorded in the audit event; '
+                    "no body works too. Idempotent; not reversible through the API."
                 ),
                 parameters=[ORGANIZATION_ID, USER_ID],
-                request=None,
+                request=UserDisableSerializer,
                 responses={200: UserSerializer},
                 tags=["users"],
             ),

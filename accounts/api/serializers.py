@@ -1,11 +1,39 @@
 """Input shapes (type checks only; the rules live in the models and services) and the user resource."""
 
+import datetime
+import re
+
 from rest_framework import serializers
 
 from accounts import roles as role_names
 from accounts.models import provider_details_complete
 from accounts.services import PROVIDER_FIELDS
 from config.api.fields import StrictCharField
+
+
+class Rfc3339DateTimeField(serializers.DateTimeField):
+    """An RFC 3339 date-time: a JSON string with a date, a time and a UTC offset (`Z` or `+10:00`),
+    returned in UTC. A moment without an offset is ambiguous, so it is refused, not guessed."""
+
+    default_error_messages = {
+        "invalid": "Must be an RFC 3339 date-time with a UTC offset, e.g. 2027-01-31T17:00:00Z.",
+        "out_of_range": "The date-time is out of range.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(input_formats=["iso-8601"], **kwargs)
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not _RFC3339.match(value):
+            self.fail("invalid")
+        moment = super().to_internal_value(value)
+        try:
+            return moment.astimezone(datetime.UTC)
+        except (OverflowError, ValueError):  # year 1 or 9999 with an offset leaves the calendar
+            self.fail("out_of_range")
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})\Z")
 
 
 def _text(max_length, **kwargs):
@@ -69,6 +97,8 @@ class _UserInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     title = _text(50)
     phone = _text(32)
     partner_user_id = _text(128, allow_null=True)
+    # In the future (the services check it, so every entry point does), or null for no expiry.
+    access_expires_at = Rfc3339DateTimeField(required=False, allow_null=True)
     provider_details = ProviderDetailsInputSerializer(required=False)
 
     def get_fields(self):
@@ -110,6 +140,12 @@ class UserRolesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     access_roles = serializers.ListField(child=_role(), max_length=20)
 
 
+class UserDisableSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """PUT /disable's optional body. No body at all is the same as {}."""
+
+    reason = _text(500, allow_null=True, help_text="Why the user is disabled; recorded in the audit event.")
+
+
 class ProviderDetailsSerializer(serializers.Serializer):
     given_name = serializers.CharField()
     family_name = serializers.CharField()
@@ -145,6 +181,9 @@ class UserSerializer(serializers.Serializer):
     access_roles = serializers.ListField(child=serializers.ChoiceField(choices=sorted(role_names.ALL_ROLES)))
     status = serializers.ChoiceField(choices=["active", "disabled"])
     disabled_at = serializers.DateTimeField(allow_null=True)
+    access_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the user is disabled automatically (the worker, within a minute); null: never."
+    )
     provider_details = ProviderDetailsSerializer(allow_null=True)
     can_prescribe = serializers.BooleanField()
     cognito = CognitoStatusSerializer()
@@ -165,7 +204,7 @@ def _iso(value):
 # list and the detail can't drift apart.
 _ROW_USER_FIELDS = (
     "id", "organization_id", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
-    "roles", "status", "disabled_at", "created_at", "updated_at",
+    "roles", "status", "disabled_at", "access_expires_at", "created_at", "updated_at",
 )
 PROVIDER_DETAILS_ROW_FIELDS = (
     "given_name", "family_name", "date_of_birth", "sex", "phone", "hpii_number", "prescriber_type",
@@ -203,6 +242,7 @@ def user_row_representation(row: dict) -> dict:
         "access_roles": role_names.normalize_roles(row["roles"]),
         "status": row["status"],
         "disabled_at": _iso(row["disabled_at"]),
+        "access_expires_at": _iso(row["access_expires_at"]),
         "provider_details": details,
         "can_prescribe": can_prescribe,
         "cognito": {"status": row["cognito_sync__state"] or "pending"},

@@ -89,13 +89,15 @@ class _IsoDate(Func):
 
 
 class _NormalizedRoles(Func):
-    """normalize_roles() in SQL: distinct, sorted by code point (COLLATE "C"), a JSON array. A list
-    of one role (most users) is already that and skips the sort."""
+    """normalize_roles() in SQL: distinct, sorted by code point (COLLATE "C"), a JSON array, with
+    `member` only when it is alone. A list of one role (most users) is already that and skips the
+    sort. A longer list drops member; if that leaves nothing, every entry was member: ["member"]."""
 
     output_field = TextField()
     template = (
         "CASE WHEN jsonb_array_length(%(expressions)s) <= 1 THEN (%(expressions)s)::json ELSE "
-        '(SELECT COALESCE(json_agg(DISTINCT role COLLATE "C" ORDER BY role COLLATE "C"), \'[]\'::json) '
+        '(SELECT COALESCE(json_agg(DISTINCT role COLLATE "C" ORDER BY role COLLATE "C") '
+        "FILTER (WHERE role <> 'member'), '[\"member\"]'::json) "  # roles.MEMBER
         "FROM jsonb_array_elements_text(%(expressions)s) AS role) END"
     )
 
@@ -121,6 +123,7 @@ def user_json():
             access_roles=_NormalizedRoles("roles"),
             status=F("status"),
             disabled_at=_IsoTimestamp("disabled_at"),
+            access_expires_at=_IsoTimestamp("access_expires_at"),
             provider_details=Case(
                 When(provider_details__user_id__isnull=True, then=Value(None)),
                 default=_JSONObject(**{name: details[name] for name in PROVIDER_DETAILS_ROW_FIELDS}),

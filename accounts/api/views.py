@@ -12,6 +12,7 @@ from accounts.api.filters import UserFilter
 from accounts.api.serializers import (
     USER_ROW_FIELDS,
     UserCreateSerializer,
+    UserDisableSerializer,
     UserRolesSerializer,
     UserSerializer,
     UserUpdateSerializer,
@@ -137,7 +138,12 @@ class UserViewSet(viewsets.GenericViewSet):
 
     @action(detail=True, methods=["put"])
     def disable(self, request, *args, **kwargs):
-        user = services.user_disable(user=self.get_object(), actor=request.user.actor)
+        user = self.get_object()
+        serializer = UserDisableSerializer(data=request.data if request.data is not None else {})
+        serializer.is_valid(raise_exception=True)
+        user = services.user_disable(
+            user=user, actor=request.user.actor, reason=serializer.validated_data.get("reason")
+        )
         return self._respond(user)
 
     @action(

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 USER_KEYS = {
     "id", "organization_id", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
-    "access_roles", "status", "disabled_at", "provider_details", "can_prescribe", "cognito",
+    "access_roles", "status", "disabled_at", "access_expires_at", "provider_details", "can_prescribe", "cognito",
     "created_at", "updated_at",
 }
 PROVIDER_KEYS = {

@@ -268,3 +268,28 @@ def test_unknown_user_is_404(api, users_url):
     assert_problem(
         api.patch(f"{users_url}/00000000-0000-4000-8000-000000000000", {"given_name": "X"}, format="json"), 404, "not_found"
     )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_updated_at_moves_when_only_provider_details_change(api, users_url, method):
+    """The user resource shows the details, so a change to them is a change to the user (issue 17 b)."""
+    user = create_user(api, users_url, **provider_body())
+    before = User.objects.get(pk=user["id"])
+    response = _send(api, method, f"{users_url}/{user['id']}", {"provider_details": {"qualifications": "FRACGP"}})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["provider_details"]["qualifications"] == "FRACGP"
+    assert body["updated_at"] > user["updated_at"]
+    stored = User.objects.get(pk=user["id"])
+    assert stored.updated_at > before.updated_at
+    assert stored.updated_at == stored.provider_details.updated_at
+    assert stored.history.count() == before.history.count()  # no user field changed: no user history row
+    assert api.get(f"{users_url}/{user['id']}").json()["updated_at"] == body["updated_at"]
+    listed = api.get(users_url).json()["results"][0]
+    assert listed["updated_at"] == body["updated_at"]
+
+
+def test_updated_at_stays_when_nothing_changes(api, users_url):
+    user = create_user(api, users_url, **provider_body())
+    same = api.patch(f"{users_url}/{user['id']}", {"provider_details": {"qualifications": "MBBS"}}, format="json")
+    assert same.json()["updated_at"] == user["updated_at"]

@@ -190,9 +190,10 @@ def test_raw_bodies_that_are_not_a_json_object_are_refused(alice, users_url):
             response = getattr(alice, method)(url, b"given_name=x", content_type=content_type)
             assert response.status_code == 415, (url, content_type, response.status_code)
             assert response["Content-Type"].startswith(PROBLEM)
-    # The disable endpoint takes no body: whatever is sent is ignored, never a 500.
+    # The disable endpoint's body is optional ({"reason": ...}); one that is not an object is 400, never a 500.
     response = alice.put(f"{users_url}/{user['id']}/disable", _DEEP_LIST, content_type="application/json")
-    assert response.status_code == 200, response.content
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith(PROBLEM)
 
 
 def test_deep_nesting_within_a_valid_field(alice, users_url):

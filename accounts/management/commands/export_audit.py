@@ -1,4 +1,3 @@
-import csv
 import datetime
 import json
 
@@ -9,6 +8,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from accounts.management.operator import organization_from_option
 from audit.api import AuditEventSerializer
 from audit.selectors import audit_event_list
+from config import csv as safe_csv
 
 CSV_COLUMNS = (
     "id", "occurred_at", "action", "actor_type", "actor_id", "actor_name", "user_id", "changes", "request_id",
@@ -67,7 +67,7 @@ def _write(events, stream, format: str) -> int:
             stream.write(json.dumps(shape(event), ensure_ascii=False) + "\n")
             count += 1
         return count
-    writer = csv.writer(stream)
+    writer = safe_csv.writer(stream)  # neutralises formula cells (an API client named =HYPERLINK(...))
     writer.writerow(CSV_COLUMNS)
     for event in events:
         row = shape(event)
