@@ -238,3 +238,5 @@ WEBHOOK_RETRY_SCHEDULE = [int(s) for s in env("WEBHOOK_RETRY_SCHEDULE", default=
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # How long a worker holds a claimed delivery; must exceed the timeout by far.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# httpx logs each request's URL at INFO: a webhook URL's query string may carry the receiver's credential.
+LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})

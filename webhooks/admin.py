@@ -17,6 +17,7 @@ _EVENT_CHOICES = [(ALL_EVENTS, "* (every event type)"), *((name, name) for name 
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https", help_text="https:// to a public address.")
     events = forms.MultipleChoiceField(choices=_EVENT_CHOICES, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
