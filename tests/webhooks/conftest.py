@@ -35,11 +35,24 @@ class Receiver:
     plan: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
+    hung: threading.Event = field(default_factory=threading.Event)
+    port: int = 0
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/hooks"
+
+    def start(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        """Down: connections are refused until start()."""
+        self.server.shutdown()
+        self.server.server_close()
 
     def answer(self, *behaviours):
         with self.lock:
@@ -63,6 +76,7 @@ def _handler(receiver: Receiver):
             body = self.rfile.read(length)
             behaviour = receiver.next_behaviour()
             if behaviour == "hang":
+                receiver.hung.set()
                 receiver.release.wait(30)
                 return
             with receiver.lock:
@@ -82,15 +96,10 @@ def _handler(receiver: Receiver):
 @pytest.fixture
 def receiver():
     receiver = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    server.daemon_threads = True
-    receiver.server = server
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    receiver.start()
     yield receiver
     receiver.release.set()
-    server.shutdown()
-    server.server_close()
+    receiver.stop()
 
 
 @pytest.fixture(autouse=True)
