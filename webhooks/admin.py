@@ -26,7 +26,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
+        if not self.instance._state.adding:
             self.fields.pop("organization", None)
 
     def _post_clean(self):
@@ -41,7 +41,7 @@ class WebhookEndpointForm(forms.ModelForm):
         from webhooks import targets
 
         url = cleaned.get("url")
-        if url and (self.instance.pk is None or url != self.instance.url):
+        if url and (self.instance._state.adding or url != self.instance.url):
             try:
                 targets.check(url)
             except ApplicationError as error:
@@ -177,9 +177,6 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
                 request._webhook_secret = secret  # shown on the next page only, never in a message cookie
         except (ValidationError, ApplicationError) as error:  # checked in the form; a race can still meet it
             raise ValidationError(getattr(error, "message", None) or error.messages) from error
-
-    def save_related(self, request, form, formsets, change):
-        pass  # no related rows are edited here
 
     def delete_model(self, request, obj):
         services.webhook_endpoint_delete(endpoint=obj, actor=_actor(request))

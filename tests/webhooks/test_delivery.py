@@ -8,7 +8,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from accounts.services import user_create, user_disable, user_enable, user_roles_set, user_update
+from accounts.services import user_create, user_disable, user_roles_set, user_update
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record

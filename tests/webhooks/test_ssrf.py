@@ -83,7 +83,7 @@ def test_patching_the_url_is_checked_too(strict, dns, webhooks_api, endpoints_ur
 
 def test_a_target_that_became_private_is_refused_at_delivery(strict, dns, make_endpoint, receiver, make_change):
     dns["hooks.example.org"] = [PUBLIC]
-    endpoint, _ = make_endpoint("https://hooks.example.org/in")
+    make_endpoint("https://hooks.example.org/in")
     dns["hooks.example.org"] = ["127.0.0.1"]  # DNS now points at loopback (rebinding)
     make_change()
     deliver_all(rounds=1)
@@ -97,7 +97,7 @@ def test_delivery_connects_to_the_address_it_checked(dns, make_endpoint, receive
     """The host is resolved once per attempt; the connection goes to that address, never a second lookup."""
     port = receiver.server.server_address[1]
     dns["hooks.example.test"] = ["127.0.0.1"]
-    endpoint, _ = make_endpoint(f"http://hooks.example.test:{port}/in")
+    make_endpoint(f"http://hooks.example.test:{port}/in")
     lookups = []
     real = targets.resolve
 
