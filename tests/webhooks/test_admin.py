@@ -57,8 +57,8 @@ def test_staff_edit_disable_rotate_and_delete_through_the_services(staff_client,
     mine, old = endpoint
     change_url = f"/admin/webhooks/webhookendpoint/{mine.pk}/change/"
     response = staff_client.post(
-        change_url, {"url": receiver.url, "events": ["user.disabled"], "description": "", "status": "disabled",
-                     **_empty_inline()},
+        change_url,
+        {"url": receiver.url, "events": ["user.disabled"], "description": "", "status": "disabled", **_empty_inline()},
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     mine.refresh_from_db()
@@ -97,9 +97,7 @@ def test_view_only_staff_can_neither_redeliver_nor_rotate(client, django_user_mo
     )
     vera.is_superuser = False
     vera.save()
-    vera.user_permissions.set(
-        Permission.objects.filter(codename__in=["view_webhookendpoint", "view_webhookdelivery"])
-    )
+    vera.user_permissions.set(Permission.objects.filter(codename__in=["view_webhookendpoint", "view_webhookdelivery"]))
     client.force_login(vera)
     make_change()
     deliver_all()
@@ -114,5 +112,9 @@ def test_view_only_staff_can_neither_redeliver_nor_rotate(client, django_user_mo
 
 def _empty_inline() -> dict:
     prefix = "attempts"
-    return {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-MIN_NUM_FORMS": "0",
-            f"{prefix}-MAX_NUM_FORMS": "0"}
+    return {
+        f"{prefix}-TOTAL_FORMS": "0",
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "0",
+    }

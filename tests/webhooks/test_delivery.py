@@ -80,8 +80,11 @@ def test_every_user_event_from_the_api_is_delivered_signed_with_the_user_after_t
 def test_staff_and_command_changes_send_events_too(organization, endpoint, receiver, staff_client, staff):
     _, secret = endpoint
     user = user_create(
-        organization=organization, actor=Actor.system("test setup"), email="ann@practice.example",
-        given_name="Ann", family_name="Lee",
+        organization=organization,
+        actor=Actor.system("test setup"),
+        email="ann@practice.example",
+        given_name="Ann",
+        family_name="Lee",
     )
     call_command("disable_user", str(user.pk), "--organization", str(organization.pk), "--reason", "left")
     # The admin's re-enable page (staff), through the same service.
@@ -104,8 +107,11 @@ def test_the_other_event_types_map_one_to_one_from_their_audit_actions(organizat
     user = None
     if action.startswith("user."):
         user = user_create(
-            organization=organization, actor=Actor.system("test setup"), email="kim@practice.example",
-            given_name="Kim", family_name="Ng",
+            organization=organization,
+            actor=Actor.system("test setup"),
+            email="kim@practice.example",
+            given_name="Kim",
+            family_name="Ng",
         )
     audit_event_record(
         action=action, actor=Actor.system("worker"), organization_id=organization.pk, user_id=user and user.pk
@@ -121,7 +127,9 @@ def test_unmapped_actions_and_unwanted_types_send_nothing(organization, make_end
     user = user_create(
         organization=organization, actor=Actor.system("t"), email="x@practice.example", given_name="X", family_name="Y"
     )
-    audit_event_record(action=AuditEvent.Action.API_CLIENT_CREATED, actor=Actor.system("t"), organization_id=organization.pk)
+    audit_event_record(
+        action=AuditEvent.Action.API_CLIENT_CREATED, actor=Actor.system("t"), organization_id=organization.pk
+    )
     assert deliver_all() == 0
     user_disable(user=user, actor=Actor.system("t"))
     deliver_all()
@@ -135,7 +143,9 @@ def test_a_disabled_endpoint_gets_nothing_and_other_organizations_events_stay_th
     from webhooks.services import webhook_endpoint_update
 
     webhook_endpoint_update(endpoint=mine, actor=Actor.system("t"), data={"status": "disabled"})
-    user_create(organization=organization, actor=Actor.system("t"), email="a@p.example", given_name="A", family_name="B")
+    user_create(
+        organization=organization, actor=Actor.system("t"), email="a@p.example", given_name="A", family_name="B"
+    )
     make_endpoint(f"{receiver.url}/charlie", org=other_organization)
     user_create(
         organization=other_organization, actor=Actor.system("t"), email="c@p.example", given_name="C", family_name="D"

@@ -13,8 +13,9 @@ def _create(api, url, **body):
 
 
 def test_create_returns_the_secret_once_and_reads_never_show_it(webhooks_api, endpoints_url, receiver):
-    response = _create(webhooks_api, endpoints_url, target=receiver.url, events=["user.disabled", "user.created"],
-                       description="PMS")
+    response = _create(
+        webhooks_api, endpoints_url, target=receiver.url, events=["user.disabled", "user.created"], description="PMS"
+    )
     assert response.status_code == 201, response.content
     created = response.json()
     assert created["secret"].startswith("whsec_")
@@ -52,8 +53,12 @@ def test_patch_changes_url_events_description_status_with_an_audit_event(webhook
     url = f"{endpoints_url}/{created['id']}"
     response = webhooks_api.patch(
         url,
-        {"events": ["user.roles_changed"], "description": "roles only", "status": "disabled",
-         "url": f"{receiver.url}/v2"},
+        {
+            "events": ["user.roles_changed"],
+            "description": "roles only",
+            "status": "disabled",
+            "url": f"{receiver.url}/v2",
+        },
         format="json",
     )
     assert response.status_code == 200, response.content

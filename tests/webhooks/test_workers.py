@@ -66,8 +66,11 @@ def test_a_worker_killed_mid_delivery_loses_nothing(endpoint, receiver, make_cha
         "WEBHOOK_TIMEOUT_SECONDS": "30",
     }
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "deliver_webhooks"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "manage.py", "deliver_webhooks"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert receiver.hung.wait(30), "the worker never reached the receiver"
@@ -95,7 +98,8 @@ def test_cognito_and_the_receiver_down_together_lose_nothing(
     ids = []
     for n in range(5):
         response = webhooks_api.post(
-            users_url, {"given_name": "Pat", "family_name": f"Lee{n}", "email": f"pat{n}@practice.example"},
+            users_url,
+            {"given_name": "Pat", "family_name": f"Lee{n}", "email": f"pat{n}@practice.example"},
             format="json",
         )
         assert response.status_code == 201, response.content
