@@ -16,6 +16,7 @@ from webhooks.api.serializers import (
     WebhookEndpointUpdateSerializer,
     WebhookEndpointWithSecretSerializer,
 )
+from webhooks.models import WebhookEndpoint
 
 SCOPE = "manage:webhooks"
 
@@ -24,6 +25,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
     """/v1/organizations/{org}/webhook-endpoints: an organization's webhook endpoints."""
 
     serializer_class = WebhookEndpointSerializer
+    queryset = WebhookEndpoint.objects.none()  # the schema's model only; get_queryset scopes every request
     lookup_value_regex = "[^/]+"
     required_scopes = {
         name: SCOPE
