@@ -37,7 +37,8 @@ class Outbox:
         token = uuid.uuid4()
         with transaction.atomic():
             pks = list(
-                self.model.objects.select_for_update(skip_locked=True)
+                # of=self: `due` may join other tables (an endpoint's status); lock only the queue's rows.
+                self.model.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(due, self.unclaimed(now))
                 .order_by(*order_by)
                 .values_list("pk", flat=True)[:limit]

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -115,8 +115,13 @@ def _post(target: targets.Target, *, body: bytes, headers: dict) -> int:
 
 def attempt(pk, token) -> bool:
     """Send one claimed delivery once and record the outcome. True on success."""
-    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=pk)
+    delivery = WebhookDelivery.objects.select_related("event", "endpoint").filter(pk=pk).first()
+    if delivery is None:
+        return False  # its endpoint was deleted meanwhile
     endpoint, event = delivery.endpoint, delivery.event
+    if endpoint.status != WebhookEndpoint.Status.ENABLED:  # disabled since the claim: not sent, not counted
+        outbox().release([pk], token)
+        return False
     now = timezone.now()
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=False)
     status_code, error = None, ""
@@ -137,9 +142,13 @@ def attempt(pk, token) -> bool:
         error = f"Unexpected {type(exc).__name__}"
     duration_ms = int((time.monotonic() - started) * 1000)
     succeeded = not error
-    _record(
-        delivery, token, now=now, succeeded=succeeded, status_code=status_code, error=error, duration_ms=duration_ms
-    )
+    try:
+        _record(
+            delivery, token, now=now, succeeded=succeeded, status_code=status_code, error=error, duration_ms=duration_ms
+        )
+    except IntegrityError:  # the endpoint (and so this delivery) was deleted while the POST was out
+        logger.info("Webhook delivery %s vanished before its attempt was recorded", delivery.pk)
+        return False
     if not succeeded:
         logger.warning("Webhook delivery %s to endpoint %s failed: %s", delivery.pk, endpoint.pk, error)
     return succeeded

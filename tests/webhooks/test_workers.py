@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections
+from django.db.models import Q
 
 from accounts.models import CognitoSync
+from webhooks import delivery as delivery_module
 from webhooks.delivery import deliver_due
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
@@ -130,3 +132,60 @@ def test_cognito_and_the_receiver_down_together_lose_nothing(
 def _database_url() -> str:
     settings = connection.settings_dict
     return f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
+def test_a_running_worker_delivers_within_five_seconds_of_the_commit_and_stops_on_sigterm(
+    endpoint, receiver, make_change
+):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "DATABASE_URL": _database_url(),
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "deliver_webhooks", "--loop"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)  # the worker is up and idle
+        committed = time.monotonic()
+        make_change()  # committed (transactional test)
+        while not receiver.requests and time.monotonic() - committed < 10:
+            time.sleep(0.05)
+        assert receiver.requests, "not delivered within 10 s"
+        assert receiver.requests[0].at - committed < 5
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=10)
+        assert worker.returncode == 0
+        assert b"1 delivered" in out
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
+def test_a_delivery_whose_endpoint_is_deleted_mid_attempt_is_dropped_quietly(endpoint, receiver, make_change):
+    from audit.context import Actor
+    from webhooks.delivery import attempt, outbox
+    from webhooks.services import webhook_endpoint_delete
+
+    mine, _ = endpoint
+    make_change()
+    token, pks = outbox().claim_due(Q(status="pending"))
+    receiver.answer(200)
+    original_post = delivery_module._post
+
+    def post_then_delete(*args, **kwargs):
+        status = original_post(*args, **kwargs)
+        webhook_endpoint_delete(endpoint=mine, actor=Actor.system("t"))
+        return status
+
+    delivery_module._post = post_then_delete
+    try:
+        assert attempt(pks[0], token) is False
+    finally:
+        delivery_module._post = original_post
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
