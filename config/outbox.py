@@ -66,6 +66,14 @@ class Outbox:
             )
         )
 
+    def renew_all(self, pks, token) -> set:
+        """Extend the lease of several claimed rows at once: the pks still ours (the others lapsed)."""
+        held = self.model.objects.filter(pk__in=list(pks), **{self.token_field: token})
+        with transaction.atomic():
+            still = set(held.select_for_update().values_list("pk", flat=True))
+            held.update(**{self.until_field: timezone.now() + self.lease})
+        return still
+
     def finish(self, pk, token, **fields) -> bool:
         """Write the outcome and drop the lease, only while we still hold it."""
         return bool(

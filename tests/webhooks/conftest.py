@@ -75,6 +75,9 @@ def _handler(receiver: Receiver):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             behaviour = receiver.next_behaviour()
+            if isinstance(behaviour, tuple):  # ("slow", seconds): answer 200 after a while
+                time.sleep(behaviour[1])
+                behaviour = 200
             if behaviour == "hang":
                 receiver.hung.set()
                 receiver.release.wait(30)

@@ -185,7 +185,22 @@ def test_a_delivery_whose_endpoint_is_deleted_mid_attempt_is_dropped_quietly(end
 
     delivery_module._post = post_then_delete
     try:
-        assert attempt(pks[0], token) is False
+        delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=pks[0])
+        assert attempt(delivery, token) is False
     finally:
         delivery_module._post = original_post
     assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
+
+
+def test_a_long_batch_keeps_its_leases_so_a_second_worker_takes_none_of_it(endpoint, receiver, make_change, settings):
+    settings.WEBHOOK_LEASE_SECONDS = 1.5  # renewed every 0.5 s of the batch
+    for _ in range(5):
+        make_change()
+    receiver.answer(*[("slow", 0.6)] * 5)  # the batch takes ~3 s, twice the lease
+    first = threading.Thread(target=lambda: (deliver_due(limit=10), connections.close_all()))
+    first.start()
+    time.sleep(2.0)  # past the first lease: only renewals keep the rest of the batch ours
+    assert deliver_due(limit=10).delivered == 0
+    first.join(30)
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 5 and set(ids.values()) == {1}
