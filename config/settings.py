@@ -253,3 +253,21 @@ LOGGING = {
         **{name: {"filters": ["redact_credentials"]} for name in credential_logger_names()},
     },
 }
+
+# --- Webhooks (README "Webhooks") -------------------------------------------------------------
+INSTALLED_APPS += ["webhooks"]
+OAUTH2_PROVIDER["SCOPES"]["manage:webhooks"] = "Manage the organization's webhook endpoints and their deliveries"
+# Development and tests only: also allow http:// and loopback or private addresses as targets.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# Seconds between attempts: a delivery is tried once, then once after each gap, then it is `failed`.
+_WEBHOOK_RETRY_DEFAULT = "5,30,120,600,1800,3600,7200,14400,28800,43200"
+WEBHOOK_RETRY_SCHEDULE = [int(s) for s in env("WEBHOOK_RETRY_SCHEDULE", default=_WEBHOOK_RETRY_DEFAULT).split(",")]
+# A 2xx within this many seconds is success.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# How long a worker holds a claimed delivery; must exceed the timeout by far.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# httpx logs each request's URL at INFO: a webhook URL's query string may carry the receiver's credential.
+LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["WebhookEndpointStatusEnum"] = (
+    "webhooks.models.WebhookEndpoint.Status"
+)

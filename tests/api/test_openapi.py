@@ -28,6 +28,19 @@ OPERATIONS = {
     (USER + "/disable", "put"): "delete:user",
     (USER + "/history", "get"): "read:audit",
     (ORG + "/audit-events", "get"): "read:audit",
+    **{
+        (ORG + "/webhook-endpoints" + path, method): "manage:webhooks"
+        for path, method in [
+            ("", "get"),
+            ("", "post"),
+            ("/{id}", "get"),
+            ("/{id}", "patch"),
+            ("/{id}", "delete"),
+            ("/{id}/rotate-secret", "post"),
+            ("/{id}/deliveries", "get"),
+            ("/{id}/deliveries/{delivery_id}/redeliver", "post"),
+        ]
+    },
 }
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -75,7 +88,9 @@ def test_the_security_scheme_is_oauth2_client_credentials_with_the_five_scopes(s
     scheme = schema["components"]["securitySchemes"]["oauth2"]
     flow = scheme["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == "/v1/oauth/token"
-    assert set(flow["scopes"]) == {"read:users", "create:user", "update:user", "delete:user", "read:audit"}
+    assert set(flow["scopes"]) == {
+        "read:users", "create:user", "update:user", "delete:user", "read:audit", "manage:webhooks"
+    }
 
 
 def test_every_operation_documents_its_problem_responses(schema):

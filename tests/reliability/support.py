@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from organizations.services import api_client_create
 
-ALL_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit")
+ALL_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit", "manage:webhooks")
 PROBLEM = "application/problem+json"
 
 

@@ -8,7 +8,7 @@ that names no required scope fails here unless it is deliberately listed as open
 from datetime import timedelta
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
@@ -93,8 +93,26 @@ def charlie(db):
     return organization, user
 
 
+def _webhook_endpoint_with_delivery(organization):
+    """A webhook endpoint of the organization, and one delivery of it (the URL is never called here)."""
+    from django.test import override_settings
+
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import webhook_endpoint_create
+
+    with override_settings(WEBHOOK_ALLOW_PRIVATE_TARGETS=True):
+        endpoint, _ = webhook_endpoint_create(
+            organization=organization, actor=Actor.system(), url="http://127.0.0.1:9/hooks", events=["*"]
+        )
+    user_create(organization=organization, actor=Actor.system(), email="eve@alice.example", given_name="E", family_name="V")
+    return endpoint, WebhookDelivery.objects.get(endpoint=endpoint)
+
+
 def _url(name, kwarg_names, organization, user):
     values = {"organization_id": str(organization.pk), "pk": str(user.pk)}
+    if name.startswith("webhook-endpoint-") and "pk" in kwarg_names:
+        endpoint, delivery = _webhook_endpoint_with_delivery(organization)
+        values.update(pk=str(endpoint.pk), delivery_id=str(delivery.pk))
     unknown = kwarg_names - set(values)
     assert not unknown, f"{name}: the access matrix has no value for URL kwargs {unknown}"
     return reverse(name, kwargs={k: values[k] for k in kwarg_names})
@@ -142,7 +160,8 @@ def test_access_matrix(alice, charlie, name, kwarg_names, method, viewset, actio
     _, outsider = client_and_token(charlie_org, name="Charlie's software")
     assert_problem(_call(method, url, f"Bearer {outsider}"), 404)
     if "pk" in kwarg_names:
-        cross = reverse(name, kwargs={"organization_id": str(charlie_org.pk), "pk": str(user.pk)})
+        cross_kwargs = {**resolve(url).kwargs, "organization_id": str(charlie_org.pk)}
+        cross = reverse(name, kwargs=cross_kwargs)
         assert_problem(_call(method, cross, f"Bearer {outsider}"), 404)
 
     # A token of the right organization holding every scope but the one needed: 403.

@@ -1,0 +1,89 @@
+"""The outbox machinery, once: claim due rows with a lease, renew it, finish or give rows back.
+
+A queue of side effects is a plain table (Cognito sync tasks, webhook deliveries). Each row has a
+lease (`claimed_until`) and the claimant's `claim_token`. A worker claims due rows with
+SELECT ... FOR UPDATE SKIP LOCKED (concurrent workers skip each other's rows) and stamps them
+with one token and a lease; nobody takes a row whose lease is live, so no two workers do one
+row's work at once, and a killed worker's rows come back when the lease lapses. Every result is
+written only under the claimant's token (`finish`), so a worker that outlived its lease can't
+overwrite the new holder's outcome.
+
+Knows no app: give it the model, the lease length and what "due" means for that table.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Model, Q
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class Outbox:
+    model: type[Model]
+    lease: timedelta
+    until_field: str = "claimed_until"
+    token_field: str = "claim_token"  # noqa: S105 (a column name)
+
+    def unclaimed(self, now) -> Q:
+        """Rows nobody holds: never claimed, given back, or their lease has lapsed."""
+        return Q(**{f"{self.until_field}__isnull": True}) | Q(**{f"{self.until_field}__lt": now})
+
+    def claim_due(self, due: Q, *, order_by=("pk",), limit: int = 50) -> tuple[uuid.UUID, list]:
+        """Claim up to `limit` rows matching `due` that nobody holds. Returns (token, pks)."""
+        now = timezone.now()
+        token = uuid.uuid4()
+        with transaction.atomic():
+            pks = list(
+                # of=self: `due` may join other tables (an endpoint's status); lock only the queue's rows.
+                self.model.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(due, self.unclaimed(now))
+                .order_by(*order_by)
+                .values_list("pk", flat=True)[:limit]
+            )
+            if pks:
+                self.model.objects.filter(pk__in=pks).update(
+                    **{self.until_field: now + self.lease, self.token_field: token}
+                )
+        return token, pks
+
+    def claim_one(self, pk, due: Q) -> uuid.UUID | None:
+        """Claim one row by a conditional UPDATE (no lock wait): its token, or None if not due or held."""
+        now = timezone.now()
+        token = uuid.uuid4()
+        claimed = self.model.objects.filter(due, self.unclaimed(now), pk=pk).update(
+            **{self.until_field: now + self.lease, self.token_field: token}
+        )
+        return token if claimed else None
+
+    def renew(self, pk, token) -> bool:
+        """Right before doing a row's work: extend the lease. False: the lease lapsed and another holds it."""
+        return bool(
+            self.model.objects.filter(pk=pk, **{self.token_field: token}).update(
+                **{self.until_field: timezone.now() + self.lease}
+            )
+        )
+
+    def renew_all(self, pks, token) -> set:
+        """Extend the lease of several claimed rows at once: the pks still ours (the others lapsed)."""
+        held = self.model.objects.filter(pk__in=list(pks), **{self.token_field: token})
+        with transaction.atomic():
+            still = set(held.select_for_update().values_list("pk", flat=True))
+            held.update(**{self.until_field: timezone.now() + self.lease})
+        return still
+
+    def finish(self, pk, token, **fields) -> bool:
+        """Write the outcome and drop the lease, only while we still hold it."""
+        return bool(
+            self.model.objects.filter(pk=pk, **{self.token_field: token}).update(
+                **fields, **{self.until_field: None, self.token_field: None}
+            )
+        )
+
+    def release(self, pks, token) -> int:
+        """Give back claimed rows whose work was not started (a stopping worker): due again at once."""
+        return self.model.objects.filter(pk__in=list(pks), **{self.token_field: token}).update(
+            **{self.until_field: None, self.token_field: None}
+        )

@@ -1,0 +1,142 @@
+"""Where webhooks may go: https:// to public addresses only, at registration and at every delivery."""
+
+import pytest
+
+from webhooks import targets
+from webhooks.models import WebhookAttempt
+
+from .conftest import deliver_all
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = "93.184.216.34"
+
+
+@pytest.fixture
+def strict(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    return settings
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """dns["host"] = [addresses]: what the resolver answers (anything else resolves for real)."""
+    answers = {}
+    real = targets.resolve
+
+    def resolve(host, port):
+        return answers[host] if host in answers else real(host, port)
+
+    monkeypatch.setattr(targets, "resolve", resolve)
+    return answers
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hooks",
+        "http://hooks.example.org/hooks",  # plain http
+        "https://10.1.2.3/hooks",
+        "https://172.16.0.1/hooks",
+        "https://192.168.1.1/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hooks",
+        "https://[::ffff:127.0.0.1]/hooks",  # IPv4-mapped IPv6
+        "https://[::ffff:169.254.169.254]/hooks",
+        "https://[fe80::1]/hooks",
+        "https://[fc00::1]/hooks",
+        "https://[64:ff9b::a9fe:a9fe]/hooks",  # NAT64 of the metadata address
+        "https://0.0.0.0/hooks",
+        "https://224.0.0.1/hooks",
+        "https://100.64.0.1/hooks",  # carrier-grade NAT
+        "https://localhost/hooks",  # a host name resolving to loopback
+        "https://rebind.example/hooks",  # one public and one private answer
+        "https://user:pass@hooks.example.org/hooks",
+        "ftp://hooks.example.org/",
+        "not a url",
+    ],
+)
+def test_registration_refuses_non_public_targets(strict, dns, webhooks_api, endpoints_url, url):
+    dns["rebind.example"] = [PUBLIC, "127.0.0.1"]
+    dns["hooks.example.org"] = [PUBLIC]
+    response = webhooks_api.post(endpoints_url, {"url": url, "events": ["*"]}, format="json")
+    assert response.status_code == 400, (url, response.content)
+    body = response.json()
+    assert body["code"] == "webhook_url_not_allowed"
+    assert [e["field"] for e in body["errors"]] == ["url"]
+
+
+def test_a_public_https_target_is_accepted(strict, dns, webhooks_api, endpoints_url):
+    dns["hooks.example.org"] = [PUBLIC]
+    response = webhooks_api.post(endpoints_url, {"url": "https://hooks.example.org/in", "events": ["*"]}, format="json")
+    assert response.status_code == 201, response.content
+
+
+def test_patching_the_url_is_checked_too(strict, dns, webhooks_api, endpoints_url):
+    dns["hooks.example.org"] = [PUBLIC]
+    created = webhooks_api.post(endpoints_url, {"url": "https://hooks.example.org/in", "events": ["*"]}, format="json")
+    response = webhooks_api.patch(
+        f"{endpoints_url}/{created.json()['id']}", {"url": "https://169.254.169.254/"}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["code"] == "webhook_url_not_allowed"
+
+
+def test_a_target_that_became_private_is_refused_at_delivery(strict, dns, make_endpoint, receiver, make_change):
+    dns["hooks.example.org"] = [PUBLIC]
+    make_endpoint("https://hooks.example.org/in")
+    dns["hooks.example.org"] = ["127.0.0.1"]  # DNS now points at loopback (rebinding)
+    make_change()
+    deliver_all(rounds=1)
+    attempt = WebhookAttempt.objects.get()
+    assert not attempt.succeeded and attempt.status_code is None
+    assert attempt.error.startswith("Target refused")
+    assert receiver.requests == []
+
+
+def test_delivery_connects_to_the_address_it_checked(dns, make_endpoint, receiver, make_change, monkeypatch):
+    """The host is resolved once per attempt; the connection goes to that address, never a second lookup."""
+    port = receiver.server.server_address[1]
+    dns["hooks.example.test"] = ["127.0.0.1"]
+    make_endpoint(f"http://hooks.example.test:{port}/in")
+    lookups = []
+    real = targets.resolve
+
+    def counting(host, port):
+        lookups.append(host)
+        return real(host, port)
+
+    monkeypatch.setattr(targets, "resolve", counting)
+    make_change()
+    deliver_all(rounds=1)
+    assert lookups == ["hooks.example.test"]  # only the check resolved it: httpx connected to the IP
+    assert receiver.requests[0].headers["Host"] == f"hooks.example.test:{port}"
+
+
+def test_redirects_are_not_followed(make_endpoint, receiver, make_change):
+    make_endpoint(receiver.url)
+    receiver.answer(302)
+    make_change()
+    deliver_all(rounds=1)
+    assert [r.path for r in receiver.requests] == ["/hooks"]  # /elsewhere never asked for
+    attempt = WebhookAttempt.objects.get()
+    assert not attempt.succeeded and attempt.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:8.8.8.8", True),
+        ("2002:7f00:1::1", False),  # 6to4 of loopback
+        ("169.254.169.254", False),
+        ("fd00:ec2::254", False),  # the IPv6 metadata address
+        ("ff02::1", False),
+        ("240.0.0.1", False),
+    ],
+)
+def test_is_public(address, public):
+    assert targets.is_public(address) is public

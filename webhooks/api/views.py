@@ -1,0 +1,112 @@
+"""Thin views: the organization first (404 to outsiders), then the scope, then one service call."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api.pagination import AuditEventCursorPagination
+from organizations.selectors import organization_for_caller
+from webhooks import selectors, services
+from webhooks.api.serializers import (
+    WebhookAttemptSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointCreateSerializer,
+    WebhookEndpointSerializer,
+    WebhookEndpointUpdateSerializer,
+    WebhookEndpointWithSecretSerializer,
+)
+from webhooks.models import WebhookEndpoint
+
+SCOPE = "manage:webhooks"
+
+
+class WebhookEndpointViewSet(viewsets.GenericViewSet):
+    """/v1/organizations/{org}/webhook-endpoints: an organization's webhook endpoints."""
+
+    serializer_class = WebhookEndpointSerializer
+    queryset = WebhookEndpoint.objects.none()  # the schema's model only; get_queryset scopes every request
+    lookup_value_regex = "[^/]+"
+    required_scopes = {
+        name: SCOPE
+        for name in (
+            "list",
+            "retrieve",
+            "create",
+            "partial_update",
+            "destroy",
+            "rotate_secret",
+            "deliveries",
+            "redeliver",
+        )
+    }
+
+    def check_permissions(self, request):
+        # Another organization's URL is 404 whatever the token's scopes: the organization first.
+        if getattr(request.user, "is_authenticated", False):
+            self.organization = organization_for_caller(
+                principal=request.user, organization_id=self.kwargs["organization_id"]
+            )
+        super().check_permissions(request)
+
+    def get_queryset(self):
+        return selectors.webhook_endpoint_list(organization_id=self.organization.pk)
+
+    def get_object(self):
+        return selectors.webhook_endpoint_get(organization_id=self.organization.pk, endpoint_id=self.kwargs["pk"])
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(WebhookEndpointSerializer(self.get_object()).data)
+
+    @extend_schema(request=WebhookEndpointCreateSerializer, responses={201: WebhookEndpointWithSecretSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = WebhookEndpointCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = services.webhook_endpoint_create(
+            organization=self.organization, actor=request.user.actor, **serializer.validated_data
+        )
+        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{endpoint.pk}")
+        return Response(
+            WebhookEndpointWithSecretSerializer(endpoint, secret=secret).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+
+    @extend_schema(request=WebhookEndpointUpdateSerializer, responses={200: WebhookEndpointSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        endpoint = self.get_object()
+        serializer = WebhookEndpointUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = services.webhook_endpoint_update(
+            endpoint=endpoint, actor=request.user.actor, data=dict(serializer.validated_data)
+        )
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        services.webhook_endpoint_delete(endpoint=self.get_object(), actor=request.user.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: WebhookEndpointWithSecretSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, *args, **kwargs):
+        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=self.get_object(), actor=request.user.actor)
+        return Response(WebhookEndpointWithSecretSerializer(endpoint, secret=secret).data)
+
+    @extend_schema(responses={200: WebhookAttemptSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=AuditEventCursorPagination)
+    def deliveries(self, request, *args, **kwargs):
+        """The endpoint's delivery log: every attempt, newest first."""
+        page = self.paginate_queryset(selectors.webhook_attempt_list(endpoint=self.get_object()))
+        return self.get_paginated_response(WebhookAttemptSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
+    @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery_id>[^/]+)/redeliver")
+    def redeliver(self, request, *args, **kwargs):
+        delivery = selectors.webhook_delivery_get(endpoint=self.get_object(), delivery_id=kwargs["delivery_id"])
+        again = services.webhook_delivery_redeliver(delivery=delivery)
+        return Response(WebhookDeliverySerializer(again).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,151 @@
+"""Webhook endpoints (per organization), the events they are sent, and each delivery's attempts.
+
+A delivery is an outbox row (config/outbox.py): written in the change's transaction, sent after
+commit by the worker, retried on its schedule, `failed` when the schedule is spent."""
+
+import uuid
+
+from django.db import models
+
+# Every type a webhook event can have; the audit actions of the same name map to them 1:1.
+EVENT_TYPES = (
+    "user.created",
+    "user.updated",
+    "user.roles_changed",
+    "user.disabled",
+    "user.enabled",
+    "provider_details.updated",
+    "user.cognito_sync_failed",
+    "organization.deactivated",
+    "organization.activated",
+)
+ALL_EVENTS = "*"
+
+
+class WebhookEndpoint(models.Model):
+    class Status(models.TextChoices):
+        ENABLED = "enabled"
+        DISABLED = "disabled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=2000)
+    # The event types to send, or ["*"] for all of them.
+    events = models.JSONField(default=list)
+    description = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ENABLED)
+    # Encrypted with a key derived from SECRET_KEY (webhooks/secrets.py); the signer needs the raw secret.
+    secret_encrypted = models.TextField(editable=False)
+    # After a rotation the old secret signs alongside the new one until this time.
+    previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The first failed attempt since the last success: 3 days of nothing but failures disables the endpoint.
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The receiver: an organization's enabled endpoints, on every audited change.
+            models.Index(fields=["organization", "status"], name="webhook_endpoint_org_idx"),
+            # GET /webhook-endpoints, newest first.
+            models.Index(fields=["organization", "-created_at", "-id"], name="webhook_endpoint_newest_idx"),
+        ]
+
+    def __str__(self):
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return ALL_EVENTS in self.events or event_type in self.events
+
+
+class WebhookEvent(models.Model):
+    """What happened, as sent: `payload` is the body `{"type", "timestamp", "data"}`. Its id is the
+    `webhook-id` of every delivery and retry of it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="webhook_events"
+    )
+    type = models.CharField(max_length=64)
+    audit_event = models.OneToOneField(
+        "audit.AuditEvent", on_delete=models.PROTECT, related_name="webhook_event", null=True, blank=True
+    )
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.type} {self.pk}"
+
+    @property
+    def webhook_id(self) -> str:
+        return f"msg_{self.pk.hex}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint, until it succeeds or its retries are spent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.BigAutoField(primary_key=True)
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            # The worker's claim: pending deliveries by due time.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_due_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event.type} to {self.endpoint.url}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: the delivery log (API and admin)."""
+
+    id = models.BigAutoField(primary_key=True)
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    # Denormalised so the endpoint's log is one index scan.
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField()
+    succeeded = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField()
+    # When the delivery is tried again after this attempt; null when it succeeded or gave up.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # GET /webhook-endpoints/{id}/deliveries, newest first.
+            models.Index(fields=["endpoint", "-id"], name="webhook_attempt_endpoint_idx"),
+        ]
+
+    def __str__(self):
+        return f"attempt {self.number} of delivery {self.delivery_id}"
