@@ -26,6 +26,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("scim.urls")),
 ]
 
 handler404 = "config.views.not_found"
