@@ -16,9 +16,7 @@ class ScimToken(models.Model):
     Only the SHA-256 of the token is stored; the token itself is printed once when it is made."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(
-        "organizations.Organization", on_delete=models.PROTECT, related_name="scim_tokens"
-    )
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="scim_tokens")
     name = models.CharField(max_length=200)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     # The first characters of the token, so an operator can tell tokens apart without the secret.

@@ -5,17 +5,18 @@ Error; this module only declares the au-prescriber extension and says which SCIM
 which of our fields, once, for both directions (rendering, and naming the attribute in errors)."""
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import Field
 from scim2_models import (
     URN,
+    AnyExtension,
     AuthenticationScheme,
     Bulk,
     ChangePassword,
+    ComplexAttribute,
     Context,
-    Email,
     ETag,
     Extension,
     Filter,
@@ -23,15 +24,15 @@ from scim2_models import (
     GroupMember,
     GroupMembership,
     Meta,
-    Name,
+    Mutability,
     Patch,
-    PhoneNumber,
+    Required,
+    Resource,
     ResourceType,
-    Role,
     ScimPolicy,
     ServiceProviderConfig,
     Sort,
-    User,
+    Uniqueness,
 )
 from scim2_models.resources.service_provider_config import Pagination
 
@@ -65,7 +66,59 @@ class AuPrescriber(Extension):
     hospital_provider_number: str | None = None
 
 
-ScimUser = User[AuPrescriber]
+class AuName(ComplexAttribute):
+    """Every user has a given and a family name (the REST API's rule), so the schema says so."""
+
+    family_name: Annotated[str | None, Required.true] = None
+    given_name: Annotated[str | None, Required.true] = None
+
+
+class AuEmail(ComplexAttribute):
+    value: Annotated[str | None, Required.true] = None
+    # Shown as "work": Entra ID addresses the e-mail as emails[type eq "work"].value.
+    type: str | None = Field(None, examples=["work"])
+    primary: bool | None = None
+
+
+class AuPhoneNumber(ComplexAttribute):
+    value: str | None = None
+    type: str | None = Field(None, examples=["work"])
+    primary: bool | None = None
+
+
+class AuRole(ComplexAttribute):
+    value: str | None = Field(None, examples=sorted(role_names.ASSIGNABLE_ROLES))
+
+
+class AuUser(Resource[AnyExtension]):
+    """The core User schema as this service keeps it. Only what is stored is declared, so the
+    published schema says what comes back; anything else an identity provider sends is ignored
+    (POLICY). A name and an e-mail are required (an e-mail-shaped userName stands in for `emails`,
+    see fill_emails_from_user_name); `roles` takes the assignable roles (canonicalValues)."""
+
+    __schema__ = URN(USER_SCHEMA)
+
+    user_name: Annotated[str | None, Uniqueness.server, Required.true] = None
+    name: Annotated[AuName | None, Required.true] = None
+    display_name: Annotated[str | None, Mutability.read_only] = None
+    title: str | None = None
+    active: bool | None = None
+    emails: Annotated[list[AuEmail] | None, Required.true] = None
+    phone_numbers: list[AuPhoneNumber] | None = None
+    groups: Annotated[list[GroupMembership] | None, Mutability.read_only] = None
+    roles: list[AuRole] | None = None
+
+
+ScimUser = AuUser[AuPrescriber]
+
+
+def fill_emails_from_user_name(payload: dict) -> dict:
+    """The contract's fallback: with no `emails`, an e-mail-shaped userName is the e-mail."""
+    user_name = payload.get("userName")
+    if not payload.get("emails") and isinstance(user_name, str) and "@" in user_name:
+        payload = {**payload, "emails": [{"value": user_name, "primary": True}]}
+    return payload
+
 
 # Extension attribute (python name) -> provider-details field. The same names, by design.
 EXTENSION_FIELDS = {name: name for name in AuPrescriber.model_fields if name not in ("schemas",)}
@@ -129,7 +182,7 @@ def service_provider_config(base_url: str) -> ServiceProviderConfig:
 
 def schemas(base_url: str) -> list:
     documents = []
-    for model in (User, AuPrescriber, Group):
+    for model in (AuUser, AuPrescriber, Group):
         schema = model.to_schema()
         schema.meta = Meta(resource_type="Schema", location=f"{base_url}/Schemas/{schema.id}")
         documents.append(schema)
@@ -167,16 +220,14 @@ def user_resource(user, identity, base_url: str) -> Any:
         id=str(user.pk),
         external_id=(identity.external_id or None) if identity else None,
         user_name=identity.user_name if identity else user.email,
-        name=Name(given_name=user.given_name, family_name=user.family_name, formatted=user.get_full_name()),
+        name=AuName(given_name=user.given_name, family_name=user.family_name),
         display_name=user.get_full_name(),
         title=user.title or None,
         active=user.is_active,
-        emails=[Email(value=user.email, type="work", primary=True)],
-        phone_numbers=[PhoneNumber(value=user.phone, type="work", primary=True)] if user.phone else None,
-        roles=[Role(value=role, display=role) for role in assignable] or None,
-        groups=[
-            GroupMembership(value=role, display=role, ref=f"{base_url}/Groups/{role}") for role in assignable
-        ]
+        emails=[AuEmail(value=user.email, type="work", primary=True)],
+        phone_numbers=[AuPhoneNumber(value=user.phone, type="work", primary=True)] if user.phone else None,
+        roles=[AuRole(value=role) for role in assignable] or None,
+        groups=[GroupMembership(value=role, display=role, ref=f"{base_url}/Groups/{role}") for role in assignable]
         or None,
     )
     if extension is not None:
@@ -235,9 +286,7 @@ def desired_fields(resource) -> dict:
     API's input shape (so the REST API's own serializers validate them). Keys are only present for
     what the resource carries: `roles` and the extension absent mean "leave as they are"."""
     email = _primary(resource.emails)
-    if email is None and resource.user_name and "@" in resource.user_name:
-        email = resource.user_name
-    name = resource.name or Name()
+    name = resource.name or AuName()
     body = {
         "email": email or "",
         "given_name": name.given_name or "",
@@ -282,4 +331,3 @@ def current_fields(user) -> dict:
             for field in EXTENSION_FIELDS.values()
         }
     return body
-

@@ -110,8 +110,11 @@ class ScimView(View):
         return payload
 
     def validate(self, model, context):
+        payload = self.body()
+        if model is ScimUser:
+            payload = resources.fill_emails_from_user_name(payload)
         try:
-            return model.model_validate(self.body(), scim_ctx=context, scim_policy=POLICY)
+            return model.model_validate(payload, scim_ctx=context, scim_policy=POLICY)
         except PydanticValidationError as error:
             first = Error.from_validation_errors(error)[0]
             raise ScimError(int(first.status or 400), first.detail or "Invalid request.", first.scim_type) from None
@@ -126,7 +129,9 @@ class ScimView(View):
                 {"attributes": attributes, "excludedAttributes": excluded}, scim_policy=POLICY
             )
         except (PydanticValidationError, SCIMException, ValueError):
-            raise ScimError(400, "attributes/excludedAttributes: not a list of attribute paths.", "invalidPath") from None
+            raise ScimError(
+                400, "attributes/excludedAttributes: not a list of attribute paths.", "invalidPath"
+            ) from None
 
     def page(self) -> tuple[int, int]:
         try:
@@ -162,7 +167,8 @@ class ScimView(View):
 
     def check_if_match(self, resource) -> None:
         expected = self.request.META.get("HTTP_IF_MATCH")
-        if expected and expected.strip() != "*" and resource.meta.version not in [e.strip() for e in expected.split(",")]:
+        accepted = [tag.strip() for tag in (expected or "").split(",")]
+        if expected and "*" not in accepted and resource.meta.version not in accepted:
             raise ScimError(412, "If-Match: the resource has changed since that version.")
 
 
@@ -361,7 +367,8 @@ class ServiceProviderConfigView(ScimView):
     http_method_names = ["get"]
 
     def get(self, request):
-        return _json(resources.service_provider_config(self.base_url).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+        config = resources.service_provider_config(self.base_url)
+        return _json(config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
 
 class SchemasView(ScimView):

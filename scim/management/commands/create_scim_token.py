@@ -24,9 +24,7 @@ class Command(BaseCommand):
         except (Organization.DoesNotExist, ValidationError, ValueError):
             raise CommandError(f"No organization with id {organization!r}.") from None
         try:
-            token, raw = scim_token_create(
-                organization=org, name=name, actor=Actor.system("create_scim_token")
-            )
+            token, raw = scim_token_create(organization=org, name=name, actor=Actor.system("create_scim_token"))
         except ValidationError as error:
             problems = (f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
             raise CommandError("; ".join(problems)) from error
