@@ -175,7 +175,8 @@ def scim_group_members_change(*, token: ScimToken, role: str, add: list[User], r
     with transaction.atomic(), _as_scim_errors(members=True):
         for user in add:
             if role not in user.roles:
-                account_services.user_roles_set(user=user, actor=actor, roles=[*user.roles, role])
+                granted = [r for r in user.roles if r in role_names.ASSIGNABLE_ROLES]  # member is implied
+                account_services.user_roles_set(user=user, actor=actor, roles=[*granted, role])
         for user in remove:
             if role in user.roles:
                 remaining = [r for r in user.roles if r != role] or list(role_names.DEFAULT_ROLES)
