@@ -16,7 +16,12 @@ from rest_framework import serializers as drf_serializers
 
 from accounts import roles as role_names
 from accounts import services as account_services
-from accounts.api.serializers import UserCreateSerializer, UserRolesSerializer, UserUpdateSerializer
+from accounts.api.serializers import (
+    StrictCharField,
+    UserCreateSerializer,
+    UserRolesSerializer,
+    UserUpdateSerializer,
+)
 from accounts.models import User
 from accounts.services import USER_FIELDS
 from audit.context import Actor
@@ -84,16 +89,29 @@ def scim_token_revoke(*, token: ScimToken, actor: Actor) -> ScimToken:
 # --- users -----------------------------------------------------------------------------------------
 
 
+class _IdentityInput(drf_serializers.Serializer):
+    """SCIM's own attributes, held to the REST API's rules for every text field."""
+
+    userName = StrictCharField(max_length=254, allow_blank=False)  # named as SCIM names them, for the errors
+    externalId = StrictCharField(max_length=254, required=False, allow_blank=True, allow_null=True)
+
+
+def _identity_fields(resource) -> tuple[str, str]:
+    serializer = _valid(_IdentityInput, {"userName": resource.user_name, "externalId": resource.external_id})
+    return serializer.validated_data["userName"], serializer.validated_data.get("externalId") or ""
+
+
 def scim_user_create(*, token: ScimToken, resource) -> User:
     actor = Actor.scim(token)
     organization = token.organization
+    user_name, external_id = _identity_fields(resource)
     body = resources.desired_fields(resource)
     serializer = _valid(UserCreateSerializer, body)
     fields, provider_details, _flat = serializer.split()
     roles = fields.pop("access_roles", None)
     try:
         with transaction.atomic():
-            _check_user_name_free(organization.pk, resource.user_name, exclude_user_id=None)
+            _check_user_name_free(organization.pk, user_name, exclude_user_id=None)
             with _as_scim_errors():
                 user = account_services.user_create(
                     organization=organization, actor=actor, roles=roles, provider_details=provider_details, **fields
@@ -101,8 +119,8 @@ def scim_user_create(*, token: ScimToken, resource) -> User:
             ScimIdentity.objects.create(
                 user=user,
                 organization=organization,
-                user_name=resource.user_name,
-                external_id=resource.external_id or "",
+                user_name=user_name,
+                external_id=external_id,
             )
     except IntegrityError as error:
         raise _user_name_taken() from error
@@ -112,6 +130,7 @@ def scim_user_create(*, token: ScimToken, resource) -> User:
 def scim_user_apply(*, token: ScimToken, user: User, identity: ScimIdentity | None, resource) -> User:
     """Make the user what `resource` says (PUT, or a PATCH applied to the current resource)."""
     actor = Actor.scim(token)
+    user_name, external_id = _identity_fields(resource)
     desired = resources.desired_fields(resource)
     current = resources.current_fields(user)
 
@@ -133,7 +152,7 @@ def scim_user_apply(*, token: ScimToken, user: User, identity: ScimIdentity | No
 
     try:
         with transaction.atomic():
-            _identity_update(user=user, identity=identity, resource=resource, actor=actor)
+            _identity_update(user=user, identity=identity, user_name=user_name, external_id=external_id, actor=actor)
             with _as_scim_errors():
                 if profile or details:
                     serializer = _valid(
@@ -251,9 +270,7 @@ def _check_user_name_free(organization_id, user_name: str, *, exclude_user_id) -
         raise _user_name_taken()
 
 
-def _identity_update(*, user: User, identity: ScimIdentity | None, resource, actor: Actor) -> None:
-    user_name = resource.user_name
-    external_id = resource.external_id or ""
+def _identity_update(*, user: User, identity: ScimIdentity | None, user_name: str, external_id: str, actor) -> None:
     before = {
         "scim.userName": identity.user_name if identity else user.email,
         "scim.externalId": identity.external_id if identity else "",

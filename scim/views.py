@@ -140,7 +140,7 @@ class ScimView(View):
         except ValueError:
             raise ScimError(400, "startIndex and count must be integers.", "invalidValue") from None
         # RFC 7644 §3.4.2.4: below 1 is read as 1, negative counts as 0.
-        return max(start, 1), min(max(count, 0), resources.MAX_COUNT)
+        return min(max(start, 1), 2**31), min(max(count, 0), resources.MAX_COUNT)
 
     def equality_filter(self, allowed: dict[str, str]) -> tuple[str, str] | None:
         """The (field, value) of an `attr eq "value"` filter over one of `allowed` (SCIM name -> key)."""
@@ -160,6 +160,7 @@ class ScimView(View):
             and node.attr_path.uri in (None, resources.USER_SCHEMA, resources.GROUP_SCHEMA)
             and node.attr_path.attr.lower() in names
             and isinstance(node.value, str)
+            and "\x00" not in node.value
         ):
             return names[node.attr_path.attr.lower()], node.value
         supported = " or ".join(f'{name} eq "..."' for name in allowed)

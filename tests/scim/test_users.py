@@ -500,3 +500,11 @@ def test_staff_are_not_scim_users(scim, django_user_model):
         email="root@platform.example", password="x", given_name="R", family_name="S"
     )
     assert scim.get("Users").json()["totalResults"] == 0
+
+
+@pytest.mark.parametrize("field", ["userName", "externalId"])
+@pytest.mark.parametrize("value", ["a\x00b", "a\nb", "a\u202eb", "x" * 300, 42])
+def test_scims_own_attributes_are_checked_like_every_text_field(scim, field, value):
+    body = assert_scim_error(scim.post("Users", scim_user(**{field: value})), 400)
+    assert body["detail"].startswith(f"{field}") or field in body["detail"], body
+    assert not User.objects.exists()
