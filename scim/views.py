@@ -97,6 +97,9 @@ class ScimView(View):
             return error_response(error.status, error.detail, error.scim_type)
         except SCIMException as error:
             return error_response(error.status, error.detail, error.scim_type or None)
+        except PydanticValidationError as error:  # a patched resource that no longer validates
+            first = Error.from_validation_errors(error)[0]
+            return error_response(400, first.detail or "Invalid value.", first.scim_type or "invalidValue")
 
     # parsing
 

@@ -1,5 +1,6 @@
 """Thinking like an attacker holding a SCIM token (or none): no 500, nothing leaks into the logs."""
 
+import itertools
 import logging
 
 import pytest
@@ -96,3 +97,69 @@ def test_logs_hold_no_token_or_pii(scim, scim_token, caplog):
     forbidden = [scim_token[1], DOB, HPII, "8003614900000001", "0432333333", "+61432333333", "432333333"]
     leaked = [value for value in forbidden if value in text]
     assert not leaked, [line[:300] for line in text.splitlines() if any(value in line for value in leaked)][:5]
+
+
+PATHS = [
+    None,
+    "",
+    "userName",
+    "name",
+    "name.givenName",
+    "emails",
+    'emails[type eq "work"]',
+    'emails[type eq "work"].value',
+    "emails.value",
+    "phoneNumbers",
+    'phoneNumbers[type eq "mobile"].value',
+    "roles",
+    'roles[value eq "admin"]',
+    "active",
+    "title",
+    "externalId",
+    "groups",
+    "meta",
+    "id",
+    "schemas",
+    EXT,
+    f"{EXT}:sex",
+    f"{EXT}:dateOfBirth",
+    "nickName",
+    "urn:x:y",
+    "members",
+    "displayName",
+]
+VALUES = [
+    None,
+    "",
+    "x",
+    "False",
+    True,
+    1,
+    [],
+    [{}],
+    [{"value": "admin"}],
+    {"active": "False"},
+    {"value": "x"},
+    {"givenName": "Q", "familyName": "R"},
+    {"emails": [{"value": "z@z.com"}]},
+    {EXT: {"sex": "M"}},
+    [{"value": "a@b.com", "primary": True}],
+]
+OPS = ["add", "replace", "remove"]
+
+
+def test_every_patch_shape_is_answered_without_a_500(scim):
+    """Operations x paths x values, on a user and on a group: any answer but a 5xx (501 is the groups' rule)."""
+    created = scim.post("Users", scim_user()).json()
+    bad = []
+    for op, path, value in itertools.product(OPS, PATHS, VALUES):
+        operation = {"op": op}
+        if path is not None:
+            operation["path"] = path
+        if value is not None:
+            operation["value"] = value
+        for target in (f"Users/{created['id']}", "Groups/admin"):
+            r = scim.patch(target, patch_body(operation))
+            if r.status_code >= 500 and r.status_code != 501:
+                bad.append((target, operation, r.status_code, r.content[:200]))
+    assert not bad, bad[:10]
