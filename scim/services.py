@@ -192,6 +192,16 @@ def scim_group_members_change(*, token: ScimToken, role: str, add: list[User], r
     """Adding a member grants the role; removing one takes it away (member stays the baseline)."""
     actor = Actor.scim(token)
     with transaction.atomic(), _as_scim_errors(members=True):
+        # Read the roles under a row lock (in id order, so two changes can't deadlock): an identity
+        # provider sends one group's changes in parallel with another's, and each must keep the other's role.
+        locked = {
+            user.pk: user
+            for user in User.objects.select_for_update(of=("self",))
+            .filter(pk__in=[user.pk for user in [*add, *remove]])
+            .order_by("pk")
+        }
+        add = [locked[user.pk] for user in add]
+        remove = [locked[user.pk] for user in remove]
         for user in add:
             if role not in user.roles:
                 granted = [r for r in user.roles if r in role_names.ASSIGNABLE_ROLES]  # member is implied
