@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.http import HttpResponse
@@ -236,9 +237,14 @@ class UsersView(ScimView):
 
 
 class UserView(UsersView):
-    def lookup(self, user_id):
+    def lookup(self, user_id, lock: bool = False):
+        """The user (404 unless SCIM sees it in this organization) and its SCIM resource. With `lock`,
+        under a row lock until the caller's transaction ends: a PATCH applies to the state it read."""
         pk = _uuid(user_id)
-        user = visible_users(self.organization.pk).filter(pk=pk).first() if pk else None
+        users = visible_users(self.organization.pk)
+        if lock:
+            users = users.select_for_update(of=("self",))
+        user = users.filter(pk=pk).first() if pk else None
         if user is None:
             raise ScimError(404, f"User {user_id} not found.")
         return user, _identity(user), resources.user_resource(user, _identity(user), self.base_url)
@@ -248,26 +254,31 @@ class UserView(UsersView):
         return _resource_response(resource, params=self.response_parameters(ScimUser))
 
     def put(self, request, user_id):
-        user, identity, current = self.lookup(user_id)
-        self.check_if_match(current)
+        self.lookup(user_id)  # 404 before anything is said about the body
         resource = self.validate(ScimUser, Context.RESOURCE_REPLACEMENT_REQUEST)
-        if resource.id is not None and resource.id != str(user.pk):
-            raise ScimError(400, "id: it is set by the service and can't be changed.", "mutability")
-        scim_user_apply(token=self.token, user=user, identity=identity, resource=resource)
+        with transaction.atomic():
+            user, identity, current = self.lookup(user_id, lock=True)
+            self.check_if_match(current)
+            if resource.id is not None and resource.id != str(user.pk):
+                raise ScimError(400, "id: it is set by the service and can't be changed.", "mutability")
+            scim_user_apply(token=self.token, user=user, identity=identity, resource=resource)
         return self._render(user.pk)
 
     def patch(self, request, user_id):
-        user, identity, current = self.lookup(user_id)
-        self.check_if_match(current)
+        self.lookup(user_id)
         patch = self.validate(PatchOp[ScimUser], Context.RESOURCE_PATCH_REQUEST)
-        patch.patch(current, scim_policy=POLICY)
-        scim_user_apply(token=self.token, user=user, identity=identity, resource=current)
+        with transaction.atomic():
+            user, identity, current = self.lookup(user_id, lock=True)
+            self.check_if_match(current)
+            patch.patch(current, scim_policy=POLICY)
+            scim_user_apply(token=self.token, user=user, identity=identity, resource=current)
         return self._render(user.pk)
 
     def delete(self, request, user_id):
-        user, identity, current = self.lookup(user_id)
-        self.check_if_match(current)
-        scim_user_delete(token=self.token, user=user, identity=identity)
+        with transaction.atomic():
+            user, identity, current = self.lookup(user_id, lock=True)
+            self.check_if_match(current)
+            scim_user_delete(token=self.token, user=user, identity=identity)
         return HttpResponse(status=204)
 
 

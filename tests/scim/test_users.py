@@ -508,3 +508,9 @@ def test_scims_own_attributes_are_checked_like_every_text_field(scim, field, val
     body = assert_scim_error(scim.post("Users", scim_user(**{field: value})), 400)
     assert body["detail"].startswith(f"{field}") or field in body["detail"], body
     assert not User.objects.exists()
+
+
+def test_another_organizations_user_is_404_even_with_a_bad_body(scim, charlie_scim):
+    created = create(scim)
+    assert_scim_error(charlie_scim.put(f"Users/{created['id']}", {"schemas": ["nope"]}), 404)
+    assert_scim_error(charlie_scim.patch(f"Users/{created['id']}", {"Operations": "x"}), 404)
