@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "organizations",
     "audit",
     "accounts",
+    "scim",
 ]
 
 MIDDLEWARE = [

@@ -36,6 +36,7 @@ urlpatterns = [
     path("v1", api_not_found),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("scim.urls")),
 ]
 
 handler400 = "config.views.bad_request"
