@@ -37,7 +37,7 @@ from scim2_models import (
 from scim2_models.resources.service_provider_config import Pagination
 
 from accounts import roles as role_names
-from organizations.identifiers import PRESCRIBER_TYPES, SEXES
+from identifiers.checks import PRESCRIBER_TYPES, SEXES
 
 EXTENSION_SCHEMA = "urn:ietf:params:scim:schemas:extension:au-prescriber:2.0:User"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -29,7 +29,7 @@ from audit.models import AuditEvent
 from audit.services import audit_event_record
 from config.api.errors import django_validation_errors, flatten_errors
 from config.errors import ApplicationError
-from organizations.identifiers import IdentifierError, validate_au_phone
+from identifiers.checks import IdentifierError, validate_au_phone
 from scim import resources
 from scim.models import ScimIdentity, ScimToken
 
