@@ -5,6 +5,7 @@ import base64
 import pytest
 from oauth2_provider.models import get_application_model
 
+from audit.context import Actor
 from organizations.models import ApiClient, Organization
 
 pytestmark = pytest.mark.django_db
@@ -86,9 +87,9 @@ def test_create_an_api_client_and_see_its_secret_once(staff_client, client, orga
 
 
 def test_revoke_action(staff_client, organization):
-    from organizations.services import api_client_create
+    from accounts.tenancy import api_client_create
 
-    api_client, _ = api_client_create(organization=organization, name="Old PMS", scopes=["read:users"])
+    api_client, _ = api_client_create(actor=Actor.system("tests"), organization=organization, name="Old PMS", scopes=["read:users"])
     response = staff_client.post(
         "/admin/organizations/apiclient/", {"action": "revoke_action", "_selected_action": [api_client.pk]}
     )
@@ -98,9 +99,9 @@ def test_revoke_action(staff_client, organization):
 
 
 def test_view_only_staff_cant_revoke_or_create(viewer_client, organization):
-    from organizations.services import api_client_create
+    from accounts.tenancy import api_client_create
 
-    api_client, _ = api_client_create(organization=organization, name="PMS", scopes=["read:users"])
+    api_client, _ = api_client_create(actor=Actor.system("tests"), organization=organization, name="PMS", scopes=["read:users"])
     assert viewer_client.get("/admin/organizations/apiclient/add/").status_code == 403
     listing = viewer_client.get("/admin/organizations/apiclient/")
     assert "revoke_action" not in listing.text
