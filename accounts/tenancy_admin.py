@@ -10,9 +10,9 @@ and users' Cognito work: organizations is the base layer and imports neither.
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -191,7 +191,10 @@ class OrganizationAdmin(SimpleHistoryAdmin):
         ] + super().get_urls()
 
     def _organization_for_change(self, request, object_id) -> Organization:
-        organization = get_object_or_404(self.get_queryset(request), pk=object_id)
+        try:
+            organization = get_object_or_404(self.get_queryset(request), pk=object_id)
+        except ValidationError as error:  # not a UUID
+            raise Http404("No such organization.") from error
         if not self.has_change_permission(request, organization):
             raise PermissionDenied
         return organization

@@ -291,3 +291,9 @@ def test_api_client_admin_create_edit_and_revoke_write_events_under_the_staff_me
     # Revoked: read-only from now on.
     page = staff_client.get(f"/admin/organizations/apiclient/{api_client.pk}/change/")
     assert 'name="name"' not in page.text
+
+
+def test_a_malformed_or_unknown_organization_id_is_404(staff_client):
+    assert staff_client.get("/admin/organizations/organization/not-a-uuid/deactivate/").status_code == 404
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert staff_client.post(f"/admin/organizations/organization/{unknown}/activate/", {"confirm": "y"}).status_code == 404
