@@ -222,12 +222,10 @@ def test_reconcile_after_activation_reports_an_account_left_disabled(organizatio
     assert not any(str(practice["erin"].pk) in line for line in lines)
 
 
-def test_deactivation_records_a_large_organization_in_a_few_queries_per_thousand_users(organization, monkeypatch):
-    """No per-user round trips: the queries grow with chunks of users, not with users (PostgreSQL; the
-    local SQLite demo writes row by row)."""
+def test_deactivation_costs_the_same_statements_for_ten_users_or_forty(organization):
+    """No per-user round trips (PostgreSQL; the local SQLite demo writes row by row)."""
     if connection.vendor != "postgresql":
-        pytest.skip("one statement per chunk on PostgreSQL only")
-    monkeypatch.setattr(tenancy, "_USERS_PER_CHUNK", 10)
+        pytest.skip("set-based on PostgreSQL only")
 
     def users(n, prefix):
         with sync.inline_sync_disabled():
@@ -244,12 +242,27 @@ def test_deactivation_records_a_large_organization_in_a_few_queries_per_thousand
         return len(queries)
 
     users(10, "a")
-    one_chunk = deactivation_queries()
+    ten = deactivation_queries()
     users(30, "b")
-    four_chunks = deactivation_queries()
-    # Each further chunk of users costs the same few statements (lock and read, existing rows, update).
-    assert four_chunks - one_chunk <= 3 * 3
+    assert deactivation_queries() == ten
     assert CognitoSync.objects.filter(desired__enabled=True).count() == 40
+
+
+def test_the_recorded_state_is_each_users_complete_desired_state(organization, practice):
+    """The set-based write changes only `enabled`; the row must equal sync.desired_state afterwards."""
+    services.user_update(user=practice["ben"], actor=OPS, data={"email": "ben.new@practice.example"})
+    for service in (tenancy.organization_deactivate, tenancy.organization_activate):
+        service(organization=organization, actor=OPS)
+        for user in User.objects.filter(organization=organization).select_related("organization"):
+            assert CognitoSync.objects.get(pk=user.pk).desired == sync.desired_state(user)
+
+
+def test_a_user_without_an_outbox_row_gets_one(organization, practice):
+    CognitoSync.objects.filter(pk=practice["dana"].pk).delete()
+    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    row = CognitoSync.objects.get(pk=practice["dana"].pk)
+    assert row.state == CognitoSync.State.PENDING and row.desired["enabled"] is False
+    assert row.desired["groups"] == ["receptionist"]
 
 
 @pytest.mark.xfail(
