@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from audit.context import Actor
 from tests.cognito_server import CognitoServer, cognito_env, create_user_pool
 
 
@@ -54,16 +55,16 @@ def cognito(cognito_server):
 
 @pytest.fixture
 def organization(db):
-    from organizations.services import organization_create
+    from accounts.tenancy import organization_create
 
-    return organization_create(name="Alice's Practice")
+    return organization_create(actor=Actor.system("tests"), name="Alice's Practice")
 
 
 @pytest.fixture
 def other_organization(db):
-    from organizations.services import organization_create
+    from accounts.tenancy import organization_create
 
-    return organization_create(name="Charlie's Clinic")
+    return organization_create(actor=Actor.system("tests"), name="Charlie's Clinic")
 
 
 ALL_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit")
@@ -74,10 +75,12 @@ def issue_token(db):
     """issue_token(organization, scopes=ALL_SCOPES) -> a bearer token from the real token endpoint."""
     from rest_framework.test import APIClient
 
-    from organizations.services import api_client_create
+    from accounts.tenancy import api_client_create
 
     def issue(organization, scopes=ALL_SCOPES, name="Practice software"):
-        api_client, secret = api_client_create(organization=organization, name=name, scopes=scopes)
+        api_client, secret = api_client_create(
+            actor=Actor.system("tests"), organization=organization, name=name, scopes=scopes
+        )
         basic = base64.b64encode(f"{api_client.application.client_id}:{secret}".encode()).decode()
         response = APIClient().post(
             "/v1/oauth/token",

@@ -64,8 +64,8 @@ def main():
     from standardwebhooks import Webhook
 
     from accounts.services import user_create, user_update
+    from accounts.tenancy import organization_create
     from audit.context import Actor
-    from organizations.services import organization_create
     from webhooks.services import webhook_endpoint_create
 
     received: dict[str, float] = {}
@@ -102,7 +102,7 @@ def main():
 
     run = uuid.uuid4().hex[:8]
     actor = Actor.system("bench")
-    organization = organization_create(name=f"Webhook bench {run}")
+    organization = organization_create(actor=Actor.system("webhook_lag"), name=f"Webhook bench {run}")
     users = [
         user_create(
             organization=organization,

@@ -58,7 +58,9 @@ def user_drift(user: User, gateway=None) -> list[Drift]:
             detail.append("extra=" + ",".join(sorted(groups - desired_groups)))
         drifts.append(Drift(user_id, "groups", " ".join(detail)))
     if account["enabled"] and not state["enabled"]:
-        drifts.append(Drift(user_id, "enabled_when_disabled"))
+        # The user may be active while the organization is not: say which, so the operator knows
+        # why an account of an active user must be off.
+        drifts.append(Drift(user_id, "enabled_when_disabled", "" if user.is_disabled else "organization_inactive"))
     elif state["enabled"] and not account["enabled"]:
         drifts.append(Drift(user_id, "disabled_when_enabled"))
     return drifts
@@ -68,6 +70,6 @@ def user_repair(user: User) -> None:
     """Record the user's desired state again (as any change would) and apply it now."""
     with transaction.atomic():
         # Locked like the services lock it, so a concurrent change can't interleave with the record.
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = User.objects.select_for_update(of=("self",)).select_related("organization").get(pk=user.pk)
         sync.record_desired_state(locked)
     sync.sync_user(user.pk)  # after commit: no network call inside the transaction

@@ -71,7 +71,7 @@ def desired_state(user: User) -> dict:
         "family_name": user.family_name,
         "organization_id": str(user.organization_id),
         "groups": sorted(role_names.cognito_groups(user.roles)),
-        "enabled": user.is_active,
+        "enabled": user.is_active and user.organization.is_active,
     }
 
 

@@ -6,7 +6,8 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from organizations.services import api_client_create, api_client_revoke
+from accounts.tenancy import api_client_create, api_client_revoke
+from audit.context import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ TOKEN_URL = "/v1/oauth/token"
 
 @pytest.fixture
 def credentials(organization):
-    api_client, secret = api_client_create(
+    api_client, secret = api_client_create(actor=Actor.system("tests"),
         organization=organization, name="PMS", scopes=["read:users", "create:user"]
     )
     return api_client, api_client.application.client_id, secret
@@ -107,7 +108,7 @@ def test_no_client_authentication_is_401(credentials):
 
 def test_a_revoked_client_gets_no_token(credentials):
     api_client, client_id, secret = credentials
-    api_client_revoke(api_client=api_client)
+    api_client_revoke(actor=Actor.system("tests"), api_client=api_client)
     response = _token_request(client_id, secret)
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"

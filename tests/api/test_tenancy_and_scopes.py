@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_create
+from accounts.tenancy import api_client_create, api_client_revoke
 from audit.context import Actor
 from audit.models import AuditEvent
-from organizations.services import api_client_create, api_client_revoke
 from tests.api.support import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -142,11 +142,11 @@ def test_a_garbage_token_is_401(endpoint, organization, alice_user, header):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_id)
 def test_a_revoked_clients_token_is_401(endpoint, organization, alice_user):
-    api_client, secret = api_client_create(organization=organization, name="Old PMS", scopes=ALL_SCOPES)
+    api_client, secret = api_client_create(actor=Actor.system("tests"), organization=organization, name="Old PMS", scopes=ALL_SCOPES)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(api_client, secret)}")
     assert _call(client, ENDPOINTS[0], organization).status_code == 200
-    api_client_revoke(api_client=api_client)
+    api_client_revoke(actor=Actor.system("tests"), api_client=api_client)
     assert_problem(_call(client, endpoint, organization, alice_user), 401, "not_authenticated")
     assert _unchanged(alice_user)
 

@@ -6,8 +6,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from accounts.tenancy import api_client_create
+from audit.context import Actor
 from config.api.throttling import ApiClientRateThrottle
-from organizations.services import api_client_create
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +63,7 @@ def _token(client_id, secret):
 
 
 def test_new_tokens_of_one_client_do_not_reset_its_budget(tiny_rate, organization, users_url):
-    api_client, secret = api_client_create(organization=organization, name="PMS", scopes=("read:users",))
+    api_client, secret = api_client_create(actor=Actor.system("tests"), organization=organization, name="PMS", scopes=("read:users",))
     client_id = api_client.application.client_id
     first, second = APIClient(), APIClient()
     first.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(client_id, secret)}")

@@ -133,19 +133,20 @@ def test_export_audit_jsonl_has_the_api_shape_oldest_first_and_only_this_organiz
     out, err = run("export_audit", "--organization", str(organization.pk))
 
     lines = [json.loads(line) for line in out.splitlines()]
-    assert [line["action"] for line in lines] == ["user.created", "user.roles_changed"]
+    assert [line["action"] for line in lines] == ["organization.created", "user.created", "user.roles_changed"]
+    assert lines.pop(0)["user_id"] is None
     assert set(lines[0]) == {"id", "occurred_at", "action", "actor", "user_id", "changes", "request_id"}
     assert lines[0]["actor"] == {"type": "system", "id": "", "name": "test"}
     assert lines[0]["user_id"] == str(user.pk)
     assert lines[1]["changes"] == {"access_roles": {"from": ["rx_reader"], "to": ["admin"]}}
     assert lines[0]["occurred_at"].endswith("+00:00")  # ISO 8601 with the offset
-    assert "2 audit events written" in err
+    assert "3 audit events written" in err
 
 
 def test_export_audit_csv_to_a_file_filtered_by_date(organization, tmp_path):
     user = make_user(organization)
     services.user_roles_set(user=user, actor=Actor.system("test"), roles=["admin"])
-    first, second = AuditEvent.objects.order_by("id")
+    created, first, second = AuditEvent.objects.order_by("id")  # organization.created, then the user's
     # Audit rows are append-only, so move time through the filter instead of the rows.
     since = second.occurred_at.isoformat()
     path = tmp_path / "audit.csv"
@@ -162,7 +163,7 @@ def test_export_audit_csv_to_a_file_filtered_by_date(organization, tmp_path):
     assert out == ""
     out, _ = run("export_audit", "--organization", str(organization.pk), "--since", "2000-01-01",
                  "--until", first.occurred_at.isoformat())
-    assert [json.loads(line)["id"] for line in out.splitlines()] == [first.pk]
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [created.pk, first.pk]
 
 
 def test_export_audit_streams_with_an_iterator(organization, monkeypatch):
@@ -178,7 +179,7 @@ def test_export_audit_streams_with_an_iterator(organization, monkeypatch):
 
     monkeypatch.setattr(QuerySet, "iterator", spy)
     out, _ = run("export_audit", "--organization", str(organization.pk))
-    assert chunk_sizes == [2000] and len(out.splitlines()) == 1
+    assert chunk_sizes == [2000] and len(out.splitlines()) == 2  # organization.created, user.created
 
 
 @pytest.mark.parametrize(

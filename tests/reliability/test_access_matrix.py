@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 
 from accounts.api.views import OrganizationViewSet
 from accounts.services import user_create
+from accounts.tenancy import api_client_revoke, organization_create
 from audit.context import Actor
-from organizations.services import api_client_revoke, organization_create
 from tests.reliability.support import ALL_SCOPES, assert_problem, client_and_token
 
 # (viewset, action) that any valid token of the organization may call: the contract's "any".
@@ -77,7 +77,7 @@ def test_the_matrix_covers_the_contracts_endpoints():
 
 @pytest.fixture
 def alice(db):
-    organization = organization_create(name="Alice's Practice")
+    organization = organization_create(actor=Actor.system("tests"), name="Alice's Practice")
     user = user_create(
         organization=organization, actor=Actor.system(), email="bob@alice.example", given_name="Bob", family_name="B"
     )
@@ -86,7 +86,7 @@ def alice(db):
 
 @pytest.fixture
 def charlie(db):
-    organization = organization_create(name="Charlie's Clinic")
+    organization = organization_create(actor=Actor.system("tests"), name="Charlie's Clinic")
     user = user_create(
         organization=organization, actor=Actor.system(), email="dave@charlie.example", given_name="Dave", family_name="D"
     )
@@ -151,7 +151,7 @@ def test_access_matrix(alice, charlie, name, kwarg_names, method, viewset, actio
 
     # Revoked client: its live token stops working at once.
     revoked_client, revoked = client_and_token(organization, name="Revoked")
-    api_client_revoke(api_client=revoked_client)
+    api_client_revoke(actor=Actor.system("tests"), api_client=revoked_client)
     assert_problem(_call(method, url, f"Bearer {revoked}"), 401)
 
     # Another organization's token, with every scope: 404 for Alice's organization, and 404 for

@@ -18,9 +18,10 @@ from oauth2_provider.models import AccessToken, Application
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.tenancy import api_client_create
+from audit.context import Actor
 from audit.models import AuditEvent
 from config.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES
-from organizations.services import api_client_create
 from tests.reliability.support import client_and_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.django_db
 def test_client_secrets_are_stored_hashed(organization):
-    api_client, secret = api_client_create(organization=organization, name="PMS", scopes=["read:users"])
+    api_client, secret = api_client_create(actor=Actor.system("tests"), organization=organization, name="PMS", scopes=["read:users"])
     stored = Application.objects.values_list("client_secret", flat=True).get(pk=api_client.application_id)
     assert secret not in stored
     assert "$" in stored and check_password(secret, stored)  # a Django password hash of the secret
@@ -90,7 +91,7 @@ def test_logs_of_a_full_workflow_hold_no_token_secret_or_pii(organization, caplo
         lg.setLevel(logging.DEBUG)
     caplog.set_level(logging.DEBUG)
     try:
-        api_client, secret = api_client_create(organization=organization, name="PMS",
+        api_client, secret = api_client_create(actor=Actor.system("tests"), organization=organization, name="PMS",
                                                scopes=["read:users", "create:user", "update:user",
                                                        "delete:user", "read:audit"])
         basic = f"{api_client.application.client_id}:{secret}"
@@ -271,9 +272,9 @@ def test_query_string_credentials_never_reach_a_log_line(log_output, monkeypatch
 
 
 def _organization():
-    from organizations.services import organization_create
+    from accounts.tenancy import organization_create
 
-    return organization_create(name="Log Practice")
+    return organization_create(actor=Actor.system("test"), name="Log Practice")
 
 
 def test_redaction_keeps_the_rest_of_the_line():

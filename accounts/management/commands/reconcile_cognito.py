@@ -13,8 +13,9 @@ from organizations.models import Organization
 class Command(BaseCommand):
     help = (
         "Compare every practice user with its Cognito account: missing account, wrong attributes, wrong "
-        "groups, enabled when disabled (or the reverse). One line per drift (user id and kind), then a "
-        "summary. --fix records the desired state again and applies it. Exit code 1 while drift remains."
+        "groups, enabled when disabled (the user or its organization; or the reverse). One line per drift "
+        "(user id and kind), then a summary. --fix records the desired state again and applies it. "
+        "Exit code 1 while drift remains."
     )
 
     def add_arguments(self, parser):
@@ -22,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="Repair the drift found.")
 
     def handle(self, *args, organization, fix, **options):
-        users = User.objects.filter(organization__isnull=False)
+        # The organization's flag is part of the desired state (an inactive one's accounts are off).
+        users = User.objects.filter(organization__isnull=False).select_related("organization")
         if organization is not None:
             try:
                 organization_id = uuid.UUID(organization)

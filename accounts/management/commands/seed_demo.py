@@ -9,9 +9,9 @@ from oauth2_provider.generators import generate_client_secret
 
 from accounts import services
 from accounts.models import User
+from accounts.tenancy import api_client_create, organization_create
 from audit.context import Actor
 from organizations.models import ApiClient, Organization
-from organizations.services import api_client_create, organization_create
 
 DEMO_ORGANIZATION = "Demo Practice"
 DEMO_HPIO = "8003620000000005"
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         kept = _read_credentials(credentials_file)
         with transaction.atomic():
             organization = Organization.objects.filter(name=DEMO_ORGANIZATION).first() or organization_create(
-                name=DEMO_ORGANIZATION, hpio_number=DEMO_HPIO
+                actor=actor, name=DEMO_ORGANIZATION, hpio_number=DEMO_HPIO
             )
             staff = User.objects.filter(email=staff_email).first()
             if staff is not None and staff.organization_id is not None:
@@ -80,7 +80,9 @@ class Command(BaseCommand):
             api_client = ApiClient.objects.filter(organization=organization, name=DEMO_CLIENT).first()
             secret = kept.get("client_secret")
             if api_client is None:
-                api_client, secret = api_client_create(organization=organization, name=DEMO_CLIENT, scopes=ALL_SCOPES)
+                api_client, secret = api_client_create(
+                    actor=actor, organization=organization, name=DEMO_CLIENT, scopes=ALL_SCOPES
+                )
             elif not (
                 secret
                 and kept.get("client_id") == api_client.application.client_id

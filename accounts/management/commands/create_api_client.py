@@ -3,9 +3,10 @@ import json as _json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.tenancy import api_client_create
+from audit.context import Actor
 from config.errors import ApplicationError
 from organizations.models import Organization
-from organizations.services import api_client_create
 
 
 class Command(BaseCommand):
@@ -32,7 +33,9 @@ class Command(BaseCommand):
         if not org.is_active:
             raise CommandError(f"Organization {org.name!r} is deactivated: its clients could get no token.")
         try:
-            api_client, secret = api_client_create(organization=org, name=name, scopes=scopes.split())
+            api_client, secret = api_client_create(
+                organization=org, actor=Actor.system("create_api_client"), name=name, scopes=scopes.split()
+            )
         except ApplicationError as error:
             raise CommandError(error.message) from error
         except ValidationError as error:

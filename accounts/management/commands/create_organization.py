@@ -1,7 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from organizations.services import organization_create
+from accounts.tenancy import organization_create
+from audit.context import Actor
 
 
 class Command(BaseCommand):
@@ -15,7 +16,9 @@ class Command(BaseCommand):
         if not name.strip():
             raise CommandError("--name must not be empty.")
         try:
-            organization = organization_create(name=name.strip(), hpio_number=hpio)
+            organization = organization_create(
+                actor=Actor.system("create_organization"), name=name.strip(), hpio_number=hpio
+            )
         except ValidationError as error:
             problems = (f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
             raise CommandError("; ".join(problems)) from error
