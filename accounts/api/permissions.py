@@ -1,5 +1,7 @@
 from rest_framework.permissions import BasePermission
 
+from config.api.scopes import required_scope
+
 
 class HasRequiredScope(BasePermission):
     """Each view names the scope each action needs in `required_scopes` ({action: scope}).
@@ -11,7 +13,7 @@ class HasRequiredScope(BasePermission):
         principal = request.user
         if principal is None or not getattr(principal, "is_authenticated", False):
             return False
-        required = getattr(view, "required_scopes", {}).get(getattr(view, "action", None))
+        required = required_scope(view)
         if required and required not in principal.scopes:
             self.message = f"This token lacks the `{required}` scope."
             return False
