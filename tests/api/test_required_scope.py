@@ -11,6 +11,7 @@ from config.api.scopes import required_scope
 def _view(viewset, action):
     view = viewset()
     view.action = action
+    view.kwargs = {}  # as DRF's dispatch sets them: no URL kwargs
     return view
 
 
