@@ -143,7 +143,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["config.api.filtering.QueryStringFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.NewestFirstCursorPagination",
     "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.ApiAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.AccountsApiAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": env("API_THROTTLE_RATE", default="6000/min")},
     "UNAUTHENTICATED_USER": None,
@@ -208,7 +208,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "accounts.api.schema.add_token_endpoint",
+        "accounts.api.token_schema.add_token_endpoint",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,6 +1,7 @@
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
+from config.api.scopes import required_scope
 from organizations.selectors import organization_for_caller
 
 
@@ -21,7 +22,7 @@ class HasRequiredScope(BasePermission):
         organization_id = getattr(view, "kwargs", {}).get("organization_id")
         if organization_id is not None:
             organization_for_caller(principal=principal, organization_id=organization_id)  # 404 to outsiders
-        required = getattr(view, "required_scopes", {}).get(getattr(view, "action", None))
+        required = required_scope(view)
         if not required or required not in principal.scopes:
             # Nothing after this looks the object up (OPTIONS, a method the route doesn't serve, a
             # missing scope), so it is checked here; an allowed action's own lookup does it otherwise.

@@ -1,0 +1,88 @@
+"""Imports run one way (STYLE.md): config ← organizations ← audit ← accounts ← the newer apps.
+
+config is the plumbing and knows no app (its root URLconf aside, which mounts them); organizations,
+the tenant, imports neither audit nor accounts; audit records events about users through string
+model references and never imports accounts; the identifier checks are pure functions with no
+Django. Nothing in the product imports the benchmarks. The newer apps (webhooks, scim, worker)
+may import any layer below them. Read with `ast`, so an import inside a function counts too.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Every Django app of the project, the newer ones included as they arrive.
+APPS = {path.parent.name for path in ROOT.glob("*/apps.py")}
+NEWER_APPS = APPS - {"organizations", "audit", "accounts"}
+
+# Known upward imports, each to be removed, not added to. A stale entry fails below, so it goes when its
+# import does. (The idempotency keys move out of config on the serving_worker branch.)
+KNOWN_UPWARD_IMPORTS = {("config/api/idempotency.py", "organizations")}
+
+
+def imported_packages(source: str) -> set[str]:
+    """The top-level packages a module imports, wherever in it the import is (relative imports stay inside)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def upward_imports(paths, forbidden: set[str]) -> set[tuple[str, str]]:
+    found = set()
+    for path in paths:
+        for package in imported_packages(path.read_text()) & forbidden:
+            found.add((str(path.relative_to(ROOT)), package))
+    return found
+
+
+def modules(package: str, *, but=()):
+    return [path for path in sorted((ROOT / package).rglob("*.py")) if str(path.relative_to(ROOT)) not in but]
+
+
+RULES = {
+    # config/urls.py is the root URLconf: mounting the apps' views is its job.
+    "config": (modules("config", but={"config/urls.py"}), APPS | {"bench"}),
+    "organizations": (modules("organizations"), APPS - {"organizations"} | {"bench"}),
+    "audit": (modules("audit"), {"accounts", "bench"} | NEWER_APPS),
+    "accounts": (modules("accounts"), NEWER_APPS | {"bench"}),
+    "identifiers": (modules("identifiers"), APPS | {"config", "bench"}),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(RULES))
+def test_a_layer_imports_nothing_above_it(layer):
+    paths, forbidden = RULES[layer]
+    assert paths, f"no modules found for {layer}"
+    found = upward_imports(paths, forbidden)
+    known = {entry for entry in KNOWN_UPWARD_IMPORTS if entry[0].startswith(f"{layer}/")}
+    assert found - known == set()
+    stale = {entry for entry in known if entry not in found}
+    assert not stale, f"{stale} no longer happen: delete them from KNOWN_UPWARD_IMPORTS"
+
+
+def test_the_identifier_checks_import_no_django():
+    packages = imported_packages((ROOT / "identifiers" / "checks.py").read_text())
+    assert "django" not in packages
+    assert packages & (APPS | {"config", "rest_framework"}) == set()
+
+
+def test_the_apps_are_found():
+    assert {"organizations", "audit", "accounts"} <= APPS
+
+
+def test_an_import_anywhere_in_a_module_counts():
+    source = (
+        "import os\n"
+        "from accounts.models import User\n"
+        "from . import sibling\n"
+        "def later():\n"
+        "    import audit.services\n"
+        "    from organizations import selectors\n"
+    )
+    assert imported_packages(source) == {"os", "accounts", "audit", "organizations"}
