@@ -24,6 +24,7 @@ class LatencyProxy:
         self._listener.bind((host, 0))
         self._listener.listen(64)
         self.endpoint_url = f"http://{host}:{self._listener.getsockname()[1]}"
+        self.responses = 0  # responses relayed (one per Cognito call)
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -50,8 +51,7 @@ class LatencyProxy:
             threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, self.delay), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket, delay: float) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, delay: float) -> None:
         # A response arrives in one or a few chunks: delay the first chunk after a quiet spell.
         last = 0.0
         try:
@@ -60,6 +60,7 @@ class LatencyProxy:
                 if not data:
                     break
                 if delay and time.monotonic() - last > 0.02:
+                    self.responses += 1
                     time.sleep(delay)
                 last = time.monotonic()
                 target.sendall(data)
