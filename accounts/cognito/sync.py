@@ -246,7 +246,8 @@ def _apply(claim: Claim, budget: Budget | None = None) -> Exception | None:
             never_applied=claim.synced_version == 0,
         )
     except CognitoBudgetExceeded as exc:
-        _record_deferred(claim, f"{exc} after {budget.seconds if budget else '?'} s", wrote=gateway.wrote)
+        spent = f" (inline budget of {budget.seconds} s)" if budget is not None else ""
+        _record_deferred(claim, f"{exc}{spent}", wrote=gateway.wrote)
         return exc
     except CognitoError as exc:
         error, reason = exc, f"{exc.operation}: {exc.code}"  # never request values
