@@ -286,6 +286,7 @@ class CognitoGateway:
             return False
         if not state["enabled"]:  # brand new: no password yet, so no session to sign out
             self._call("admin_disable_user", username, Username=username)
+            logger.info("cognito account disabled username=%s", username)
         self._change_groups(username, state["groups"], ())
         return True
 
