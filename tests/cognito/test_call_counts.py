@@ -8,6 +8,7 @@ import pytest
 
 from accounts import services
 from accounts.cognito import sync
+from accounts.cognito.gateway import CognitoBudgetExceeded, CognitoGateway
 from accounts.models import CognitoSync, User
 from tests.cognito.conftest import ACTOR, PROVIDER, row
 
@@ -116,3 +117,20 @@ def test_a_failure_after_a_write_forgets_the_last_applied_state(make_user, recor
     assert sync.sync_user(user.pk) is None
     assert row(user.pk).state == CognitoSync.State.SYNCED
     assert row(user.pk).synced["groups"] == ["admin"]
+
+
+@pytest.mark.parametrize("wrote", [True, False], ids=["after-a-write", "before-any-write"])
+def test_a_spent_budget_forgets_the_last_applied_state_only_after_a_write(make_user, monkeypatch, wrote):
+    user = make_user(1, roles=["rx_reader"])
+    applied = row(user.pk).synced
+
+    class SpentBudget(CognitoGateway):
+        def apply_state(self, **kwargs):
+            self.wrote = wrote
+            raise CognitoBudgetExceeded("admin_add_user_to_group")
+
+    monkeypatch.setattr(sync, "get_gateway", SpentBudget)
+    services.user_roles_set(user=fresh(user), actor=ACTOR, roles=["admin"])
+    deferred = row(user.pk)
+    assert (deferred.state, deferred.attempts) == (CognitoSync.State.PENDING, 0)
+    assert deferred.synced == (None if wrote else applied)
