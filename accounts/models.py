@@ -252,8 +252,8 @@ def provider_details_complete_q(prefix: str = "") -> Q:
 class CognitoSync(models.Model):
     """The user's desired Cognito state and how far the sync has got: the outbox of the sync.
 
-    Every change records the complete desired state and bumps `desired_version` in the same
-    transaction as the change. Workers apply the latest desired state and mark the version they
+    Every change Cognito carries records the complete desired state and bumps `desired_version`
+    in the same transaction as the change. Workers apply the latest desired state and mark the version they
     applied, so a task run twice, late, or after a crash converges on the same account; tasks for
     one user can't reorder because there is only ever one, and it always carries the newest state.
     """
@@ -267,6 +267,11 @@ class CognitoSync(models.Model):
     desired = models.JSONField(default=dict)
     desired_version = models.PositiveBigIntegerField(default=1)
     synced_version = models.PositiveBigIntegerField(default=0)
+    # The state last applied in full, so the next apply sends only what differs from it. NULL when
+    # unknown (never applied, or an apply that failed after writing, or a lapsed lease): the next
+    # apply then reads the account first. Drift made behind the service's back is
+    # reconcile_cognito's to find.
+    synced = models.JSONField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Failures since the last success.")
     last_error = models.TextField(blank=True)

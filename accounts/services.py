@@ -189,7 +189,6 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
                 user_id=user.pk,
                 changes=user_changes,
             )
-            signals.user_updated.send(sender=User, user=user)
         if details_changes:
             user.provider_details = details
             audit_event_record(
@@ -199,6 +198,15 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
                 user_id=user.pk,
                 changes=details_changes,
             )
+        # One domain signal per call, whatever changed (one outbox write, one inline sync).
+        if user_changes:
+            signals.user_updated.send(
+                sender=User,
+                user=user,
+                fields=tuple(sorted(user_changes)),
+                provider_details_changed=bool(details_changes),
+            )
+        elif details_changes:
             signals.provider_details_updated.send(sender=User, user=user)
     return user
 

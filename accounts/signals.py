@@ -1,8 +1,12 @@
 """Domain signals the services send inside their transaction, after the change and its audit row.
 
+Each service call sends exactly one of them (or none when nothing changed), with `user=` (the
+changed User). `user_updated` also carries `fields=` (the names of the user's fields that changed)
+and `provider_details_changed=` (bool); `provider_details_updated` is sent when a `user_update`
+changed the provider details only.
+
 Receivers must only record work in the same transaction (and schedule anything external with
 transaction.on_commit); the Cognito sync in accounts.cognito.receivers is the one receiver today.
-Every signal is sent with `user=` (the changed User).
 """
 
 from django.dispatch import Signal

@@ -219,6 +219,8 @@ COGNITO_USER_POOL_ID = env("COGNITO_USER_POOL_ID", default="")
 # The sync runs inline after commit when Cognito answers; tests of the queue switch this off.
 COGNITO_SYNC_INLINE = env.bool("COGNITO_SYNC_INLINE", default=True)
 COGNITO_SEND_INVITATION = env.bool("COGNITO_SEND_INVITATION", default=False)
+# The inline sync's total time (seconds) in a request; past it the work stays pending for the worker.
+COGNITO_SYNC_INLINE_BUDGET_SECONDS = env.float("COGNITO_SYNC_INLINE_BUDGET_SECONDS", default=1.5)
 
 LOGGING = {
     "version": 1,

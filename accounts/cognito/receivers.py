@@ -1,5 +1,6 @@
 """The one receiver of the domain signals: record the Cognito work in the change's own transaction
-and schedule the inline attempt for after commit."""
+and schedule the inline attempt for after commit. A change the account does not carry (provider
+details, a phone number) records and schedules nothing."""
 
 from django.dispatch import Signal
 
@@ -7,7 +8,11 @@ from accounts import signals
 from accounts.cognito import sync
 
 
-def record_cognito_work(sender, user, signal=None, **kwargs):
+def record_cognito_work(sender, user, signal=None, fields=None, **kwargs):
+    if signal is signals.provider_details_updated:
+        return  # Cognito carries no provider details
+    if fields is not None and not sync.ACCOUNT_FIELDS.intersection(fields):
+        return  # user_updated of fields the account does not carry
     sync.record_desired_state(user, new_user=signal is signals.user_created)
     sync.apply_after_commit(user.pk)
 

@@ -23,9 +23,9 @@ class Drift:
 
 
 def _expected_attributes(state: dict) -> dict[str, str]:
+    # Not email_verified: a changed address is unverified until its owner proves it, in Cognito.
     return {
         "email": state["email"],
-        "email_verified": "true",
         "given_name": state["given_name"],
         "family_name": state["family_name"],
         CUSTOM_ORGANIZATION_ID: state["organization_id"],
@@ -67,9 +67,10 @@ def user_drift(user: User, gateway=None) -> list[Drift]:
 
 
 def user_repair(user: User) -> None:
-    """Record the user's desired state again (as any change would) and apply it now."""
+    """Record the user's desired state again (as any change would) and apply it now, reading the
+    account first: the last applied state is what drifted from."""
     with transaction.atomic():
         # Locked like the services lock it, so a concurrent change can't interleave with the record.
         locked = User.objects.select_for_update(of=("self",)).select_related("organization").get(pk=user.pk)
-        sync.record_desired_state(locked)
+        sync.record_desired_state(locked, read_account=True)
     sync.sync_user(user.pk)  # after commit: no network call inside the transaction

@@ -10,6 +10,18 @@ After commit, `apply_after_commit` tries the row inline (before the HTTP respons
 call ever runs inside a database transaction. Whatever the inline attempt can't finish stays
 pending for `manage.py sync_cognito`.
 
+Budget. The inline attempt has COGNITO_SYNC_INLINE_BUDGET_SECONDS (default 1.5) in all: one
+attempt per call, timeouts cut to what is left, no call started that can't end in time. When the
+budget runs out the row stays pending, due at once for the worker, and no attempt is counted
+against it (slowness is not the change's fault; the worker, with full timeouts and retries, counts
+its own). Like a timeout or a 5xx, it pauses the inline attempts of this process for a while.
+
+Fewer calls. Each row keeps `synced`, the state last applied in full: the next apply sends only
+the differences (a role change is its group calls, a rename one AdminUpdateUserAttributes, a
+disable AdminDisableUser + AdminUserGlobalSignOut + the group removals). A row never applied
+creates the account without reading first. `synced` is forgotten (NULL: read the account first)
+when an apply fails after sending a write, or when a lease lapses.
+
 Claiming. A worker takes rows with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL) and stamps each
 with a lease (`claimed_until`) and its own `claim_token`; the inline attempt claims its one row
 with a conditional UPDATE. Nobody takes a row whose lease is live, so no two workers apply a row at
@@ -19,9 +31,10 @@ renewed right before each row is applied, so it only has to cover one `apply_sta
 Finishing. Every result is written only under the worker's own claim_token, and:
 - success marks `synced_version`; the row ends `synced` only if that version is still the latest,
   otherwise it stays pending and the same worker applies the newer state at once;
-- a failure counts an attempt (with backoff; `failed` after MAX_ATTEMPTS) only if no newer state
-  arrived meanwhile: a newer state is a new task, whose fresh attempts a stale failure must not
-  clobber;
+- a failure counts an attempt (with backoff; `failed` after MAX_ATTEMPTS, or at once when Cognito
+  answered that it can never succeed: not retryable) only if no newer state arrived meanwhile: a
+  newer state is a new task, whose fresh attempts a stale failure must not clobber. A row that
+  becomes `failed` writes the audit event `user.cognito_sync_failed` in the same transaction;
 - a worker that finds its lease taken over (it outlived LEASE) may have written to Cognito after
   the new holder did, so it bumps `desired_version`: the row then can't end `synced` until one
   more complete apply has run after its writes.
@@ -43,8 +56,11 @@ from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
 from accounts import roles as role_names
-from accounts.cognito.gateway import CognitoError, get_gateway
+from accounts.cognito.gateway import Budget, CognitoBudgetExceeded, CognitoError, get_gateway
 from accounts.models import CognitoSync, User
+from audit.context import Actor
+from audit.models import AuditEvent
+from audit.services import audit_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +77,9 @@ _ROUNDS_PER_USER = 3
 _INLINE_PAUSE_SECONDS = 30
 _inline_paused_until = 0.0
 _inline_pause_reason = ""
+SYNC_ACTOR = Actor.system("cognito sync")
+# The user's fields its Cognito account carries (with its organization, roles and status).
+ACCOUNT_FIELDS = frozenset({"email", "given_name", "family_name"})
 
 
 def desired_state(user: User) -> dict:
@@ -75,10 +94,12 @@ def desired_state(user: User) -> dict:
     }
 
 
-def record_desired_state(user: User, *, new_user: bool = False) -> None:
+def record_desired_state(user: User, *, new_user: bool = False, read_account: bool = False) -> None:
     """Inside the caller's transaction: the newest desired state, with its version bumped.
 
     A new state is a new task: attempts start again and it is due now, even if the row had failed.
+    `read_account` forgets the last applied state, so the next apply reads the account and
+    converges on what it finds (reconcile_cognito --fix repairs drift this way).
     """
     if user.organization_id is None:  # platform staff have no Cognito account
         return
@@ -87,6 +108,7 @@ def record_desired_state(user: User, *, new_user: bool = False) -> None:
     if new_user:  # no row can exist yet: skip the UPDATE that would find nothing
         CognitoSync.objects.create(user=user, desired=state, next_attempt_at=now)
         return
+    forget = {"synced": None} if read_account else {}
     updated = CognitoSync.objects.filter(pk=user.pk).update(
         desired=state,
         desired_version=F("desired_version") + 1,
@@ -94,6 +116,7 @@ def record_desired_state(user: User, *, new_user: bool = False) -> None:
         attempts=0,
         next_attempt_at=now,
         updated_at=now,
+        **forget,
     )
     if not updated:
         CognitoSync.objects.create(user=user, desired=state, next_attempt_at=now)
@@ -129,7 +152,7 @@ def _apply_inline(user_id) -> None:
                 last_error=f"{_inline_pause_reason} (inline sync paused; queued for sync_cognito)"[:2000]
             )
             return
-        error = sync_user(user_id)
+        error = sync_user(user_id, budget=Budget(settings.COGNITO_SYNC_INLINE_BUDGET_SECONDS))
         if isinstance(error, CognitoError) and error.retryable:
             _inline_paused_until = time.monotonic() + _INLINE_PAUSE_SECONDS
             _inline_pause_reason = str(error)
@@ -145,6 +168,11 @@ class Claim:
     version: int
     desired: dict
     attempts: int
+    synced: dict | None = None  # the state last applied, when known
+    synced_version: int = 0  # 0: the outbox has never applied a state for this user
+
+
+_CLAIM_FIELDS = ("desired_version", "desired", "attempts", "synced", "synced_version")
 
 
 def _due(now) -> Q:
@@ -152,10 +180,7 @@ def _due(now) -> Q:
 
 
 def _read_claim(user_id, token) -> Claim:
-    version, desired, attempts = CognitoSync.objects.filter(pk=user_id).values_list(
-        "desired_version", "desired", "attempts"
-    ).get()
-    return Claim(user_id, token, version, desired, attempts)
+    return Claim(user_id, token, *CognitoSync.objects.filter(pk=user_id).values_list(*_CLAIM_FIELDS).get())
 
 
 def _claim_one(user_id) -> Claim | None:
@@ -189,8 +214,8 @@ def claim_batch(limit: int = 50) -> list[Claim]:
         if not ids:
             return []
         CognitoSync.objects.filter(pk__in=ids).update(claimed_until=now + LEASE, claim_token=token)
-        rows = CognitoSync.objects.filter(pk__in=ids).values_list("pk", "desired_version", "desired", "attempts")
-        return [Claim(pk, token, version, desired, attempts) for pk, version, desired, attempts in rows]
+        rows = CognitoSync.objects.filter(pk__in=ids).values_list("pk", *_CLAIM_FIELDS)
+        return [Claim(pk, token, *fields) for pk, *fields in rows]
 
 
 def release(claims) -> int:
@@ -203,11 +228,12 @@ def release(claims) -> int:
     return released
 
 
-def _apply(claim: Claim) -> Exception | None:
+def _apply(claim: Claim, budget: Budget | None = None) -> Exception | None:
     """Apply one claimed state; record the outcome. Returns the error, or None on success."""
     desired = claim.desired
+    gateway = get_gateway(budget=budget)
     try:
-        get_gateway().apply_state(
+        gateway.apply_state(
             username=str(claim.user_id),
             email=desired["email"],
             given_name=desired["given_name"],
@@ -216,24 +242,32 @@ def _apply(claim: Claim) -> Exception | None:
             groups=set(desired["groups"]),
             enabled=desired["enabled"],
             send_invitation=settings.COGNITO_SEND_INVITATION,
+            applied=claim.synced,
+            never_applied=claim.synced_version == 0,
         )
+    except CognitoBudgetExceeded as exc:
+        spent = f" (inline budget of {budget.seconds} s)" if budget is not None else ""
+        _record_deferred(claim, f"{exc}{spent}", wrote=gateway.wrote)
+        return exc
     except CognitoError as exc:
-        error, message = exc, str(exc)  # operation and AWS code only, never request values
+        error, reason = exc, f"{exc.operation}: {exc.code}"  # never request values
+        permanent = not exc.retryable
     except Exception as exc:  # a bug must not strand the row under a lease; its text may hold PII
-        error, message = exc, f"Unexpected {type(exc).__name__} while applying the Cognito state"
+        # Counted and retried like an outage: a fix is deployed, not the user changed.
+        error, reason, permanent = exc, f"apply_state: {type(exc).__name__}", False
     else:
         _record_success(claim)
         return None
-    _record_failure(claim, message)
-    logger.warning("Cognito sync of user %s failed (attempt %s): %s", claim.user_id, claim.attempts + 1, message)
+    _record_failure(claim, reason, permanent=permanent, wrote=gateway.wrote)
+    logger.warning("Cognito sync of user %s failed (attempt %s): %s", claim.user_id, claim.attempts + 1, reason)
     return error
 
 
-def _settle(claim: Claim) -> Exception | None:
+def _settle(claim: Claim, budget: Budget | None = None) -> Exception | None:
     """Apply, then apply again while newer states arrived meanwhile (bounded)."""
     rounds = 0
     while claim is not None:
-        error = _apply(claim)
+        error = _apply(claim, budget)
         rounds += 1
         if error is not None or rounds >= _ROUNDS_PER_USER:
             return error
@@ -241,16 +275,27 @@ def _settle(claim: Claim) -> Exception | None:
     return None
 
 
-def sync_user(user_id) -> Exception | None:
-    """Apply one user's pending state now, unless another worker holds it. Returns the last error."""
+def sync_user(user_id, *, budget: Budget | None = None) -> Exception | None:
+    """Apply one user's pending state now, unless another worker holds it. Returns the last error.
+
+    With a `budget`, the inline sync's: see the module's docstring."""
     claim = _claim_one(user_id)
-    return None if claim is None else _settle(claim)
+    return None if claim is None else _settle(claim, budget)
+
+
+def _mine(claim: Claim):
+    return CognitoSync.objects.filter(pk=claim.user_id, claim_token=claim.token)
+
+
+def _released(now) -> dict:
+    return {"claimed_until": None, "claim_token": None, "updated_at": now}
 
 
 def _record_success(claim: Claim) -> None:
     now = timezone.now()
-    done = CognitoSync.objects.filter(pk=claim.user_id, claim_token=claim.token).update(
+    done = _mine(claim).update(
         synced_version=claim.version,
+        synced=claim.desired,
         # A newer state arrived while we worked: the row stays pending for it.
         state=Case(
             When(desired_version=claim.version, then=Value(CognitoSync.State.SYNCED)),
@@ -258,51 +303,67 @@ def _record_success(claim: Claim) -> None:
         ),
         attempts=0,
         last_error="",
-        claimed_until=None,
-        claim_token=None,
-        updated_at=now,
+        **_released(now),
     )
     if not done:
         _lease_lost(claim)
 
 
-def _record_failure(claim: Claim, message: str) -> None:
+def _forget_if(wrote: bool) -> dict:
+    # A write may have landed: the account is somewhere between the last applied state and this one.
+    return {"synced": None} if wrote else {}
+
+
+def _record_deferred(claim: Claim, message: str, *, wrote: bool) -> None:
+    """The inline budget ran out: no attempt counted, due at once for the worker."""
+    now = timezone.now()
+    done = _mine(claim).update(
+        last_error=f"{message} (queued for sync_cognito)"[:2000],
+        next_attempt_at=now,
+        **_forget_if(wrote),
+        **_released(now),
+    )
+    if not done:
+        _lease_lost(claim)
+
+
+def _record_failure(claim: Claim, reason: str, *, permanent: bool, wrote: bool) -> None:
     attempts = claim.attempts + 1
     delay = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    fails = permanent or attempts >= MAX_ATTEMPTS
     now = timezone.now()
-    same_task = Q(desired_version=claim.version)  # else a newer state arrived: its attempts stand
-    fields = {name: CognitoSync._meta.get_field(name) for name in ("attempts", "next_attempt_at", "state")}
-    done = CognitoSync.objects.filter(pk=claim.user_id, claim_token=claim.token).update(
-        attempts=Case(When(same_task, then=Value(attempts)), default=F("attempts"), output_field=fields["attempts"]),
-        next_attempt_at=Case(
-            When(same_task, then=Value(now + timedelta(seconds=delay))),
-            default=F("next_attempt_at"),
-            output_field=fields["next_attempt_at"],
-        ),
-        state=Case(
-            When(
-                same_task,
-                then=Value(CognitoSync.State.FAILED if attempts >= MAX_ATTEMPTS else CognitoSync.State.PENDING),
-            ),
-            default=F("state"),
-            output_field=fields["state"],
-        ),
-        last_error=message[:2000],
-        claimed_until=None,
-        claim_token=None,
-        updated_at=now,
-    )
-    if not done:
-        _lease_lost(claim)
+    common = {"last_error": reason[:2000], **_forget_if(wrote), **_released(now)}
+    with transaction.atomic():
+        # The same task (no newer state arrived): the attempt counts.
+        counted = _mine(claim).filter(desired_version=claim.version).update(
+            attempts=attempts,
+            next_attempt_at=now + timedelta(seconds=delay),
+            state=CognitoSync.State.FAILED if fails else CognitoSync.State.PENDING,
+            **common,
+        )
+        if counted and fails:
+            audit_event_record(
+                action=AuditEvent.Action.USER_COGNITO_SYNC_FAILED,
+                actor=SYNC_ACTOR,
+                organization_id=claim.desired["organization_id"],
+                user_id=claim.user_id,
+                changes={"cognito_sync": {"from": "pending", "to": "failed"}, "error": {"from": None, "to": reason}},
+            )
+            logger.error("Cognito sync of user %s failed for good: %s", claim.user_id, reason)
+        # Else a newer state is a new task whose fresh attempts stand; or our lease is gone.
+        if not counted and not _mine(claim).update(**common):
+            _lease_lost(claim)
 
 
 def _lease_lost(claim: Claim) -> None:
     # Our lease lapsed and another worker took the row: our Cognito writes may have landed after
-    # its, so one more full apply must run after ours before the row may be `synced`.
+    # its, so one more full apply (reading the account first) must run after ours before the row
+    # may be `synced`.
     logger.warning("Cognito sync lease of user %s lapsed before the worker finished", claim.user_id)
     CognitoSync.objects.filter(pk=claim.user_id).update(
         desired_version=F("desired_version") + 1,
         state=CognitoSync.State.PENDING,
+        synced=None,
         next_attempt_at=timezone.now(),
         updated_at=timezone.now(),
     )

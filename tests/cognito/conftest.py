@@ -94,7 +94,7 @@ class RecordingClient:
 def recording_client(monkeypatch):
     """Route the sync's gateway through a RecordingClient over the real client."""
     recorder = RecordingClient(get_client())
-    monkeypatch.setattr(sync, "get_gateway", lambda: CognitoGateway(client=recorder))
+    monkeypatch.setattr(sync, "get_gateway", lambda **kwargs: CognitoGateway(client=recorder, **kwargs))
     return recorder
 
 
@@ -115,5 +115,5 @@ class CountingGateway(CognitoGateway):
 def applied_per_user(monkeypatch):
     """Counter of apply_state calls per user id, over the real gateway."""
     counter, lock = Counter(), threading.Lock()
-    monkeypatch.setattr(sync, "get_gateway", lambda: CountingGateway(counter, lock))
+    monkeypatch.setattr(sync, "get_gateway", lambda **kwargs: CountingGateway(counter, lock, **kwargs))
     return counter

@@ -60,7 +60,7 @@ def test_every_lifecycle_step_reaches_cognito(api, users_url, organization, raw_
     )
     assert created.status_code == 201, created.content
     user_id = created.json()["id"]
-    assert created.json()["cognito"] == {"status": "synced"}
+    assert created.json()["cognito"] == {"status": "synced"}, row(user_id).last_error
     state = account(raw_cognito, pool_id, user_id)
     assert state["enabled"] is True
     assert state["groups"] == {"receptionist", "rx_reader"}
@@ -76,14 +76,14 @@ def test_every_lifecycle_step_reaches_cognito(api, users_url, organization, raw_
     assert roles.json()["cognito"] == {"status": "synced"}
     assert account(raw_cognito, pool_id, user_id)["groups"] == {"admin", "provider"}
 
-    # Email and name -> attributes, the new email still verified.
+    # Email and name -> attributes; the new address is unverified until its owner proves it.
     updated = api.patch(
         f"{users_url}/{user_id}", {"email": "ben@new-practice.com", "given_name": "Benjamin"}, format="json"
     )
     assert updated.status_code == 200, updated.content
     attributes = account(raw_cognito, pool_id, user_id)["attributes"]
     assert attributes["email"] == "ben@new-practice.com"
-    assert attributes["email_verified"] == "true"
+    assert attributes["email_verified"] == "false"
     assert attributes["given_name"] == "Benjamin"
 
     # Disable -> disabled, no groups, and signed out everywhere.
@@ -179,3 +179,32 @@ def test_toggles_queued_while_inline_is_off_apply_only_the_latest_state(
     assert applied_per_user[user_id] - applied_before == 1
     assert account(raw_cognito, pool_id, user_id)["groups"] == {"admin", "rx_reader"}
     assert row(user_id).state == CognitoSync.State.SYNCED
+
+
+def test_a_changed_email_stays_unverified_until_proven_and_proven_stays_proven(
+    api, users_url, raw_cognito, pool_id
+):
+    user_id = api.post(
+        users_url, {"given_name": "Ana", "family_name": "Lee", "email": "ana@my-practice.com"}, format="json"
+    ).json()["id"]
+    assert account(raw_cognito, pool_id, user_id)["attributes"]["email_verified"] == "true"  # created: verified
+
+    assert api.patch(f"{users_url}/{user_id}", {"email": "ana.lee@my-practice.com"}, format="json").status_code == 200
+    assert account(raw_cognito, pool_id, user_id)["attributes"]["email_verified"] == "false"
+
+    # Later changes that don't touch the address leave it unverified: a rename, roles, a reconcile.
+    assert api.patch(f"{users_url}/{user_id}", {"family_name": "Lee-Wong"}, format="json").status_code == 200
+    assert api.put(f"{users_url}/{user_id}/roles", {"access_roles": ["admin"]}, format="json").status_code == 200
+    from django.core.management import call_command
+
+    call_command("reconcile_cognito")  # no drift reported, so no raise
+    attributes = account(raw_cognito, pool_id, user_id)["attributes"]
+    assert (attributes["email"], attributes["family_name"]) == ("ana.lee@my-practice.com", "Lee-Wong")
+    assert attributes["email_verified"] == "false"
+
+    # The person proves the address in Cognito; a later change does not undo that either.
+    raw_cognito.admin_update_user_attributes(
+        UserPoolId=pool_id, Username=user_id, UserAttributes=[{"Name": "email_verified", "Value": "true"}]
+    )
+    assert api.patch(f"{users_url}/{user_id}", {"given_name": "Anna"}, format="json").status_code == 200
+    assert account(raw_cognito, pool_id, user_id)["attributes"]["email_verified"] == "true"

@@ -51,10 +51,79 @@ def test_each_signal_reaches_cognito_only_after_commit(signal_name, organization
         disconnect()
 
     assert sent == [user.pk]
-    assert row(user.pk).desired_version > version  # the receiver recorded the work...
-    assert recording_client.count() > before  # ...the Cognito calls for it happened...
+    if signal_name == "provider_details_updated":
+        # Cognito carries no provider details: no work recorded, no call made.
+        assert row(user.pk).desired_version == version
+        assert recording_client.count() == before
+    else:
+        assert row(user.pk).desired_version > version  # the receiver recorded the work...
+        assert recording_client.count() > before  # ...the Cognito calls for it happened...
     assert recording_client.in_transaction == []  # ...and none inside a transaction
     assert row(user.pk).state == CognitoSync.State.SYNCED
+
+
+@pytest.fixture
+def every_signal():
+    """Every domain signal sent, by name, while the test runs."""
+    sent, disconnects = [], []
+    for name in [n for n, _ in STEPS]:
+
+        def receiver(sender, user, name=name, **kwargs):
+            sent.append(name)
+
+        getattr(signals, name).connect(receiver, weak=False, dispatch_uid=f"test-every-{name}")
+        disconnects.append(lambda name=name: getattr(signals, name).disconnect(dispatch_uid=f"test-every-{name}"))
+    yield sent
+    for disconnect in disconnects:
+        disconnect()
+
+
+@pytest.fixture
+def inline_syncs(monkeypatch):
+    """The inline syncs that ran after commit, by user id."""
+    from accounts.cognito import sync
+
+    ran, real = [], sync._apply_inline
+
+    def counting(user_id):
+        ran.append(user_id)
+        return real(user_id)
+
+    monkeypatch.setattr(sync, "_apply_inline", counting)
+    return ran
+
+
+def test_an_update_of_profile_and_provider_details_is_one_signal_one_outbox_write_one_sync(
+    make_user, every_signal, inline_syncs, recording_client
+):
+    user = make_user(1, roles=["rx_reader"])
+    version = row(user.pk).desired_version
+    every_signal.clear(), inline_syncs.clear()
+    services.user_update(
+        user=User.objects.get(pk=user.pk), actor=ACTOR, data={"given_name": "Renamed"}, provider_details=PROVIDER
+    )
+    assert every_signal == ["user_updated"]
+    assert row(user.pk).desired_version == version + 1
+    assert inline_syncs == [user.pk]
+    assert row(user.pk).state == CognitoSync.State.SYNCED
+
+
+@pytest.mark.parametrize(
+    "data, provider_details",
+    [({"title": "Dr", "phone": "0432333333", "partner_user_id": "p-1"}, None), ({}, PROVIDER)],
+    ids=["fields-cognito-does-not-carry", "provider-details-only"],
+)
+def test_a_change_cognito_does_not_carry_schedules_nothing(
+    make_user, every_signal, inline_syncs, recording_client, data, provider_details
+):
+    user = make_user(1)
+    version, calls = row(user.pk).desired_version, recording_client.count()
+    every_signal.clear(), inline_syncs.clear()
+    services.user_update(user=User.objects.get(pk=user.pk), actor=ACTOR, data=data, provider_details=provider_details)
+    assert len(every_signal) == 1  # the domain event still happens, once
+    assert row(user.pk).desired_version == version
+    assert inline_syncs == []
+    assert recording_client.count() == calls
 
 
 def test_the_recorder_does_see_a_call_inside_a_transaction(recording_client):

@@ -16,6 +16,7 @@ from accounts import services
 from accounts.cognito import sync
 from accounts.cognito.gateway import CognitoError, CognitoGateway
 from accounts.models import CognitoSync
+from audit.models import AuditEvent
 from tests.cognito.conftest import ACTOR, row
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,8 +128,21 @@ def test_a_worker_that_outlived_its_lease_forces_one_more_apply(queued, monkeypa
 
 
 class AlwaysRefused(CognitoGateway):
+    """Cognito answers that this can never succeed."""
+
     def apply_state(self, **kwargs):
         raise CognitoError("admin_create_user", "InvalidParameterException")
+
+
+class AlwaysUnavailable(CognitoGateway):
+    """Cognito keeps failing in a way a later attempt may not."""
+
+    def apply_state(self, **kwargs):
+        raise CognitoError("admin_create_user", "InternalErrorException", retryable=True, http_status=500)
+
+
+def failed_events(user):
+    return list(AuditEvent.objects.filter(user_id=user.pk, action=AuditEvent.Action.USER_COGNITO_SYNC_FAILED))
 
 
 def test_a_row_that_keeps_failing_becomes_failed_and_retry_failed_revives_it(
@@ -137,7 +151,7 @@ def test_a_row_that_keeps_failing_becomes_failed_and_retry_failed_revives_it(
     (user,) = queued(1)
     monkeypatch.setattr(sync, "MAX_ATTEMPTS", 3)
     monkeypatch.setattr(sync, "_BACKOFF_BASE_SECONDS", 0)  # each run finds the row due again
-    monkeypatch.setattr(sync, "get_gateway", AlwaysRefused)
+    monkeypatch.setattr(sync, "get_gateway", AlwaysUnavailable)
 
     for attempt in (1, 2):
         call_command("sync_cognito")
@@ -150,11 +164,13 @@ def test_a_row_that_keeps_failing_becomes_failed_and_retry_failed_revives_it(
     call_command("sync_cognito")  # failed rows wait for an operator
     assert row(user.pk).attempts == 3
 
+    assert len(failed_events(user)) == 1  # written when the row became failed, not per attempt
+
     call_command("sync_cognito", "--status")
     status = capsys.readouterr().out
     assert "failed: 1" in status
     assert f"failed user={user.pk} attempts=3" in status
-    assert "InvalidParameterException" in status
+    assert "InternalErrorException" in status
     assert user.email not in status and user.given_name not in status
 
     call_command("sync_cognito", "--retry-failed")
@@ -165,6 +181,52 @@ def test_a_row_that_keeps_failing_becomes_failed_and_retry_failed_revives_it(
     call_command("sync_cognito")
     assert row(user.pk).state == CognitoSync.State.SYNCED
     assert groups_of(raw_cognito, pool_id, user.pk) == {"receptionist"}
+
+
+def test_an_error_that_can_never_succeed_fails_the_row_at_once_with_an_audit_event(queued, monkeypatch, capsys):
+    (user,) = queued(1)
+    monkeypatch.setattr(sync, "get_gateway", AlwaysRefused)
+    call_command("sync_cognito")
+    failed = row(user.pk)
+    assert (failed.state, failed.attempts) == (CognitoSync.State.FAILED, 1)  # not after 8 attempts
+    assert "failed: 1  still pending: 0  failed total: 1" in capsys.readouterr().out
+    (event,) = failed_events(user)
+    assert str(event.organization_id) == str(user.organization_id)
+    assert (event.actor_type, event.actor_name) == ("system", "cognito sync")
+    assert event.changes["error"] == {"from": None, "to": "admin_create_user: InvalidParameterException"}
+    text = str(event.changes)
+    assert user.email not in text and user.given_name not in text
+
+
+def test_the_failed_event_is_written_in_the_same_transaction_as_the_state(queued, monkeypatch):
+    """If the audit row can't be written, the row does not become failed either."""
+    (user,) = queued(1)
+    monkeypatch.setattr(sync, "get_gateway", AlwaysRefused)
+
+    def broken(**kwargs):
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr(sync, "audit_event_record", broken)
+    with pytest.raises(RuntimeError):
+        sync.process_due()
+    assert row(user.pk).state == CognitoSync.State.PENDING
+    assert row(user.pk).attempts == 0
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidParameterException", "AliasExistsException", "UserNotFoundException", "UnknownError"]
+)
+def test_real_cognito_refusals_are_permanent(queued, monkeypatch, code):
+    """Through the real gateway: a refusal from Cognito (not an outage) fails the row at once."""
+    (user,) = queued(1)
+
+    def refuse(self, operation, username=None, **params):
+        raise CognitoError(operation, code, http_status=400)
+
+    monkeypatch.setattr(CognitoGateway, "_call", refuse)
+    assert sync.process_due().failed == 1
+    assert row(user.pk).state == CognitoSync.State.FAILED
+    assert len(failed_events(user)) == 1
 
 
 def test_a_new_change_revives_a_failed_row(queued, monkeypatch):
