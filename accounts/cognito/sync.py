@@ -61,6 +61,7 @@ from accounts.models import CognitoSync, User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +83,19 @@ SYNC_ACTOR = Actor.system("cognito sync")
 ACCOUNT_FIELDS = frozenset({"email", "given_name", "family_name"})
 
 
-def desired_state(user: User) -> dict:
-    """The complete state the Cognito account should have: applying it twice changes nothing."""
+def desired_state(user: User, *, organization_active: bool | None = None) -> dict:
+    """The complete state the Cognito account should have: applying it twice changes nothing.
+
+    The account is enabled exactly when the user and its organization are both active."""
+    if organization_active is None:
+        organization_active = user.organization.is_active
     return {
         "email": user.email,
         "given_name": user.given_name,
         "family_name": user.family_name,
         "organization_id": str(user.organization_id),
         "groups": sorted(role_names.cognito_groups(user.roles)),
-        "enabled": user.is_active and user.organization.is_active,
+        "enabled": user.is_active and organization_active,
     }
 
 
@@ -103,7 +108,12 @@ def record_desired_state(user: User, *, new_user: bool = False, read_account: bo
     """
     if user.organization_id is None:  # platform staff have no Cognito account
         return
-    state = desired_state(user)
+    # Read now, not from the copy the request loaded: a deactivation that committed since (an API
+    # call authenticated just before it) must not leave this account enabled. Reading after the
+    # caller locked or inserted the user is enough: organization_deactivate locks the organization
+    # (which an insert's foreign-key check waits on) and then the users, before recording theirs.
+    organization_active = Organization.objects.filter(pk=user.organization_id).values_list("is_active", flat=True)[0]
+    state = desired_state(user, organization_active=organization_active)
     now = timezone.now()
     if new_user:  # no row can exist yet: skip the UPDATE that would find nothing
         CognitoSync.objects.create(user=user, desired=state, next_attempt_at=now)

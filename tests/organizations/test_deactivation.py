@@ -84,7 +84,7 @@ def test_deactivation_signs_the_accounts_out(organization, practice, monkeypatch
     from tests.cognito.conftest import RecordingClient
 
     recorder = RecordingClient(get_client())
-    monkeypatch.setattr(sync, "get_gateway", lambda: CognitoGateway(client=recorder))
+    monkeypatch.setattr(sync, "get_gateway", lambda **kwargs: CognitoGateway(client=recorder))
     tenancy.organization_deactivate(organization=organization, actor=OPS)
     call_command("sync_cognito")
     active = {str(u.pk) for u in _alices(practice) if u.status == User.Status.ACTIVE}
@@ -265,13 +265,6 @@ def test_a_user_without_an_outbox_row_gets_one(organization, practice):
     assert row.desired["groups"] == ["receptionist"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known race, reported to the lead: a write that loaded the organization before the deactivation "
-    "committed (an API request authenticated just before) records enabled=true from its in-memory copy. "
-    "Fix: read the organization's flag from the database when the desired state is recorded (receiver or "
-    "sync.record_desired_state), or AND it in at apply time. reconcile_cognito reports the result as drift.",
-)
 def test_a_write_holding_a_stale_copy_of_the_organization_still_records_a_disabled_account(organization):
     from organizations.models import Organization
 
