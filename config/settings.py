@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "organizations",
     "audit",
     "accounts",
+    # The top layer: the background worker (`run_worker`) may import every app.
+    "worker",
 ]
 
 MIDDLEWARE = [
