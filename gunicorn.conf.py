@@ -6,7 +6,10 @@ flags still override it. See README "Serving and sizing".
 Sizing. A write waits on Cognito after its commit (several calls, each one round trip to AWS):
 with one sync worker a slow Cognito held up every other request behind it. So: `gthread` workers,
 one process per CPU (the CPU-bound part: Python, JSON) and threads in each for the requests that
-are only waiting (on Cognito, on PostgreSQL). 2 CPUs x 16 threads = 32 requests in flight.
+are only waiting (on Cognito, on PostgreSQL). 2 CPUs x 32 threads = 64 requests in flight: more
+threads than slow requests, so a read finds a free thread while writes wait on Cognito (bench, 32
+concurrent creates with Cognito 80 ms slower per call: with 16 threads a read's p99 was 24x its
+idle p99, the reads queued for a thread; with 32, 2.1x).
 `WEB_CONCURRENCY` (processes) and `GUNICORN_THREADS` (threads per process) override the sizing.
 
 Database connections: each thread keeps its own connection (CONN_MAX_AGE), so one server holds
@@ -36,7 +39,7 @@ def _cpu_count() -> int:
 
 worker_class = "gthread"
 workers = _int_env("WEB_CONCURRENCY", max(2, _cpu_count()))
-threads = _int_env("GUNICORN_THREADS", 16)
+threads = _int_env("GUNICORN_THREADS", 32)
 
 # A worker whose main loop is silent this long is killed and replaced. With gthread the main loop
 # keeps beating while its threads wait, so this catches a wedged process, not a slow request: a

@@ -217,10 +217,10 @@ def _build_client(
         # 4 requests); ``total_max_attempts`` counts requests, which is what
         # COGNITO_MAX_ATTEMPTS means (1 = a single try, no retry).
         retries={"mode": "adaptive", "total_max_attempts": max_attempts},
-        # The process's threads share this client (gunicorn.conf.py: GUNICORN_THREADS, default 16):
+        # The process's threads share this client (gunicorn.conf.py: GUNICORN_THREADS, default 32):
         # with botocore's default pool of 10, the 11th concurrent call opened a connection (a TLS
         # handshake, against AWS) and threw it away afterwards ("Connection pool is full").
-        max_pool_connections=max(10, _env_number("GUNICORN_THREADS", 16, int)),
+        max_pool_connections=max(10, _env_number("GUNICORN_THREADS", 32, int)),
     )
     # A private Session: boto3's default session is not thread-safe, clients are.
     session = boto3.session.Session()

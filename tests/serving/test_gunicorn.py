@@ -37,7 +37,7 @@ def test_gunicorn_reads_the_project_config_sized_for_the_machine():
     assert config["config"] == "./gunicorn.conf.py"
     assert config["worker_class"] == "gthread"
     assert int(config["workers"]) == max(2, len(os.sched_getaffinity(0)))
-    assert int(config["threads"]) == 16
+    assert int(config["threads"]) == 32
     assert int(config["timeout"]) > 0 and int(config["graceful_timeout"]) > 0
     assert config["accesslog"] == "-"
     assert "%(r)s" not in config["access_log_format"] and "%(q)s" not in config["access_log_format"]
