@@ -8,13 +8,20 @@ For each N (default 1,000 and 1,000,000) it:
      Cognito sync rows marked synced; every tenth user is disabled (roles ["member"]). No history
      or audit rows are loaded (the read paths never touch them; the writes append to them);
   3. starts the local Cognito emulator (moto_server on a free loopback port, pool from
-     `manage.py setup_local_cognito`) and the service under gunicorn (2 sync workers,
-     `gunicorn config.wsgi:application`) with DJANGO_SETTINGS_MODULE=bench.settings, which adds /bench/floor;
+     `manage.py setup_local_cognito`) and the service as the README serves it,
+     `gunicorn config.wsgi:application` with the project's gunicorn.conf.py (gthread: processes x
+     threads), and DJANGO_SETTINGS_MODULE=bench.settings, which adds /bench/floor;
   4. drives it with wrk (Lua scripts for the bearer header, rotating ids and POST bodies) from a
      separate process on loopback, and prints one table per N: requests/s, p50/p95/p99, the
      gunicorn workers' peak RSS (VmHWM from /proc) and each row's throughput as a ratio to the floor.
 
-Run: `make bench`, or `.venv/bin/python bench/run.py [--quick] [--n 1000,1000000] [--duration 10]`.
+With `--cognito-latency MS`, Cognito is reached through a proxy in this process that holds each
+call for MS milliseconds, and a serving table follows the first N's: GET one user idle, then
+creates from 32 connections with the same reads measured alongside, alternating (two rounds) at +0 ms and at
++MS per Cognito call (creates/s kept, and read p99 against idle: issue 13's targets).
+
+Run: `make bench`, or `.venv/bin/python bench/run.py [--quick] [--n 1000,1000000] [--duration 10]
+[--cognito-latency 80]`.
 Needs wrk (`apt-get install -y wrk`) and PostgreSQL on 127.0.0.1:5432.
 """
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
 import datetime as dt
 import io
 import json
@@ -31,10 +39,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
+from http import client as http_client
+from http import server as http_server
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +110,54 @@ def peak_rss_mb(pids: list[int]) -> float:
         except OSError:
             continue
     return peak / 1024
+
+
+class DelayingProxy:
+    """An HTTP proxy on loopback in front of moto: every request waits `latency` seconds, then is
+    forwarded (one upstream connection per client connection, keep-alive both ways). Stands in for
+    a Cognito that is slower to answer, without slowing anything else."""
+
+    _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "server", "date"}
+
+    def __init__(self, upstream_port: int):
+        proxy = self
+        self.latency = 0.0
+
+        class Handler(http_server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.latency:
+                    time.sleep(proxy.latency)
+                if getattr(self, "upstream", None) is None:
+                    self.upstream = http_client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy._HOP}
+                self.upstream.request(self.command, self.path, body=body, headers=headers)
+                response = self.upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in proxy._HOP:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -290,8 +349,9 @@ end
 """ + LUA_DONE
 
 
-def lua_create(token: str, path: str, tag: str) -> str:
-    # Unique email and a valid, unique HPI-I (Luhn) per request.
+def lua_create(token: str, path: str, tag: str, hpii_offset: int = 0) -> str:
+    # Unique email and a valid, unique HPI-I (Luhn) per request; runs in one deployment take
+    # different offsets (10 million apart) so their HPI-Is never meet.
     return f"""
 wrk.headers["Authorization"] = "Bearer {token}"
 wrk.headers["Content-Type"] = "application/json"
@@ -308,7 +368,7 @@ local function luhn_check(payload)
 end
 request = function()
   i = i + 1
-  local payload = string.format("{HPII_PREFIX}%09d", 900000000 + i)
+  local payload = string.format("{HPII_PREFIX}%09d", {900000000 + hpii_offset} + i)
   local body = string.format(
     '{{"given_name":"Bench","family_name":"Provider","email":"bench-{tag}-%d@bench.example",' ..
     '"access_roles":["provider"],"date_of_birth":"1980-01-01","sex":"F","hpii_number":"%s%d",' ..
@@ -373,7 +433,7 @@ def http(method: str, url: str, token: str | None = None, body: dict | None = No
 # --- one N --------------------------------------------------------------------------------------
 
 
-def bench_one(n: int, args, cognito_env: dict) -> list[dict]:
+def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> list[dict]:
     url = args.database_url
     print(f"\n== N = {n:,} ==", flush=True)
     recreate_database(url)
@@ -402,8 +462,7 @@ def bench_one(n: int, args, cognito_env: dict) -> list[dict]:
     base_url = f"http://127.0.0.1:{port}"
     log = open(ROOT / "var" / f"bench-gunicorn-{n}.log", "w")  # noqa: SIM115
     gunicorn = subprocess.Popen(  # noqa: S603
-        [str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--timeout", "60"],
+        [str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}"],  # gunicorn.conf.py
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -428,12 +487,11 @@ def bench_one(n: int, args, cognito_env: dict) -> list[dict]:
         assert http("GET", f"{base_url}/bench/floor?id={read_ids[0]}")[0] == 200
         assert http("GET", f"{base_url}{users}/{read_ids[0]}", token)[0] == 200
 
-        workers = worker_pids(gunicorn.pid)
         rows = []
 
         def measure(label: str, script: str, note: str = "") -> dict:
             stats = run_wrk(base_url, script, args.duration, args.connections)
-            stats.update(label=label, rss=peak_rss_mb(workers), note=note)
+            stats.update(label=label, rss=peak_rss_mb(worker_pids(gunicorn.pid)), note=note)
             rows.append(stats)
             print(f"  {label:<34} {stats['rps']:8.1f} req/s  p50 {stats['p50'] / 1000:6.1f} ms", flush=True)
             return stats
@@ -461,11 +519,84 @@ def bench_one(n: int, args, cognito_env: dict) -> list[dict]:
         stats = measure("PUT disable", lua_put(token, [f"{users}/{i}/disable" for i in disable_ids], [""]))
         if stats["requests"] > len(disable_ids):
             stats["note"] = f"only {len(disable_ids)} distinct users: the rest were no-op repeats"
+        if proxy is not None and n == serving_n:
+            SERVING.extend(measure_serving(base_url, token, users, read_ids, proxy, args, gunicorn.pid))
         return rows
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=30)
         log.close()
+
+
+WRITERS = 32  # concurrent creates in the serving rows (issue 13)
+READERS = 4
+SERVING_ROUNDS = 2
+SERVING: list[dict] = []
+
+
+def measure_serving(base_url, token, users, read_ids, proxy, args, master_pid) -> list[dict]:
+    """GET one user idle; then creates from WRITERS connections with the reads alongside, at +0 ms
+    and at +cognito_latency ms per Cognito call."""
+    reads = lua_get(token, [f"{users}/{i}" for i in read_ids])
+    rows = []
+    proxy.latency = 0.0
+    idle = run_wrk(base_url, reads, args.duration, READERS)
+    idle.update(label="GET one user, idle", latency_ms=0, rss=peak_rss_mb(worker_pids(master_pid)))
+    rows.append(idle)
+    print(f"  serving: idle read p99 {idle['p99'] / 1000:.1f} ms", flush=True)
+    # Alternating rounds (0, MS, 0, MS): on a shared machine the capacity drifts within a run, and
+    # a drift would otherwise count against whichever latency was measured second.
+    for offset, latency_ms in enumerate((0, args.cognito_latency) * SERVING_ROUNDS, start=1):
+        proxy.latency = latency_ms / 1000
+        creates = lua_create(token, users, f"serve{offset}-{uuid.uuid4().hex[:6]}", hpii_offset=offset * 10_000_000)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            writing = pool.submit(run_wrk, base_url, creates, args.duration, WRITERS)
+            time.sleep(1)  # the writers are up to speed before the reads are timed
+            reading = pool.submit(run_wrk, base_url, reads, args.duration - 2, READERS)
+            write_stats, read_stats = writing.result(), reading.result()
+        rows.append({"label": f"POST create, {WRITERS} connections", "latency_ms": latency_ms,
+                     "rss": peak_rss_mb(worker_pids(master_pid)), **write_stats})
+        rows.append({"label": "GET one user, during the creates", "latency_ms": latency_ms,
+                     "rss": peak_rss_mb(worker_pids(master_pid)), **read_stats})
+        print(f"  serving: +{latency_ms} ms: {write_stats['rps']:.1f} creates/s, read p99 "
+              f"{read_stats['p99'] / 1000:.1f} ms", flush=True)
+    proxy.latency = 0.0
+    return rows
+
+
+def print_serving(rows: list[dict], latency_ms: int) -> None:
+    sizing = _gunicorn_sizing()
+    print(f"\nServing: gunicorn.conf.py ({sizing}); Cognito through a proxy adding 0 or {latency_ms} ms to "
+          f"every call; wrk -t1, {ARGS.duration} s per row, reads from {READERS} connections\n")
+    print("| row | Cognito +ms | req/s | p50 ms | p95 ms | p99 ms | worker peak RSS MB | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['label']} | {r['latency_ms']} | {r['rps']:.1f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | "
+              f"{r['p99'] / 1000:.1f} | {r['rss']:.0f} | {r['non2xx'] + r['socket_errors']} |")
+    idle = rows[0]
+
+    def mean(label, latency, field):
+        values = [r[field] for r in rows[1:] if r["label"].startswith(label) and r["latency_ms"] == latency]
+        return sum(values) / len(values)
+
+    kept = mean("POST", latency_ms, "rps") / mean("POST", 0, "rps")
+    read_ratio = mean("GET", latency_ms, "p99") / max(idle["p99"], 1)
+    print(f"\ncreates/s at +{latency_ms} ms over +0 ms (means of {SERVING_ROUNDS} rounds each): {kept:.2f} "
+          f"(target >= 0.7: {'met' if kept >= 0.7 else 'missed'})")
+    print(f"read p99 during the creates at +{latency_ms} ms (mean) over idle p99: {read_ratio:.1f} "
+          f"(target <= 10: {'met' if read_ratio <= 10 else 'missed'})")
+    sys.stdout.flush()
+
+
+def _gunicorn_sizing() -> str:
+    result = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "gunicorn"), "--print-config", "config.wsgi:application"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    config = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
+    config = {k.strip(): v.strip() for k, v in config.items()}
+    return (f"{config.get('workers', '?')} processes x {config.get('threads', '?')} threads, "
+            f"{config.get('worker_class', '?')}")
 
 
 def floor_for(rows: list[dict], index: int) -> float:
@@ -478,8 +609,8 @@ def floor_for(rows: list[dict], index: int) -> float:
 
 
 def print_table(n: int, rows: list[dict]) -> None:
-    print(f"\nN = {n:,} users   (wrk -t1 -c{ARGS.connections} -d{ARGS.duration}s per row; 2 gunicorn sync workers; "
-          "ratio = req/s over the adjacent floor runs' req/s)\n")
+    print(f"\nN = {n:,} users   (wrk -t1 -c{ARGS.connections} -d{ARGS.duration}s per row; gunicorn.conf.py: "
+          f"{_gunicorn_sizing()}; ratio = req/s over the adjacent floor runs' req/s)\n")
     print("| endpoint | req/s | p50 ms | p95 ms | p99 ms | ratio to floor | worker peak RSS MB | non-2xx |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for index, r in enumerate(rows):
@@ -499,6 +630,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 1,000 only")
     parser.add_argument("--duration", type=int, default=10, help="seconds per row (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
+    parser.add_argument(
+        "--cognito-latency", type=int, default=None, metavar="MS",
+        help="route Cognito through a proxy and add the serving table: creates from 32 connections at +0 and "
+             "+MS ms per Cognito call, with reads measured alongside (run after the first N)",
+    )
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_perf"),
         help="the database to (re)create; everything in it is dropped",
@@ -521,17 +657,25 @@ def main() -> None:
         [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(cognito_port)],
         stdout=moto_log, stderr=subprocess.STDOUT,
     )
+    proxy = None
     try:
         wait_http(endpoint)
         pool_env = {**os.environ, **cognito_env, "DJANGO_DEBUG": "true"}
         cognito_env["COGNITO_USER_POOL_ID"] = manage(pool_env, "setup_local_cognito", "--name", "bench").strip()
-        results = [(n, bench_one(n, args, cognito_env)) for n in sizes]
+        if args.cognito_latency is not None:
+            proxy = DelayingProxy(cognito_port)
+            cognito_env["AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"] = f"http://127.0.0.1:{proxy.port}"
+        results = [(n, bench_one(n, args, cognito_env, proxy, sizes[0])) for n in sizes]
     finally:
+        if proxy is not None:
+            proxy.close()
         moto.terminate()
         moto.wait(timeout=30)
         moto_log.close()
     for n, rows in results:
         print_table(n, rows)
+    if SERVING:
+        print_serving(SERVING, args.cognito_latency)
     if len(results) > 1:
         small, large = results[0], results[-1]
         print(f"\np50 at N = {large[0]:,} over p50 at N = {small[0]:,} (target <= 1.5 for reads):")

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "scim",
+    # The top layer: the background worker (`run_worker`) may import every app.
+    "worker",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +89,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # (`dbcache://api_cache` after `createcachetable`, or `rediscache://host:6379/1`) makes the limit
 # one budget across every worker.
 CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="locmemcache://")}
+# Redis (`redis://`, `rediss://` or `rediscache://`: django-environ 0.14 maps them all to Django's
+# own RedisCache, which config/api/throttling.py relies on): bounded waits, so a hung Redis costs a
+# request half a second, not a worker thread.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "health_check_interval": 30}
+    )
 
 AUTH_USER_MODEL = "accounts.User"
 # Email uniqueness is the case-insensitive constraint `user_email_ci_unique`, stronger than the

@@ -2,6 +2,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from identifiers.fields import HpioField
@@ -67,7 +68,12 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 class IdempotencyKey(models.Model):
     """A POST's Idempotency-Key, per API client: the request it was first used with (a hash) and,
-    once that request finished, its response, replayed to retries for 24 hours."""
+    once that request finished, its response, replayed to retries for 24 hours.
+
+    `outcome_id` (what the request created) is written in the same transaction as the created
+    row, so a request that dies after its commit but before its response is stored still leaves
+    the key pointing at its result: a retry replays it instead of creating again.
+    """
 
     api_client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
@@ -76,6 +82,8 @@ class IdempotencyKey(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     response_location = models.CharField(max_length=500, blank=True)
+    # Null until the work commits; set in the work's own transaction.
+    outcome_id = models.UUIDField(null=True, blank=True, help_text="The id of what the request created.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -90,3 +98,9 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"Idempotency key of {self.api_client_id}"
+
+    @classmethod
+    def purge_expired(cls) -> int:
+        """Delete the keys past their 24 hours (the worker's job, and `purge_idempotency_keys`)."""
+        deleted, _ = cls.objects.filter(created_at__lte=timezone.now() - IDEMPOTENCY_KEY_TTL).delete()
+        return deleted

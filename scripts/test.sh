@@ -12,6 +12,20 @@ if [ "$(id -u)" = "0" ] && ! command -v chromium >/dev/null 2>&1; then
     echo "chromium could not be installed; browser tests will be skipped" >&2
 fi
 
+# Redis on 127.0.0.1:6379 for the rate-limit tests across processes (they use database 6): start a
+# throwaway one (no persistence) when none answers, installing Debian's redis-server as root.
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "Installing Debian's redis-server for the rate-limit tests..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || true
+  fi
+  if command -v redis-server >/dev/null 2>&1; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  else
+    echo "redis-server is not available; the Redis rate-limit tests will be skipped" >&2
+  fi
+fi
+
 DATABASE_URL="${DATABASE_URL:-$(./scripts/ensure_postgres.sh user_management)}"
 export DATABASE_URL
 echo "Database: ${DATABASE_URL}" >&2

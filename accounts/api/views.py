@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from accounts import services
 from accounts.api.filters import UserFilter
+from accounts.api.idempotency import idempotent, outcome_transaction, record_outcome
 from accounts.api.serializers import (
     USER_ROW_FIELDS,
     UserCreateSerializer,
@@ -23,7 +24,6 @@ from accounts.models import User
 from accounts.selectors import user_get, user_queryset
 from audit.api import AuditEventSerializer, UserHistoryFilter
 from audit.selectors import audit_event_list
-from config.api.idempotency import idempotent
 from config.api.pagination import AuditEventCursorPagination
 from config.errors import ApplicationError
 from organizations.selectors import organization_for_caller
@@ -102,7 +102,8 @@ class UserViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         fields, provider_details, flat_names = serializer.split()
         roles = fields.pop("access_roles", None)
-        with _flat_provider_field_names(flat_names):
+        # The Idempotency-Key's outcome commits with the user (the Cognito sync waits for both).
+        with _flat_provider_field_names(flat_names), outcome_transaction(request):
             user = services.user_create(
                 organization=organization,
                 actor=request.user.actor,
@@ -110,8 +111,18 @@ class UserViewSet(viewsets.GenericViewSet):
                 provider_details=provider_details,
                 **fields,
             )
-        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{user.pk}")
+            location = self._location(request, user.pk)
+            record_outcome(request, outcome_id=user.pk, location=location)
         return self._respond(user, status.HTTP_201_CREATED, headers={"Location": location})
+
+    def replay_outcome(self, user_id, headers):
+        """A retried create whose first request committed but never stored its response."""
+        headers.setdefault("Location", self._location(self.request, user_id))
+        return self._render(user_id, status.HTTP_201_CREATED, headers)
+
+    @staticmethod
+    def _location(request, user_id):
+        return request.build_absolute_uri(f"{request.path.rstrip('/')}/{user_id}")
 
     def update(self, request, *args, **kwargs):
         user = self.get_object()

@@ -20,6 +20,7 @@ import contextvars
 import functools
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,21 @@ def get_user_pool_id() -> str:
     return pool_id
 
 
+def _built_once(build):
+    """lru_cache alone lets each of a burst of first calls (a gthread worker's threads) build its
+    own client, about 10 MB and a service-model load each; this builds under a lock."""
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def locked(*args):
+        with lock:
+            return build(*args)
+
+    locked.cache_clear = build.cache_clear
+    return locked
+
+
+@_built_once
 @functools.lru_cache(maxsize=32)
 def _build_client(
     region: str | None,
@@ -161,6 +177,10 @@ def _build_client(
         # botocore's ``max_attempts`` counts retries; ``total_max_attempts`` counts requests,
         # which is what COGNITO_MAX_ATTEMPTS means (1 = a single try).
         retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+        # The process's threads share this client (gunicorn.conf.py: GUNICORN_THREADS, default 32):
+        # with botocore's default pool of 10, the 11th concurrent call opened a connection (a TLS
+        # handshake, against AWS) and threw it away afterwards ("Connection pool is full").
+        max_pool_connections=max(10, _env_number("GUNICORN_THREADS", 32, int)),
     )
     # A private Session: boto3's default session is not thread-safe, clients are.
     return boto3.session.Session().client("cognito-idp", region_name=region, config=config)

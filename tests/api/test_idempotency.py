@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 
+from accounts.api.idempotency import _request_hash
 from accounts.models import User
 from audit.models import AuditEvent
-from config.api.idempotency import _request_hash
 from organizations.models import IdempotencyKey
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +38,49 @@ def test_a_retry_with_the_same_key_and_body_replays_the_first_response(api, user
     assert retry["Idempotent-Replayed"] == "true"
     assert User.objects.filter(email="ben@my-practice.com").count() == 1
     assert AuditEvent.objects.filter(action="user.created").count() == 1
+
+
+def test_a_crash_after_the_commit_replays_the_user_on_retry(api, users_url, monkeypatch):
+    # The process dies after the user's transaction committed, before the response was stored:
+    # the key already points at the user, so the retry replays it (no user_already_exists, no twin).
+    from accounts.api.views import UserViewSet
+
+    real_respond = UserViewSet._respond
+
+    def die_once(self, *args, **kwargs):
+        monkeypatch.setattr(UserViewSet, "_respond", real_respond)
+        raise RuntimeError("crashed after the commit")
+
+    monkeypatch.setattr(UserViewSet, "_respond", die_once)
+    assert post(api, users_url, ben(), "key-1").status_code == 500
+    user = User.objects.get(email="ben@my-practice.com")
+    assert IdempotencyKey.objects.get().outcome_id == user.pk
+    assert IdempotencyKey.objects.get().response_status is None
+
+    retry = post(api, users_url, ben(), "key-1")
+
+    assert retry.status_code == 201, retry.content
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] == str(user.pk)
+    assert retry.json()["email"] == "ben@my-practice.com"
+    assert retry["Location"].endswith(f"{users_url}/{user.pk}")
+    assert User.objects.filter(email="ben@my-practice.com").count() == 1
+    assert AuditEvent.objects.filter(action="user.created").count() == 1
+    # A later retry, with the same key and another body, is still the reused-key conflict.
+    assert post(api, users_url, ben(email="amy@my-practice.com"), "key-1").json()["code"] == "idempotency_key_reused"
+
+
+def test_the_outcome_commits_with_the_user_or_not_at_all(api, users_url, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("the outcome could not be written")
+
+    monkeypatch.setattr("accounts.api.views.record_outcome", fail)
+    assert post(api, users_url, ben(), "key-1").status_code == 500
+
+    assert not User.objects.exists()  # the user's transaction rolled back with it
+    assert not IdempotencyKey.objects.exists()  # and the key was released for a corrected retry
+    monkeypatch.undo()
+    assert post(api, users_url, ben(), "key-1").status_code == 201
 
 
 def test_the_same_json_serialised_differently_is_the_same_request(api, users_url):

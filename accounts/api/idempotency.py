@@ -2,10 +2,19 @@
 
 Insert-first: the key row is inserted (and committed) before the work starts, so of two concurrent
 requests with one key exactly one wins the unique constraint; the other waits briefly for the
-winner's stored response, or answers 409 `idempotency_key_in_progress`. Only a successful (2xx)
-response is stored: a failed request releases its key, so the caller may correct and retry.
+winner's outcome, or answers 409 `idempotency_key_in_progress`.
+
+Exactly once: the view writes the key's outcome (the created row's id, `record_outcome`) in the
+same transaction as the work. So once the work has committed the key points at it, whatever
+happens next (the process dies, the response can't be stored): a retry replays the outcome,
+rendered afresh, and never creates a second row or answers `user_already_exists`. When the whole
+response was stored as well, a retry gets exactly that response.
+
+A request that fails before its work committed releases its key, so the caller may correct the
+request and retry with the same key.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -30,7 +39,12 @@ _POLL_SECONDS = 0.05
 
 
 def idempotent(handler):
-    """Wrap a viewset action (after DRF has authenticated the caller and checked its scope)."""
+    """Wrap a viewset action (after DRF has authenticated the caller and checked its scope).
+
+    The action calls `record_outcome(request, ...)` inside the transaction of its work; the view
+    provides `replay_outcome(outcome_id, headers)`, the response a retry gets for a committed
+    outcome whose response was never stored.
+    """
 
     @functools.wraps(handler)
     def wrapper(view, request, *args, **kwargs):
@@ -39,15 +53,14 @@ def idempotent(handler):
             return handler(view, request, *args, **kwargs)
         if not _VALID_KEY.match(key):
             raise ValidationError({HEADER: ["Must be 1 to 255 printable ASCII characters without spaces."]})
-        record, replay = _claim(
-            api_client=request.user.api_client, key=key, request_hash=_request_hash(request)
-        )
-        if replay is not None:
-            return replay
+        record, done = _claim(api_client=request.user.api_client, key=key, request_hash=_request_hash(request))
+        if done is not None:
+            return _replay(view, done)
+        request.idempotency_key = record
         try:
             response = handler(view, request, *args, **kwargs)
         except BaseException:
-            _release(record)
+            _release(record)  # kept if the work committed its outcome: the retry replays it
             raise
         if 200 <= response.status_code < 300 and isinstance(response, Response):
             record.response_status = response.status_code
@@ -61,6 +74,24 @@ def idempotent(handler):
     return wrapper
 
 
+def outcome_transaction(request):
+    """The transaction the work and its outcome share: one only when the request has a key, so a
+    request without one pays for no savepoint."""
+    if getattr(request, "idempotency_key", None) is None:
+        return contextlib.nullcontext()
+    return transaction.atomic()
+
+
+def record_outcome(request, *, outcome_id, location: str = "") -> None:
+    """Inside the work's transaction: the key (if the request has one) now points at what it made."""
+    record = getattr(request, "idempotency_key", None)
+    if record is None:
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_outcome must run inside the transaction that writes the outcome")
+    IdempotencyKey.objects.filter(pk=record.pk).update(outcome_id=outcome_id, response_location=location)
+
+
 def _request_hash(request) -> str:
     # The parsed body, keys sorted: a retry that re-serialises the same JSON still matches.
     body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -68,7 +99,7 @@ def _request_hash(request) -> str:
 
 
 def _claim(*, api_client, key: str, request_hash: str):
-    """(the new key row, None) when this request does the work; (None, the stored response) for a retry."""
+    """(the new key row, None) when this request does the work; (None, the finished row) for a retry."""
     deadline = time.monotonic() + getattr(settings, "IDEMPOTENCY_WAIT_SECONDS", 5.0)
     while True:
         try:
@@ -80,7 +111,8 @@ def _claim(*, api_client, key: str, request_hash: str):
         now = timezone.now()
         if existing is not None:
             expired = existing.created_at <= now - IDEMPOTENCY_KEY_TTL
-            abandoned = existing.response_status is None and existing.created_at <= now - _ABANDONED_AFTER
+            finished = existing.response_status is not None or existing.outcome_id is not None
+            abandoned = not finished and existing.created_at <= now - _ABANDONED_AFTER
             if expired or abandoned:
                 IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
                 continue
@@ -91,8 +123,8 @@ def _claim(*, api_client, key: str, request_hash: str):
                     code="idempotency_key_reused",
                     status=409,
                 )
-            if existing.response_status is not None:
-                return None, _replay(existing)
+            if finished:
+                return None, existing
         if time.monotonic() >= deadline:
             raise ApplicationError(
                 "A request with this Idempotency-Key is still being processed. Retry shortly.",
@@ -102,13 +134,15 @@ def _claim(*, api_client, key: str, request_hash: str):
         time.sleep(_POLL_SECONDS)
 
 
-def _replay(record: IdempotencyKey) -> Response:
+def _replay(view, record: IdempotencyKey) -> Response:
     headers = {"Idempotent-Replayed": "true"}
     if record.response_location:
         headers["Location"] = record.response_location
+    if record.response_status is None:  # committed, but the response was never stored
+        return view.replay_outcome(record.outcome_id, headers)
     return Response(record.response_body, status=record.response_status, headers=headers)
 
 
 def _release(record: IdempotencyKey) -> None:
-    IdempotencyKey.objects.filter(pk=record.pk).delete()
+    IdempotencyKey.objects.filter(pk=record.pk, outcome_id__isnull=True).delete()
 
