@@ -10,12 +10,15 @@ answered within one item.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oauth2_provider.models import clear_expired
-
+from accounts import expiry
+from accounts.api.oauth import delete_expired_tokens
 from accounts.cognito import sync
 from organizations.models import IdempotencyKey
+from webhooks import delivery
 
 COGNITO_BATCH_SIZE = 50
+WEBHOOK_BATCH_SIZE = 50
+EXPIRY_BATCH_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ def cognito_sync(should_stop) -> int:
 
 
 def expired_tokens(should_stop) -> int:
-    clear_expired()  # django-oauth-toolkit's own: expired access tokens, grants, stale refresh tokens
+    delete_expired_tokens()  # django-oauth-toolkit's own clear_expired: tokens, grants, stale refresh tokens
     return 0  # one pass deletes them all (in batches); nothing to run again at once
 
 
@@ -42,10 +45,25 @@ def expired_idempotency_keys(should_stop) -> int:
     return 0
 
 
+def webhook_delivery(should_stop) -> int:
+    delivered, failed, released = delivery.deliver_due(limit=WEBHOOK_BATCH_SIZE, should_stop=should_stop)
+    if released:  # stopping: give the rest back and wait
+        return 0
+    return delivered + failed
+
+
+def access_expiry(should_stop) -> int:
+    # Each expired user is disabled through user_disable (actor system "access expiry"), one
+    # transaction each, SKIP LOCKED between workers; more than a batch waiting runs again at once.
+    return expiry.disable_expired_users(limit=EXPIRY_BATCH_SIZE)
+
+
 JOBS: tuple[Job, ...] = (
     Job("cognito_sync", cognito_sync, interval=1.0),
     Job("expired_tokens", expired_tokens, interval=15 * 60.0),
     Job("expired_idempotency_keys", expired_idempotency_keys, interval=15 * 60.0),
-    # Job("webhook_delivery", webhooks.delivery.deliver_due, interval=1.0),
-    # Job("access_expiry", accounts.expiry.disable_expired, interval=15.0),
+    # A 1 s poll: an event is attempted within 5 s of its commit while a worker runs.
+    Job("webhook_delivery", webhook_delivery, interval=1.0),
+    # Access that ends by itself is ended within a minute.
+    Job("access_expiry", access_expiry, interval=15.0),
 )
