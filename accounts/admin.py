@@ -108,10 +108,15 @@ class CanPrescribeFilter(admin.SimpleListFilter):
 
 
 def missing_provider_fields(user) -> list[str]:
-    """The labels of the provider details a prescriber needs and this user's lack (all of them when
-    there are no details yet)."""
+    """The labels of the provider details a prescriber needs and this user's lack. Without details
+    yet, the name is not among them: the services copy the user's name into new details."""
     details = getattr(user, "provider_details", None)
-    get = (lambda field: getattr(details, field)) if details is not None else (lambda field: None)
+    if details is not None:
+        def get(field):
+            return getattr(details, field)
+    else:
+        def get(field):
+            return getattr(user, field) if field in ("given_name", "family_name") else None
     return [str(ProviderDetails._meta.get_field(field).verbose_name) for field in provider_details_missing(get)]
 
 

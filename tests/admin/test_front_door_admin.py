@@ -62,6 +62,13 @@ def test_the_change_page_says_what_is_missing(staff_client, users):
     complete = staff_client.get(change_url(users["complete"])).text
     assert "still missing" not in complete
 
+    # No details yet: saving them copies the user's name, so the name is not asked for.
+    none = staff_client.get(change_url(users["none"])).text
+    assert (
+        "Needed to prescribe, still missing: date of birth, sex, HPI-I, prescriber type, qualifications, "
+        "prescriber number." in none
+    )
+
 
 def test_a_prescriber_of_type_t_needs_no_prescriber_number():
     details = {**PROVIDER_DETAILS, "given_name": "A", "family_name": "B", "prescriber_type": "T",
