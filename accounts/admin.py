@@ -13,8 +13,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import roles as role_names
@@ -28,10 +29,19 @@ from accounts.forms import (
     StaffUserCreationForm,
     provider_form_field_name,
 )
-from accounts.models import CognitoSync, ProviderDetails, StaffUser, User, has_role, provider_details_complete_q
+from accounts.models import (
+    CognitoSync,
+    ProviderDetails,
+    StaffUser,
+    User,
+    has_role,
+    provider_details_complete_q,
+    provider_details_missing,
+)
 from audit.context import Actor
 from audit.models import AuditEvent
 from config.errors import ApplicationError
+from organizations.models import Organization
 
 # --- queries the filters and the index share ------------------------------------------------------
 
@@ -95,6 +105,36 @@ class CanPrescribeFilter(admin.SimpleListFilter):
         if self.value() == "incomplete":
             return providers_with_incomplete_details(queryset)
         return queryset
+
+
+def missing_provider_fields(user) -> list[str]:
+    """The labels of the provider details a prescriber needs and this user's lack. Without details
+    yet, the name is not among them: the services copy the user's name into new details."""
+    details = getattr(user, "provider_details", None)
+    if details is not None:
+        def get(field):
+            return getattr(details, field)
+    else:
+        def get(field):
+            return getattr(user, field) if field in ("given_name", "family_name") else None
+    return [str(ProviderDetails._meta.get_field(field).verbose_name) for field in provider_details_missing(get)]
+
+
+def cannot_prescribe_because(user) -> str:
+    if not user.is_active:
+        return "Can't prescribe: the user is disabled."
+    if not user.has_provider_role:
+        return "Can't prescribe: no provider role."
+    missing = missing_provider_fields(user)
+    if getattr(user, "provider_details", None) is None:
+        return f"Can't prescribe: no provider details yet (needs {', '.join(missing)})."
+    return f"Can't prescribe: provider details lack {', '.join(missing)}."
+
+
+def _boolean_icon(value: bool, title: str):
+    """The admin's own yes/no icon (as boolean=True draws it), with a tooltip."""
+    name = "yes" if value else "no"
+    return format_html('<img src="{}" alt="{}" title="{}">', static(f"admin/img/icon-{name}.svg"), value, title)
 
 
 def _actor(request) -> Actor:
@@ -162,12 +202,26 @@ class UserAdmin(SimpleHistoryAdmin):
                     },
                 ),
             ]
+        provider = {"fields": self._provider_fields}
+        if obj.is_active and obj.has_provider_role and not obj.can_prescribe:
+            provider["description"] = escape(
+                f"Needed to prescribe, still missing: {', '.join(missing_provider_fields(obj))}."
+            )
         return [
             (None, {"fields": self._user_fields}),
             ("Access", {"fields": self._state_fields}),
-            ("Provider details", {"fields": self._provider_fields}),
+            ("Provider details", provider),
             ("Record", {"fields": self._record_fields, "classes": ["collapse"]}),
         ]
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        if "organization" not in initial:
+            # With a single practice there is nothing to choose: preselect it.
+            active = list(Organization.objects.filter(is_active=True).values_list("pk", flat=True)[:2])
+            if len(active) == 1:
+                initial["organization"] = active[0]
+        return initial
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -230,9 +284,21 @@ class UserAdmin(SimpleHistoryAdmin):
         reason = ((event or {}).get("reason") or {}).get("to")
         return reason or "-"
 
-    @admin.display(description="can prescribe", boolean=True)
+    @admin.display(description="can prescribe")
     def can_prescribe_display(self, obj):
-        return obj.can_prescribe
+        """The yes/no icon, and for an active provider who can't prescribe, what is missing."""
+        if obj.can_prescribe:
+            return _boolean_icon(True, "Can prescribe")
+        why = cannot_prescribe_because(obj)
+        if not (obj.is_active and obj.has_provider_role):
+            return _boolean_icon(False, why)
+        has_details = getattr(obj, "provider_details", None) is not None
+        return format_html(
+            '{} <span class="missing-provider-fields" title="{}">{}</span>',
+            _boolean_icon(False, why),
+            why,
+            f"missing: {', '.join(missing_provider_fields(obj))}" if has_details else "no provider details",
+        )
 
     @admin.display(description="Cognito", ordering="cognito_sync__state")
     def cognito_display(self, obj):

@@ -232,9 +232,16 @@ PROVIDER_DETAILS_REQUIRED = (
 def provider_details_complete(get) -> bool:
     """`get(field)` gives a provider-details value: the one rule for ProviderDetails.is_complete and
     for the users list, which renders from database rows rather than model instances."""
-    if not all(get(field) for field in PROVIDER_DETAILS_REQUIRED):
-        return False
-    return get("prescriber_type") == "T" or bool(get("prescriber_number"))
+    return not provider_details_missing(get)
+
+
+def provider_details_missing(get) -> list[str]:
+    """The required fields `get(field)` has no value for, in PROVIDER_DETAILS_REQUIRED order
+    (prescriber_number last, unless the prescriber type is T)."""
+    missing = [field for field in PROVIDER_DETAILS_REQUIRED if not get(field)]
+    if get("prescriber_type") != "T" and not get("prescriber_number"):
+        missing.append("prescriber_number")
+    return missing
 
 
 def provider_details_complete_q(prefix: str = "") -> Q:

@@ -11,22 +11,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audit.export import CSV_COLUMNS, audit_event_csv_row
 from audit.models import AuditEvent
 from config import csv as safe_csv
-
-CSV_COLUMNS = (
-    "id",
-    "occurred_at",
-    "organization_id",
-    "organization",
-    "user_id",
-    "action",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "changes",
-    "request_id",
-)
 
 
 @admin.register(AuditEvent)
@@ -106,21 +93,7 @@ class AuditEventAdmin(admin.ModelAdmin):
             writer = safe_csv.writer(safe_csv.Echo())  # every cell neutralised (config/csv.py)
             yield writer.writerow(CSV_COLUMNS)
             for event in events.iterator(chunk_size=1000):
-                yield writer.writerow(
-                    [
-                        event.pk,
-                        event.occurred_at.isoformat(),
-                        event.organization_id or "",
-                        event.organization.name if event.organization else "",  # tenant-less events
-                        event.user_id or "",
-                        event.action,
-                        event.actor_type,
-                        event.actor_id,
-                        event.actor_name,
-                        json.dumps(event.changes, sort_keys=True, ensure_ascii=False),
-                        event.request_id,
-                    ]
-                )
+                yield writer.writerow(audit_event_csv_row(event))
 
         filename = f"audit-events-{timezone.now():%Y%m%d-%H%M%S}.csv"
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

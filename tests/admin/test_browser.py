@@ -73,6 +73,18 @@ def test_operator_makes_a_provider_then_disables_them(browser_page, organization
         roles=["rx_reader"],
         partner_user_id="pms-42",
     )
+    from accounts.services import user_roles_set
+
+    priya = user_create(
+        organization=organization,
+        actor=Actor.system("seed"),
+        email="priya.patel@practice.example",
+        given_name="Priya",
+        family_name="Patel",
+        roles=["rx_reader"],
+        provider_details={"sex": "F", "qualifications": "MBBS"},
+    )
+    user_roles_set(user=priya, actor=Actor.system("seed"), roles=["provider"])
     page = browser_page
 
     # 1. Log in.
@@ -82,6 +94,11 @@ def test_operator_makes_a_provider_then_disables_them(browser_page, organization
     page.click("input[type=submit]")
     page.wait_for_selector("#needs-attention")
     _shot(page, "01-index")
+
+    # 1b. Adding a user: the only practice is already chosen.
+    page.goto("/admin/accounts/user/add/")
+    assert page.locator("#id_organization").input_value() == str(organization.pk)
+    _shot(page, "01b-add-user-organization-preselected")
 
     # 2. Find the user by their partner id.
     page.goto("/admin/accounts/user/")
@@ -101,6 +118,24 @@ def test_operator_makes_a_provider_then_disables_them(browser_page, organization
     page.click("input[name=apply]")
     page.wait_for_selector(".messagelist .success")
     assert User.objects.get(pk=ben.pk).roles == ["provider"]
+
+    # 3b. A provider without details: the page and the list say what is missing to prescribe.
+    description = page.locator("fieldset:has(#id_provider_hpii_number) .description")
+    assert "still missing" in description.inner_text()
+    assert "no provider details" in page.locator(".field-can_prescribe_display").inner_text()
+    _shot(page, "03b-provider-details-missing")
+    page.goto("/admin/accounts/user/?can_prescribe=incomplete")
+    missing = page.locator("#result_list .missing-provider-fields")
+    assert sorted(missing.all_inner_texts()) == [
+        "missing: date of birth, HPI-I, prescriber type, prescriber number",
+        "no provider details",
+    ]
+    ben_missing = page.locator("#result_list tr:has-text('ben.smith') .missing-provider-fields")
+    assert "HPI-I" in ben_missing.get_attribute("title")
+    ben_missing.hover()
+    _shot(page, "03c-list-provider-details-missing")
+    page.click("#result_list tbody tr th a:has-text('ben.smith')")
+    page.wait_for_selector("#set-roles-link")
 
     # 4. Provider details with a bad HPI-I: the field says what is wrong.
     page.fill("#id_provider_date_of_birth", "1975-12-25")
@@ -129,9 +164,11 @@ def test_operator_makes_a_provider_then_disables_them(browser_page, organization
     page.click("#disable-link")
     consequences = page.locator("#disable-consequences").inner_text()
     assert "sign it out everywhere" in consequences and "member" in consequences
+    page.fill("#id_reason", "Left the practice")
     _shot(page, "06-disable-confirmation")
     page.click("input[name=confirm]")
     page.wait_for_selector(".messagelist .success")
+    assert page.locator(".field-disable_reason").inner_text().endswith("Left the practice")
     _shot(page, "07-disabled")
     ben.refresh_from_db()
     assert ben.is_disabled and ben.roles == ["member"]

@@ -1,5 +1,6 @@
 import multiprocessing
 import queue as queues
+import re
 import time
 import uuid
 from dataclasses import astuple
@@ -12,6 +13,42 @@ from accounts import importing
 from accounts.management.operator import organization_from_option
 from audit.context import Actor
 from config.request_id import reset_request_id, set_request_id
+
+SHOWN_REJECTIONS = 5  # on the terminal; the report has them all
+
+# Cells whose values a rejection message may quote (an HPI-I, a date of birth, a phone number). The
+# report keeps each message whole, as the operator's own file holds the values; the terminal is often
+# a log (cron, CI, a job runner), and logs never hold dates of birth, phone numbers or identifiers,
+# so there those values read "[value]".
+MASKED_COLUMNS = frozenset({
+    "date_of_birth", "phone", "provider_phone", "hpii_number", "prescriber_number", "provider_number",
+    "ahpra_number", "hospital_provider_number",
+})
+
+
+def terminal_line(rejection: importing.Rejection, masked_values=()) -> str:
+    """`line 3, hpii_number (invalid): HPI-I [value] fails its check digit: ...` for the terminal."""
+    message = rejection.message
+    for value in sorted(masked_values, key=len, reverse=True):
+        # Whole values only: a phone cell "12" must not eat the 12 of the message's own example.
+        message = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "[value]", message, flags=re.IGNORECASE)
+    return f"line {rejection.line}, {rejection.field or 'row'} ({rejection.code}): {message}"
+
+
+def _masked_values(source, lines) -> dict[int, list[str]]:
+    """The MASKED_COLUMNS cells of the given lines, read again from the file (only for the few rows
+    shown, so a large import pays one more read at most)."""
+    wanted, found = set(lines), {}
+    with importing.open_csv(source) as handle:
+        for line, cells in importing.read_rows(handle):
+            if line in wanted:
+                found[line] = [
+                    value.strip() for name, value in cells.items()
+                    if name in MASKED_COLUMNS and isinstance(value, str) and value.strip()
+                ]
+                if len(found) == len(wanted):
+                    break
+    return found
 
 
 class Command(BaseCommand):
@@ -76,6 +113,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} {total} rows into {organization.name!r} (audit request id {run_id}).")
         progress = Progress(self.stdout, total)
         summary = importing.Summary()
+        first_rejections = []
         token = set_request_id(run_id)
         try:
             with report_handle:
@@ -88,6 +126,11 @@ class Command(BaseCommand):
                     summary.add(outcome)
                     for rejection in outcome.rejections:
                         rejections.write(rejection)
+                        # The lowest lines (--jobs hands the rows back out of order).
+                        first_rejections.append(rejection)
+                        if len(first_rejections) > SHOWN_REJECTIONS:
+                            first_rejections.sort(key=lambda shown: shown.line)
+                            first_rejections.pop()
                     progress.step()
         finally:
             reset_request_id(token)
@@ -100,7 +143,15 @@ class Command(BaseCommand):
             f"{summary.unchanged} unchanged, {summary.rejected} rejected "
             f"({progress.elapsed:.1f} s, {progress.rate:.0f} rows/s)."
         )
-        self.stdout.write(f"Rejected rows: {report_path} ({rejections.count} problems).")
+        if first_rejections:
+            self.stdout.write(f"Rejected rows ({rejections.count} problems):")
+            masked = _masked_values(source, {rejection.line for rejection in first_rejections})
+            for rejection in sorted(first_rejections, key=lambda shown: shown.line):
+                self.stdout.write(f"  {terminal_line(rejection, masked.get(rejection.line, ()))}")
+            more = rejections.count - len(first_rejections)
+            self.stdout.write(f"  ... and {more} more, see {report_path}" if more else f"  (also in {report_path})")
+        else:
+            self.stdout.write(f"Rejected rows: {report_path} (0 problems).")
         if not dry_run and summary.created + summary.updated:
             self.stdout.write(
                 f"Cognito: {summary.created + summary.updated} accounts are queued; `python manage.py "
