@@ -11,7 +11,6 @@ to the model is in the resource too. Adding a user key is one line in USER_RESOU
 column, the model field and its migration).
 """
 
-import operator
 from dataclasses import dataclass
 
 from rest_framework import serializers
@@ -96,15 +95,13 @@ USER_ROW_FIELDS = _row_fields()
 
 # --- the Python rendering ------------------------------------------------------------------------
 # Rows (QuerySet.values()), not model instances: building a User, a ProviderDetails and a CognitoSync
-# per row cost more than the query itself on the list. Each key's renderer is built once here.
+# per row cost more than the query itself on the list. The rendering is generated from the table as
+# one function, a dict display with an expression per key (as collections.namedtuple generates its
+# class): a renderer call per key cost 60% more a row (12 against 7.5 microseconds a provider).
 
 
 def _iso(value):
     return value.isoformat() if value is not None else None
-
-
-def _details_get(row):
-    return lambda field: row[f"{PROVIDER_DETAILS_PREFIX}{field}"]
 
 
 def _can_prescribe(row) -> bool:
@@ -112,40 +109,48 @@ def _can_prescribe(row) -> bool:
         row[PROVIDER_DETAILS_PRESENT] is not None
         and row["status"] == "active"
         and role_names.PROVIDER in row["roles"]
-        and provider_details_complete(_details_get(row))
+        and provider_details_complete(lambda field: row[f"{PROVIDER_DETAILS_PREFIX}{field}"])
     )
 
 
-def _renderer(key: Key):
-    source = key.source
+def _python_expression(key: Key) -> str:
+    """One key's value as a Python expression on `row` (the names and sources are this module's own
+    constants; repr() quotes them)."""
+    source = f"row[{key.source!r}]" if key.source else None
     if key.kind in (TEXT, EMAIL):
-        return operator.itemgetter(source)
+        return source
     if key.kind == UUID:
-        return lambda row: str(row[source])
+        return f"str({source})"
     if key.kind in (TIMESTAMP, DATE):
-        return lambda row: _iso(row[source])
+        return f"_iso({source})"
     if key.kind == ROLES:
-        return lambda row: role_names.normalize_roles(row[source])
+        return f"_normalize_roles({source})"
     if key.kind == PROVIDER_DETAILS:
-        details = _renderers(PROVIDER_DETAILS_RESOURCE)
-        return lambda row: None if row[source] is None else {name: render(row) for name, render in details}
+        return f"(None if {source} is None else {_python_document(PROVIDER_DETAILS_RESOURCE)})"
     if key.kind == CAN_PRESCRIBE:
-        return _can_prescribe
+        return "_can_prescribe(row)"
     if key.kind == COGNITO:
-        return lambda row: {"status": row[source] or "pending"}
+        return f'{{"status": {source} or "pending"}}'
     raise ValueError(f"unknown kind {key.kind!r} of {key.name!r}")
 
 
-def _renderers(keys) -> tuple:
-    return tuple((key.name, _renderer(key)) for key in keys)
+def _python_document(keys) -> str:
+    return "{" + ", ".join(f"{key.name!r}: {_python_expression(key)}" for key in keys) + "}"
 
 
-_USER_RENDERERS = _renderers(USER_RESOURCE)
+def python_renderer(keys):
+    """A function rendering a row into the document of `keys` (USER_RESOURCE, or a test's table)."""
+    namespace = {"_iso": _iso, "_normalize_roles": role_names.normalize_roles, "_can_prescribe": _can_prescribe}
+    exec(f"def render(row):\n    return {_python_document(keys)}\n", namespace)  # noqa: S102
+    return namespace["render"]
+
+
+_render_user = python_renderer(USER_RESOURCE)
 
 
 def user_row_representation(row: dict) -> dict:
     """The user resource from a row of values(*USER_ROW_FIELDS)."""
-    return {name: render(row) for name, render in _USER_RENDERERS}
+    return _render_user(row)
 
 
 # --- the schema's output serializers -------------------------------------------------------------
