@@ -30,6 +30,7 @@ from accounts.forms import (
     provider_form_field_name,
 )
 from accounts.models import (
+    PROVIDER_FIELDS,
     CognitoSync,
     ProviderDetails,
     StaffUser,
@@ -179,7 +180,7 @@ class UserAdmin(SimpleHistoryAdmin):
     list_per_page = 50
 
     _user_fields = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_expires_at")
-    _provider_fields = tuple(provider_form_field_name(name) for name in services.PROVIDER_FIELDS)
+    _provider_fields = tuple(provider_form_field_name(name) for name in PROVIDER_FIELDS)
     _state_fields = (
         "roles_display", "status", "disabled_at", "disable_reason", "can_prescribe_display", "cognito_display"
     )
@@ -462,7 +463,7 @@ def _readonly_provider_field(name):
 
 
 # Read-only pages (disabled users, staff with view permission only) show the provider fields too.
-for _name in services.PROVIDER_FIELDS:
+for _name in PROVIDER_FIELDS:
     setattr(UserAdmin, provider_form_field_name(_name), _readonly_provider_field(_name))
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts import roles as role_names
 from accounts import services
-from accounts.models import ProviderDetails, StaffUser, User
+from accounts.models import PROVIDER_FIELDS, ProviderDetails, StaffUser, User
 from config.errors import ApplicationError
 
 PROVIDER_PREFIX = "provider_"
@@ -30,7 +30,7 @@ def provider_form_field_name(field: str) -> str:
 def _provider_form_fields() -> dict:
     """ProviderDetails' own form fields (labels, choices, lengths), under prefixed names."""
     fields = {}
-    for name in services.PROVIDER_FIELDS:
+    for name in PROVIDER_FIELDS:
         field = ProviderDetails._meta.get_field(name).formfield(required=False)
         if name == "date_of_birth":
             field.widget = AdminDateWidget()
@@ -113,12 +113,12 @@ class PracticeUserAdminForm(ServiceErrorsMixin, _ProviderDetailsFields, forms.Mo
             self.fields.pop("roles", None)  # changed through "Set roles", which has its own audit event
             details = getattr(self.instance, "provider_details", None)
             if details is not None:
-                for name in services.PROVIDER_FIELDS:
+                for name in PROVIDER_FIELDS:
                     self.initial[provider_form_field_name(name)] = getattr(details, name)
 
     def _provider_values(self, *, changed_only: bool) -> dict:
         values = {}
-        for name in services.PROVIDER_FIELDS:
+        for name in PROVIDER_FIELDS:
             form_name = provider_form_field_name(name)
             if form_name not in self.cleaned_data:
                 continue

@@ -33,7 +33,7 @@ from accounts import roles as role_names
 from accounts import services
 from accounts.api.serializers import FLAT_PROVIDER_FIELDS, UserCreateSerializer, UserUpdateSerializer
 from accounts.cognito.sync import inline_sync_disabled
-from accounts.models import ProviderDetails, User
+from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
 from audit.context import Actor
 from config import csv as safe_csv
 from config.errors import ApplicationError
@@ -236,7 +236,7 @@ def _service_rejections(line: int, error: Exception) -> list[Rejection]:
 
 
 _USER_FIELD = {name: User._meta.get_field(name) for name in services.USER_FIELDS}
-_PROVIDER_FIELD = {name: ProviderDetails._meta.get_field(name) for name in services.PROVIDER_FIELDS}
+_PROVIDER_FIELD = {name: ProviderDetails._meta.get_field(name) for name in PROVIDER_FIELDS}
 
 
 def _differs(model_field, stored, given) -> bool:

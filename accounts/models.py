@@ -223,6 +223,16 @@ class ProviderDetails(models.Model):
         return provider_details_complete(lambda field: getattr(self, field))
 
 
+# THE provider field list: ProviderDetails' own columns, in the model's order (everything but the
+# key, the organization copy and the timestamps). The services, the API's input and output, the
+# users list's SQL, the importer's columns and the admin's forms all read it, so a field added to
+# the model (and its migration) is everywhere at once.
+PROVIDER_FIELDS = tuple(
+    field.name
+    for field in ProviderDetails._meta.concrete_fields
+    if field.name not in ("user", "organization", "created_at", "updated_at")
+)
+
 # What a prescriber needs on file; prescriber_number too unless the prescriber type is T.
 PROVIDER_DETAILS_REQUIRED = (
     "given_name", "family_name", "date_of_birth", "sex", "hpii_number", "prescriber_type", "qualifications"

@@ -15,27 +15,13 @@ from django.utils import timezone
 
 from accounts import roles as role_names
 from accounts import signals
-from accounts.models import ProviderDetails, User
+from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from config.errors import ApplicationError
 
 USER_FIELDS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_expires_at")
-PROVIDER_FIELDS = (
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "sex",
-    "phone",
-    "hpii_number",
-    "prescriber_type",
-    "prescriber_number",
-    "qualifications",
-    "provider_number",
-    "ahpra_number",
-    "hospital_provider_number",
-)
 # Needed when a user is created with the provider role (the workflow page's "from scratch").
 PROVIDER_FIELDS_REQUIRED_AT_CREATE = ("date_of_birth", "sex", "hpii_number", "prescriber_type", "qualifications")
 # Stored as NULL when empty, so the partial unique constraints ignore them.

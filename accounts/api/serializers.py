@@ -1,13 +1,17 @@
-"""Input shapes (type checks only; the rules live in the models and services) and the user resource."""
+"""Input shapes (type checks only; the rules live in the models and services). The user resource
+(the output) is defined in accounts/api/resource.py."""
 
 import datetime
 import re
 
 from rest_framework import serializers
 
-from accounts import roles as role_names
-from accounts.models import provider_details_complete
-from accounts.services import PROVIDER_FIELDS
+from accounts.api.resource import (  # noqa: F401  (the user resource, defined there; imported from here)
+    USER_ROW_FIELDS,
+    UserSerializer,
+    user_row_representation,
+)
+from accounts.models import PROVIDER_FIELDS, ProviderDetails
 from config.api.fields import StrictCharField
 
 
@@ -69,19 +73,26 @@ class RejectUnknownFieldsMixin:
         return super().to_internal_value(data)
 
 
-class ProviderDetailsInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    given_name = _text(100)
-    family_name = _text(100)
-    date_of_birth = serializers.DateField(required=False, allow_null=True, input_formats=["iso-8601"])
-    sex = _text(1)
-    phone = _text(32)
-    hpii_number = _text(32, allow_null=True)
-    prescriber_type = _text(1)
-    prescriber_number = _text(16)
-    qualifications = _text(200)
-    provider_number = _text(16)
-    ahpra_number = _text(16)
-    hospital_provider_number = _text(32)
+# Input lengths wider than the stored ones: the identifier fields normalise (spaces, dashes) first.
+_PROVIDER_INPUT_MAX_LENGTH = {"phone": 32, "hpii_number": 32, "prescriber_number": 16, "provider_number": 16,
+                              "ahpra_number": 16}
+
+
+def _provider_input_field(name: str) -> serializers.Field:
+    field = ProviderDetails._meta.get_field(name)
+    if field.get_internal_type() == "DateField":
+        return serializers.DateField(required=False, allow_null=True, input_formats=["iso-8601"])
+    extra = {"allow_null": True} if field.null else {}
+    return _text(_PROVIDER_INPUT_MAX_LENGTH.get(name, field.max_length), **extra)
+
+
+# One input field per PROVIDER_FIELDS entry (accounts/models.py).
+ProviderDetailsInputSerializer = serializers.SerializerMetaclass(
+    "ProviderDetailsInputSerializer",
+    (RejectUnknownFieldsMixin, serializers.Serializer),
+    {"__module__": __name__, "__qualname__": "ProviderDetailsInputSerializer",
+     **{name: _provider_input_field(name) for name in PROVIDER_FIELDS}},
+)
 
 
 # Provider fields that may also be given flat in a user body (names and phone are the user's own).
@@ -144,108 +155,3 @@ class UserDisableSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """PUT /disable's optional body. No body at all is the same as {}."""
 
     reason = _text(500, allow_null=True, help_text="Why the user is disabled; recorded in the audit event.")
-
-
-class ProviderDetailsSerializer(serializers.Serializer):
-    given_name = serializers.CharField()
-    family_name = serializers.CharField()
-    date_of_birth = serializers.DateField(allow_null=True)
-    sex = serializers.CharField()
-    phone = serializers.CharField()
-    hpii_number = serializers.CharField(allow_null=True)
-    prescriber_type = serializers.CharField()
-    prescriber_number = serializers.CharField()
-    qualifications = serializers.CharField()
-    provider_number = serializers.CharField()
-    ahpra_number = serializers.CharField()
-    hospital_provider_number = serializers.CharField()
-
-
-class CognitoStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["synced", "pending", "failed"])
-
-
-class UserSerializer(serializers.Serializer):
-    """The user resource. Rendered by hand in to_representation: the list endpoint renders 100 of
-    these per request, and DRF's per-field machinery costs more than the query does. The declared
-    fields document the shape for the OpenAPI schema."""
-
-    id = serializers.UUIDField()
-    organization_id = serializers.UUIDField()
-    email = serializers.EmailField()
-    given_name = serializers.CharField()
-    family_name = serializers.CharField()
-    title = serializers.CharField()
-    phone = serializers.CharField()
-    partner_user_id = serializers.CharField(allow_null=True)
-    access_roles = serializers.ListField(child=serializers.ChoiceField(choices=sorted(role_names.ALL_ROLES)))
-    status = serializers.ChoiceField(choices=["active", "disabled"])
-    disabled_at = serializers.DateTimeField(allow_null=True)
-    access_expires_at = serializers.DateTimeField(
-        allow_null=True, help_text="When the user is disabled automatically (the worker, within a minute); null: never."
-    )
-    provider_details = ProviderDetailsSerializer(allow_null=True)
-    can_prescribe = serializers.BooleanField()
-    cognito = CognitoStatusSerializer()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-    def to_representation(self, row):
-        return user_row_representation(row)
-
-
-def _iso(value):
-    return value.isoformat() if value is not None else None
-
-
-# The user resource renders from database rows (QuerySet.values()), not model instances: building a
-# User, a ProviderDetails and a CognitoSync per row cost more than the query itself on the list.
-# Still one query (the reverse one-to-ones become LEFT JOINs); the detail uses the same rows, so the
-# list and the detail can't drift apart.
-_ROW_USER_FIELDS = (
-    "id", "organization_id", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
-    "roles", "status", "disabled_at", "access_expires_at", "created_at", "updated_at",
-)
-PROVIDER_DETAILS_ROW_FIELDS = (
-    "given_name", "family_name", "date_of_birth", "sex", "phone", "hpii_number", "prescriber_type",
-    "prescriber_number", "qualifications", "provider_number", "ahpra_number", "hospital_provider_number",
-)
-USER_ROW_FIELDS = (
-    *_ROW_USER_FIELDS,
-    "provider_details__user_id",
-    *(f"provider_details__{field}" for field in PROVIDER_DETAILS_ROW_FIELDS),
-    "cognito_sync__state",
-)
-
-
-def user_row_representation(row: dict) -> dict:
-    if row["provider_details__user_id"] is None:
-        details = None
-        can_prescribe = False
-    else:
-        details = {field: row[f"provider_details__{field}"] for field in PROVIDER_DETAILS_ROW_FIELDS}
-        can_prescribe = (
-            row["status"] == "active"
-            and role_names.PROVIDER in row["roles"]
-            and provider_details_complete(details.get)
-        )
-        details["date_of_birth"] = _iso(details["date_of_birth"])
-    return {
-        "id": str(row["id"]),
-        "organization_id": str(row["organization_id"]),
-        "email": row["email"],
-        "given_name": row["given_name"],
-        "family_name": row["family_name"],
-        "title": row["title"],
-        "phone": row["phone"],
-        "partner_user_id": row["partner_user_id"],
-        "access_roles": role_names.normalize_roles(row["roles"]),
-        "status": row["status"],
-        "disabled_at": _iso(row["disabled_at"]),
-        "access_expires_at": _iso(row["access_expires_at"]),
-        "provider_details": details,
-        "can_prescribe": can_prescribe,
-        "cognito": {"status": row["cognito_sync__state"] or "pending"},
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-    }

@@ -6,9 +6,10 @@ PostgreSQL builds each row's document in the same query instead (json_build_obje
 in order; jsonb would sort them), and the response embeds the documents as they are
 (orjson.Fragment).
 
-`user_row_representation` (serializers.py) stays the definition of the resource: the detail and
-every write render with it, and so does the list on SQLite. tests/api/test_user_json.py holds the
-two to the same output for every kind of user.
+The document is generated from the one definition of the resource, accounts/api/resource.py
+(USER_RESOURCE: each key's source and JSON kind), as is the Python rendering the detail, every
+write and the list on SQLite use. tests/api/test_user_json.py holds the two to the same output for
+every kind of user.
 """
 
 import functools
@@ -18,7 +19,7 @@ from django.db.models import BooleanField, Case, ExpressionWrapper, F, Func, Q, 
 from django.db.models.functions import Cast, Coalesce
 
 from accounts import roles as role_names
-from accounts.api.serializers import PROVIDER_DETAILS_ROW_FIELDS
+from accounts.api import resource
 from accounts.models import User, provider_details_complete_q
 
 
@@ -102,47 +103,46 @@ class _NormalizedRoles(Func):
     )
 
 
-_DETAILS_TEXT_FIELDS = tuple(field for field in PROVIDER_DETAILS_ROW_FIELDS if field != "date_of_birth")
+def _expression(key: resource.Key):
+    """One key's value in SQL, as the Python rendering (accounts/api/resource.py) writes it."""
+    source = key.source
+    if key.kind in (resource.TEXT, resource.EMAIL, resource.UUID):  # json_build_object writes a uuid as its text
+        return F(source)
+    if key.kind == resource.TIMESTAMP:
+        return _IsoTimestamp(source)
+    if key.kind == resource.DATE:
+        return _IsoDate(source)
+    if key.kind == resource.ROLES:
+        return _NormalizedRoles(source)
+    if key.kind == resource.PROVIDER_DETAILS:
+        return Case(
+            When(**{f"{source}__isnull": True}, then=Value(None)),
+            default=_document(resource.PROVIDER_DETAILS_RESOURCE),
+        )
+    if key.kind == resource.CAN_PRESCRIBE:
+        return Coalesce(
+            ExpressionWrapper(
+                Q(status="active")
+                & Q(roles__contains=[role_names.PROVIDER])  # list membership, exactly as in Python
+                & provider_details_complete_q(resource.PROVIDER_DETAILS_PREFIX),
+                output_field=BooleanField(),
+            ),
+            Value(False),
+        )
+    if key.kind == resource.COGNITO:
+        return _JSONObject(status=Coalesce(source, Value("pending")))
+    raise ValueError(f"unknown kind {key.kind!r} of {key.name!r}")
+
+
+def _document(keys) -> "_JSONObject":
+    return _JSONObject(**{key.name: _expression(key) for key in keys})
 
 
 def user_json():
-    """An expression for the user's JSON document as text, on a User queryset; its references to
-    provider_details and cognito_sync add the LEFT JOINs it needs."""
-    details = {field: F(f"provider_details__{field}") for field in _DETAILS_TEXT_FIELDS}
-    details["date_of_birth"] = _IsoDate("provider_details__date_of_birth")
-    return _CompiledOnce(Cast(
-        _JSONObject(
-            id=F("id"),
-            organization_id=F("organization_id"),
-            email=F("email"),
-            given_name=F("given_name"),
-            family_name=F("family_name"),
-            title=F("title"),
-            phone=F("phone"),
-            partner_user_id=F("partner_user_id"),
-            access_roles=_NormalizedRoles("roles"),
-            status=F("status"),
-            disabled_at=_IsoTimestamp("disabled_at"),
-            access_expires_at=_IsoTimestamp("access_expires_at"),
-            provider_details=Case(
-                When(provider_details__user_id__isnull=True, then=Value(None)),
-                default=_JSONObject(**{name: details[name] for name in PROVIDER_DETAILS_ROW_FIELDS}),
-            ),
-            can_prescribe=Coalesce(
-                ExpressionWrapper(
-                    Q(status="active")
-                    & Q(roles__contains=[role_names.PROVIDER])  # list membership, exactly as in Python
-                    & provider_details_complete_q("provider_details__"),
-                    output_field=BooleanField(),
-                ),
-                Value(False),
-            ),
-            cognito=_JSONObject(status=Coalesce("cognito_sync__state", Value("pending"))),
-            created_at=_IsoTimestamp("created_at"),
-            updated_at=_IsoTimestamp("updated_at"),
-        ),
-        TextField(),
-    ), output_field=TextField())
+    """An expression for the user's JSON document as text, on a User queryset, generated from
+    resource.USER_RESOURCE; its references to provider_details and cognito_sync add the LEFT JOINs
+    it needs."""
+    return _CompiledOnce(Cast(_document(resource.USER_RESOURCE), TextField()), output_field=TextField())
 
 
 def renders_users(alias: str) -> bool:

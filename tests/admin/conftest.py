@@ -101,7 +101,7 @@ def user_form_data(user, **overrides) -> dict:
         "phone": user.phone,
         "partner_user_id": user.partner_user_id or "",
     }
-    from accounts.services import PROVIDER_FIELDS
+    from accounts.models import PROVIDER_FIELDS
 
     for name in PROVIDER_FIELDS:
         value = getattr(details, name) if details is not None else ""
