@@ -238,7 +238,7 @@ def test_ten_wrong_secrets_lock_the_client_id_even_for_the_right_secret(credenti
 
 
 def _other_credentials(organization, name="Other PMS"):
-    api_client, secret = api_client_create(organization=organization, name=name, scopes=["read:users"])
+    api_client, secret = api_client_create(actor=Actor.system("test"), organization=organization, name=name, scopes=["read:users"])
     return api_client, api_client.application.client_id, secret
 
 
