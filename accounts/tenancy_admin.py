@@ -21,7 +21,6 @@ from oauth2_provider import models as oauth2_models
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import tenancy
-from accounts.models import User
 from audit.context import Actor
 from config.errors import ApplicationError
 from organizations.models import ApiClient, Organization
@@ -35,42 +34,6 @@ def _adopt(target, created) -> None:
         setattr(target, field.attname, getattr(created, field.attname))
     target._state.adding = False
     target._state.db = created._state.db
-
-
-class OrganizationUsersInline(admin.TabularInline):
-    """A read-only summary; users are changed on their own page (through the services)."""
-
-    model = User
-    fk_name = "organization"
-    fields = ("user_link", "full_name", "roles_display", "status")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-    verbose_name = "user"
-    verbose_name_plural = "users"
-    ordering = ("family_name", "given_name")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="email")
-    def user_link(self, obj):
-        return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[obj.pk]), obj.email)
-
-    @admin.display(description="name")
-    def full_name(self, obj):
-        return obj.get_full_name()
-
-    @admin.display(description="roles")
-    def roles_display(self, obj):
-        return ", ".join(obj.roles)
 
 
 class ApiClientInline(admin.TabularInline):
@@ -123,7 +86,9 @@ class OrganizationAdmin(SimpleHistoryAdmin):
     list_filter = ("is_active",)
     search_fields = ("name", "=hpio_number")
     readonly_fields = ("id", "is_active", "links", "created_at", "updated_at")
-    inlines = [OrganizationUsersInline, ApiClientInline]
+    # No users inline: after an import an organization has thousands; the link below opens its
+    # filtered user list (searchable, paginated) instead.
+    inlines = [ApiClientInline]
     actions = ["deactivate_action", "activate_action"]
     save_as = False
 
@@ -146,10 +111,13 @@ class OrganizationAdmin(SimpleHistoryAdmin):
     def links(self, obj):
         users = reverse("admin:accounts_user_changelist") + f"?organization__id__exact={obj.pk}"
         add_client = reverse("admin:organizations_apiclient_add") + f"?organization={obj.pk}"
+        count = obj.users.count()
         return format_html(
-            '<a href="{}">All users of this organization</a> · <a href="{}" id="add-api-client-link">'
-            "Add an API client</a>",
+            '<a href="{}" id="organization-users-link">{} user{} of this organization</a> · '
+            '<a href="{}" id="add-api-client-link">Add an API client</a>',
             users,
+            f"{count:,}",
+            "" if count == 1 else "s",
             add_client,
         )
 

@@ -51,13 +51,14 @@ def test_create_and_edit_an_organization(staff_client, staff):
     assert organization.history.latest().history_user_id == staff.pk
 
 
-def test_search_and_users_inline_with_links(staff_client, organization, ben):
+def test_search_and_a_link_to_the_organizations_users_not_an_unbounded_inline(staff_client, organization, ben):
     listing = staff_client.get("/admin/organizations/organization/", {"q": "Alice"})
     assert organization.name in listing.text.replace("&#x27;", "'")
     page = staff_client.get(f"/admin/organizations/organization/{organization.pk}/change/")
     assert page.status_code == 200
-    assert f"/admin/accounts/user/{ben.pk}/change/" in page.text
-    assert 'name="users-0-email"' not in page.text  # a summary, not a form
+    assert f"/admin/accounts/user/{ben.pk}/change/" not in page.text  # no per-user rows
+    assert f"/admin/accounts/user/?organization__id__exact={organization.pk}" in page.text
+    assert "1 user of this organization" in page.text
 
 
 def test_create_an_api_client_and_see_its_secret_once(staff_client, client, organization):

@@ -2,7 +2,9 @@
 
 import base64
 import json
+import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import check_password
@@ -130,3 +132,23 @@ def test_create_api_client_refuses_bad_input(organization_id, args, fragment):
     with pytest.raises(CommandError, match=fragment):
         _run("create_api_client", *[item for pair in base.items() for item in pair], "--json")
     assert not ApiClient.objects.exists()
+
+
+def test_create_organization_refuses_a_name_that_exists_unless_told():
+    first = _run("create_organization", "--name", "Harbour Medical").splitlines()[-1]
+    with pytest.raises(CommandError, match=f"exists already \\(id {first}\\).*--allow-duplicate"):
+        _run("create_organization", "--name", "harbour medical ")
+    assert Organization.objects.count() == 1
+
+    second = _run("create_organization", "--name", "Harbour Medical", "--allow-duplicate").splitlines()[-1]
+    assert second != first and Organization.objects.count() == 2
+
+
+def test_the_readmes_sample_hpio_is_valid_and_not_the_demos():
+    from accounts.management.commands.seed_demo import DEMO_HPIO
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    sample = re.search(r"create_organization --name \"[^\"]+\" \[--hpio (\d{16})\]", readme).group(1)
+    assert sample != DEMO_HPIO
+    output = _run("create_organization", "--name", "Harbour Medical", "--hpio", sample)
+    assert Organization.objects.get(pk=output.splitlines()[-1]).hpio_number == sample
