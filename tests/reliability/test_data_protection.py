@@ -227,12 +227,16 @@ def log_output():
     handlers = {h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler}
     handlers |= {h for h in logging.getLogger("django.server").handlers if type(h) is logging.StreamHandler}
     assert {h.name for h in handlers} >= {"console", "django.server"}, handlers
-    saved = {handler: handler.setStream(buffer) for handler in handlers}
+    # Swapped without setStream(): it flushes the old stream, which an earlier test's captured
+    # stderr may have left closed by now.
+    saved = {handler: handler.stream for handler in handlers}
+    for handler in handlers:
+        handler.stream = buffer
     try:
         yield buffer
     finally:
         for handler, stream in saved.items():
-            handler.setStream(stream)
+            handler.stream = stream
 
 
 @pytest.mark.django_db
