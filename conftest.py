@@ -1,8 +1,12 @@
 """Fixtures shared by the whole suite.
 
 A real Cognito HTTP endpoint (moto's server on 127.0.0.1) runs for the whole session, so every
-API test exercises the real sync path. Personas: Alice's practice is the caller's organization;
-Charlie's practice is another tenant that must see nothing of Alice's.
+API test exercises the real sync path.
+
+Personas (made through the services by tests/factories.py, so each has its history, audit events
+and Cognito outbox row): `organization` is Alice's practice, the caller's organization; `alice` is
+its admin and `bob` a member of it. `other_organization` is Charlie's clinic, another tenant, and
+`charlie` one of its users: they must see nothing of Alice's.
 """
 
 import base64
@@ -55,16 +59,50 @@ def cognito(cognito_server):
 
 @pytest.fixture
 def organization(db):
-    from accounts.tenancy import organization_create
+    """Alice's practice."""
+    from tests.factories import OrganizationFactory
 
-    return organization_create(actor=Actor.system("tests"), name="Alice's Practice")
+    return OrganizationFactory(actor=Actor.system("tests"), name="Alice's Practice")
 
 
 @pytest.fixture
 def other_organization(db):
-    from accounts.tenancy import organization_create
+    """Charlie's clinic: another tenant."""
+    from tests.factories import OrganizationFactory
 
-    return organization_create(actor=Actor.system("tests"), name="Charlie's Clinic")
+    return OrganizationFactory(actor=Actor.system("tests"), name="Charlie's Clinic")
+
+
+@pytest.fixture
+def alice(organization):
+    """The admin of her practice."""
+    from tests.factories import UserFactory
+
+    return UserFactory(
+        organization=organization, email="alice@alice-practice.example", given_name="Alice", family_name="Owner",
+        roles=["admin"],
+    )
+
+
+@pytest.fixture
+def bob(organization):
+    """A member of Alice's practice."""
+    from tests.factories import UserFactory
+
+    return UserFactory(
+        organization=organization, email="bob@alice-practice.example", given_name="Bob", family_name="Member"
+    )
+
+
+@pytest.fixture
+def charlie(other_organization):
+    """A user of Charlie's clinic."""
+    from tests.factories import UserFactory
+
+    return UserFactory(
+        organization=other_organization, email="charlie@charlie-clinic.example", given_name="Charlie",
+        family_name="Clinic",
+    )
 
 
 ALL_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit")

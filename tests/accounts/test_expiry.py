@@ -16,14 +16,15 @@ from accounts.expiry import disable_expired_users
 from accounts.models import CognitoSync, User
 from audit.context import Actor
 from audit.models import AuditEvent
+from tests.factories import StaffFactory, UserFactory
 
 NOW = dt.datetime(2027, 3, 1, 9, 0, 0, tzinfo=dt.UTC)  # the fake clock
 
 
 def _user(organization, email, *, expires_at=None, roles=("admin",)):
-    user = services.user_create(
+    user = UserFactory(
         organization=organization, actor=Actor.system("test"), email=email, given_name="Ann", family_name="Lee",
-        roles=list(roles),
+        roles=roles,
     )
     # Set as stored: the services refuse a past expiry, and the fake clock is not the real one.
     User.objects.filter(pk=user.pk).update(access_expires_at=expires_at)
@@ -133,11 +134,8 @@ def test_two_workers_at_once_disable_each_user_once(organization):
 
 
 @pytest.fixture
-def staff_client(client, django_user_model):
-    staff = django_user_model.objects.create_superuser(
-        email="sam@platform.example", password="correct horse battery", given_name="Sam", family_name="Staff"
-    )
-    client.force_login(staff)
+def staff_client(client, db):
+    client.force_login(StaffFactory(email="sam@platform.example"))
     return client
 
 

@@ -3,7 +3,7 @@ Practice users are made through the real services, as the API would make them.""
 
 import pytest
 
-from audit.context import Actor
+from tests.factories import StaffFactory, UserFactory
 
 VALID_HPII = "8003614900000009"
 OTHER_VALID_HPII = "8003614900000017"
@@ -20,10 +20,8 @@ PROVIDER_DETAILS = {
 
 
 @pytest.fixture
-def staff(db, django_user_model):
-    return django_user_model.objects.create_superuser(
-        email="sam@platform.example", password="correct horse battery", given_name="Sam", family_name="Staff"
-    )
+def staff(db):
+    return StaffFactory(email="sam@platform.example")
 
 
 @pytest.fixture
@@ -66,17 +64,9 @@ def viewer_client(client, viewer):
 @pytest.fixture
 def make_user(organization):
     """make_user(email, **fields) -> a practice user made by user_create, as the API would."""
-    from accounts.services import user_create
 
-    def make(email, *, organization=organization, given_name="Ben", family_name="Smith", **fields):
-        return user_create(
-            organization=organization,
-            actor=Actor.system("test setup"),
-            email=email,
-            given_name=given_name,
-            family_name=family_name,
-            **fields,
-        )
+    def make(email, *, organization=organization, **fields):
+        return UserFactory(organization=organization, email=email, **fields)
 
     return make
 

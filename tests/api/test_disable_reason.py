@@ -12,6 +12,7 @@ from accounts.models import User
 from audit.context import Actor
 from audit.models import AuditEvent
 from tests.api.support import assert_problem, create_user, error_fields
+from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -76,84 +77,60 @@ def test_disabling_again_with_a_reason_changes_nothing(api, users_url):
     assert _disabled_event(user["id"]).changes["reason"]["to"] == "first"
 
 
-def test_the_service_refuses_a_long_reason(organization):
+def test_the_service_refuses_a_long_reason(bob):
     from django.core.exceptions import ValidationError
 
-    user = services.user_create(
-        organization=organization, actor=Actor.system("t"), email="a@x.example", given_name="A", family_name="B"
-    )
     with pytest.raises(ValidationError) as raised:
-        services.user_disable(user=user, actor=Actor.system("t"), reason="x" * 501)
+        services.user_disable(user=bob, actor=Actor.system("t"), reason="x" * 501)
     assert set(raised.value.error_dict) == {"reason"}
-    assert User.objects.get(pk=user.pk).is_active
+    assert User.objects.get(pk=bob.pk).is_active
 
 
-def test_disable_user_command_records_the_reason(organization):
-    user = services.user_create(
-        organization=organization, actor=Actor.system("t"), email="a@x.example", given_name="A", family_name="B"
-    )
-    call_command("disable_user", str(user.pk), "--organization", str(organization.pk), "--reason", "left",
+def test_disable_user_command_records_the_reason(organization, bob):
+    call_command("disable_user", str(bob.pk), "--organization", str(organization.pk), "--reason", "left",
                  stdout=io.StringIO())
-    event = _disabled_event(user.pk)
+    event = _disabled_event(bob.pk)
     assert event.changes["reason"] == {"from": None, "to": "left"}
     assert event.actor_name == "disable_user: left"
 
 
-def test_disable_user_command_refuses_a_long_reason(organization):
-    user = services.user_create(
-        organization=organization, actor=Actor.system("t"), email="a@x.example", given_name="A", family_name="B"
-    )
+def test_disable_user_command_refuses_a_long_reason(organization, bob):
     with pytest.raises(CommandError, match="500"):
-        call_command("disable_user", str(user.pk), "--organization", str(organization.pk), "--reason", "x" * 501,
+        call_command("disable_user", str(bob.pk), "--organization", str(organization.pk), "--reason", "x" * 501,
                      stdout=io.StringIO())
-    assert User.objects.get(pk=user.pk).is_active
+    assert User.objects.get(pk=bob.pk).is_active
 
 
 @pytest.fixture
-def staff_client(client, django_user_model):
-    staff = django_user_model.objects.create_superuser(
-        email="sam@platform.example", password="correct horse battery", given_name="Sam", family_name="Staff"
-    )
-    client.force_login(staff)
+def staff_client(client, db):
+    client.force_login(StaffFactory(email="sam@platform.example"))
     return client
 
 
-def test_the_admin_disable_page_takes_a_reason_and_shows_it(staff_client, organization):
-    user = services.user_create(
-        organization=organization, actor=Actor.system("t"), email="a@x.example", given_name="A", family_name="B"
-    )
-    page = staff_client.get(f"/admin/accounts/user/{user.pk}/disable/")
+def test_the_admin_disable_page_takes_a_reason_and_shows_it(staff_client, bob):
+    page = staff_client.get(f"/admin/accounts/user/{bob.pk}/disable/")
     assert page.status_code == 200 and 'name="reason"' in page.text
 
     response = staff_client.post(
-        f"/admin/accounts/user/{user.pk}/disable/", {"confirm": "Yes, disable", "reason": "Contract ended"}
+        f"/admin/accounts/user/{bob.pk}/disable/", {"confirm": "Yes, disable", "reason": "Contract ended"}
     )
     assert response.status_code == 302
-    event = _disabled_event(user.pk)
+    event = _disabled_event(bob.pk)
     assert event.changes["reason"] == {"from": None, "to": "Contract ended"}
     assert event.actor_type == "staff"
-    change = staff_client.get(f"/admin/accounts/user/{user.pk}/change/")
+    change = staff_client.get(f"/admin/accounts/user/{bob.pk}/change/")
     assert "Contract ended" in change.text
 
 
-def test_the_admin_refuses_a_long_reason(staff_client, organization):
-    user = services.user_create(
-        organization=organization, actor=Actor.system("t"), email="a@x.example", given_name="A", family_name="B"
-    )
-    response = staff_client.post(f"/admin/accounts/user/{user.pk}/disable/", {"confirm": "1", "reason": "x" * 501})
+def test_the_admin_refuses_a_long_reason(staff_client, bob):
+    response = staff_client.post(f"/admin/accounts/user/{bob.pk}/disable/", {"confirm": "1", "reason": "x" * 501})
     assert response.status_code == 200  # the page again, with the error
     assert "500" in response.text
-    assert User.objects.get(pk=user.pk).is_active
+    assert User.objects.get(pk=bob.pk).is_active
 
 
 def test_the_admin_bulk_disable_takes_a_reason(staff_client, organization):
-    users = [
-        services.user_create(
-            organization=organization, actor=Actor.system("t"), email=f"u{n}@x.example", given_name="A",
-            family_name="B",
-        )
-        for n in range(2)
-    ]
+    users = UserFactory.create_batch(2, organization=organization)
     response = staff_client.post(
         "/admin/accounts/user/",
         {"action": "disable_action", "_selected_action": [str(u.pk) for u in users], "confirm": "1",

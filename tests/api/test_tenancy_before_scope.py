@@ -6,8 +6,6 @@ describes no request schema anywhere."""
 import pytest
 
 from accounts.models import User
-from accounts.services import user_create
-from audit.context import Actor
 from audit.models import AuditEvent
 from tests.api.support import assert_problem
 
@@ -29,14 +27,6 @@ BODY = {"given_name": "Eve", "family_name": "V", "email": "eve@x.com", "access_r
 
 
 @pytest.fixture
-def charlie_user(other_organization):
-    return user_create(
-        organization=other_organization, actor=Actor.system(), email="charlie.member@x.com",
-        given_name="Ann", family_name="Member",
-    )
-
-
-@pytest.fixture
 def reader(api_for, organization):
     """Alice's practice software with the read-only scope."""
     return api_for(organization, scopes=["read:users"])
@@ -51,50 +41,42 @@ def _call(client, method, path, org, user):
 
 def _untouched(user):
     fresh = User.objects.get(pk=user.pk)
-    return (fresh.given_name, fresh.roles, fresh.status) == ("Ann", ["member"], "active")
+    return (fresh.given_name, fresh.roles, fresh.status) == (user.given_name, ["member"], "active")
 
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("method", METHODS)
 def test_a_read_only_token_on_another_organizations_urls_is_404(
-    reader, method, path, other_organization, charlie_user
+    reader, method, path, other_organization, charlie
 ):
     events = AuditEvent.objects.count()
-    response = _call(reader, method, path, other_organization, charlie_user)
+    response = _call(reader, method, path, other_organization, charlie)
     assert_problem(response, 404, "not_found")
     assert "actions" not in response.json()
-    assert _untouched(charlie_user) and AuditEvent.objects.count() == events
+    assert _untouched(charlie) and AuditEvent.objects.count() == events
     assert not User.objects.filter(email="eve@x.com").exists()
 
 
 @pytest.mark.parametrize("path", USER_PATHS)
 @pytest.mark.parametrize("method", METHODS)
 def test_a_read_only_token_on_another_organizations_user_under_its_own_url_is_404(
-    reader, method, path, organization, charlie_user
+    reader, method, path, organization, charlie
 ):
-    response = _call(reader, method, path, organization, charlie_user)
+    response = _call(reader, method, path, organization, charlie)
     assert_problem(response, 404, "not_found")
-    assert _untouched(charlie_user)
+    assert _untouched(charlie)
 
 
 @pytest.mark.parametrize("path", USER_PATHS)
-def test_a_read_only_token_on_its_own_user_still_gets_403_for_a_write(reader, path, organization):
+def test_a_read_only_token_on_its_own_user_still_gets_403_for_a_write(reader, path, organization, bob):
     """The scope still decides once the user is the caller's own (history needs read:audit)."""
-    own = user_create(
-        organization=organization, actor=Actor.system(), email="alice.member@x.com",
-        given_name="Ann", family_name="Member",
-    )
     method = "get" if path.endswith("history") else "put"
-    assert_problem(_call(reader, method, path, organization, own), 403, "insufficient_scope")
+    assert_problem(_call(reader, method, path, organization, bob), 403, "insufficient_scope")
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_options_on_the_own_organization_answers_no_schema(api, path, organization):
-    own = user_create(
-        organization=organization, actor=Actor.system(), email="alice.member@x.com",
-        given_name="Ann", family_name="Member",
-    )
-    response = api.options("/v1/" + path.format(org=organization.pk, user=own.pk))
+def test_options_on_the_own_organization_answers_no_schema(api, path, organization, bob):
+    response = api.options("/v1/" + path.format(org=organization.pk, user=bob.pk))
     assert response.status_code == 200, response.content
     body = response.json() if response.content else {}
     assert body == {}, body  # no actions, no POST/PUT field list, no view description

@@ -13,6 +13,7 @@ from accounts.models import User
 from audit.context import Actor
 from audit.models import AuditEvent
 from organizations.models import ApiClient, Organization
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +21,7 @@ NOBODY = "00000000-0000-0000-0000-000000000000"
 
 
 def make_user(organization, email="ben@practice.example", roles=("rx_reader",)):
-    return services.user_create(
-        organization=organization, actor=Actor.system("test"), email=email, given_name="Ben",
-        family_name="Smith", roles=list(roles),
-    )
+    return UserFactory(organization=organization, actor=Actor.system("test"), email=email, roles=roles)
 
 
 def run(*args):

@@ -7,29 +7,23 @@ import pytest
 
 from audit.context import Actor
 from tests.cognito_server import make_client
+from tests.factories import StaffFactory, UserFactory
 
 SETUP = Actor.system("test setup")
 
 
 @pytest.fixture
-def sam(db, django_user_model):
-    return django_user_model.objects.create_superuser(
-        email="sam@platform.example", password="correct horse battery", given_name="Sam", family_name="Staff"
-    )
+def sam(db):
+    return StaffFactory(email="sam@platform.example")
 
 
 @pytest.fixture
 def make_user(organization):
     """make_user(email, roles=..., org=...) -> a practice user made by user_create, as the API makes it."""
-    from accounts import services
 
     def make(email, *, roles=None, org=None):
-        return services.user_create(
-            organization=org or organization,
-            actor=SETUP,
-            email=email,
-            given_name=email.split("@")[0].title(),
-            family_name="Smith",
+        return UserFactory(
+            organization=org or organization, actor=SETUP, email=email, given_name=email.split("@")[0].title(),
             roles=roles,
         )
 

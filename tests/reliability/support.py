@@ -4,8 +4,8 @@ import base64
 
 from rest_framework.test import APIClient
 
-from accounts.tenancy import api_client_create
 from audit.context import Actor
+from tests.factories import ApiClientFactory
 
 ALL_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit", "manage:webhooks")
 PROBLEM = "application/problem+json"
@@ -13,7 +13,7 @@ PROBLEM = "application/problem+json"
 
 def client_and_token(organization, scopes=ALL_SCOPES, name="Practice software"):
     """(ApiClient, bearer token) through the real token endpoint."""
-    api_client, secret = api_client_create(actor=Actor.system("tests"), organization=organization, name=name, scopes=scopes)
+    api_client, secret = ApiClientFactory(actor=Actor.system("tests"), organization=organization, name=name, scopes=scopes)
     basic = base64.b64encode(f"{api_client.application.client_id}:{secret}".encode()).decode()
     response = APIClient().post(
         "/v1/oauth/token", {"grant_type": "client_credentials"}, format="multipart", HTTP_AUTHORIZATION=f"Basic {basic}"

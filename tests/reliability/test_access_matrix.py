@@ -14,9 +14,9 @@ from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
 
 from accounts.api.views import OrganizationViewSet
-from accounts.services import user_create
-from accounts.tenancy import api_client_revoke, organization_create
+from accounts.tenancy import api_client_revoke
 from audit.context import Actor
+from tests.factories import UserFactory
 from tests.reliability.support import ALL_SCOPES, assert_problem, client_and_token
 
 # (viewset, action) that any valid token of the organization may call: the contract's "any".
@@ -75,24 +75,6 @@ def test_the_matrix_covers_the_contracts_endpoints():
     assert expected <= found, expected - found
 
 
-@pytest.fixture
-def alice(db):
-    organization = organization_create(actor=Actor.system("tests"), name="Alice's Practice")
-    user = user_create(
-        organization=organization, actor=Actor.system(), email="bob@alice.example", given_name="Bob", family_name="B"
-    )
-    return organization, user
-
-
-@pytest.fixture
-def charlie(db):
-    organization = organization_create(actor=Actor.system("tests"), name="Charlie's Clinic")
-    user = user_create(
-        organization=organization, actor=Actor.system(), email="dave@charlie.example", given_name="Dave", family_name="D"
-    )
-    return organization, user
-
-
 def _webhook_endpoint_with_delivery(organization):
     """A webhook endpoint of the organization, and one delivery of it (the URL is never called here)."""
     from django.test import override_settings
@@ -104,7 +86,7 @@ def _webhook_endpoint_with_delivery(organization):
         endpoint, _ = webhook_endpoint_create(
             organization=organization, actor=Actor.system(), url="http://127.0.0.1:9/hooks", events=["*"]
         )
-    user_create(organization=organization, actor=Actor.system(), email="eve@alice.example", given_name="E", family_name="V")
+    UserFactory(organization=organization)
     return endpoint, WebhookDelivery.objects.get(endpoint=endpoint)
 
 
@@ -128,9 +110,9 @@ def _call(method, url, authorization=None):
 
 @pytest.mark.parametrize(("name", "kwarg_names", "method", "viewset", "action"), [e[1:] for e in ENDPOINTS],
                          ids=[e[0] for e in ENDPOINTS])
-def test_access_matrix(alice, charlie, name, kwarg_names, method, viewset, action):
-    organization, user = alice
-    url = _url(name, kwarg_names, organization, user)
+def test_access_matrix(organization, bob, other_organization, charlie, name, kwarg_names, method, viewset, action):
+    """Alice's practice and its member Bob are the target; Charlie's clinic (with Charlie) the outsider."""
+    url = _url(name, kwarg_names, organization, bob)
     required = getattr(viewset, "required_scopes", {}).get(action)
     assert required or (viewset, action) in OPEN_TO_ANY_SCOPE, (
         f"{viewset.__name__}.{action} names no required scope: every tenant endpoint needs one"
@@ -156,11 +138,10 @@ def test_access_matrix(alice, charlie, name, kwarg_names, method, viewset, actio
 
     # Another organization's token, with every scope: 404 for Alice's organization, and 404 for
     # Alice's user under Charlie's own organization id.
-    charlie_org, _ = charlie
-    _, outsider = client_and_token(charlie_org, name="Charlie's software")
+    _, outsider = client_and_token(other_organization, name="Charlie's software")
     assert_problem(_call(method, url, f"Bearer {outsider}"), 404)
     if "pk" in kwarg_names:
-        cross_kwargs = {**resolve(url).kwargs, "organization_id": str(charlie_org.pk)}
+        cross_kwargs = {**resolve(url).kwargs, "organization_id": str(other_organization.pk)}
         cross = reverse(name, kwargs=cross_kwargs)
         assert_problem(_call(method, cross, f"Bearer {outsider}"), 404)
 

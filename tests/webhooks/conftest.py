@@ -157,10 +157,10 @@ def endpoints_url(organization):
 
 
 @pytest.fixture
-def staff(db, django_user_model):
-    return django_user_model.objects.create_superuser(
-        email="sam@platform.example", password="correct horse battery", given_name="Sam", family_name="Staff"
-    )
+def staff(db):
+    from tests.factories import StaffFactory
+
+    return StaffFactory(email="sam@platform.example")
 
 
 @pytest.fixture
@@ -172,17 +172,9 @@ def staff_client(client, staff):
 @pytest.fixture
 def make_change(organization):
     """make_change() -> an audited change in Alice's practice (a new user), through the service."""
-    from accounts.services import user_create
-
-    counter = iter(range(10_000))
+    from tests.factories import UserFactory
 
     def make():
-        return user_create(
-            organization=organization,
-            actor=Actor.system("test setup"),
-            email=f"person{next(counter)}@practice.example",
-            given_name="Pat",
-            family_name="Lee",
-        )
+        return UserFactory(organization=organization, given_name="Pat", family_name="Lee")
 
     return make

@@ -8,10 +8,11 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from accounts.services import user_create, user_disable, user_roles_set, user_update
+from accounts.services import user_disable, user_roles_set, user_update
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from tests.factories import UserFactory
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 from .conftest import deliver_all
@@ -79,13 +80,7 @@ def test_every_user_event_from_the_api_is_delivered_signed_with_the_user_after_t
 
 def test_staff_and_command_changes_send_events_too(organization, endpoint, receiver, staff_client, staff):
     _, secret = endpoint
-    user = user_create(
-        organization=organization,
-        actor=Actor.system("test setup"),
-        email="ann@practice.example",
-        given_name="Ann",
-        family_name="Lee",
-    )
+    user = UserFactory(organization=organization)
     call_command("disable_user", str(user.pk), "--organization", str(organization.pk), "--reason", "left")
     # The admin's re-enable page (staff), through the same service.
     response = staff_client.post(f"/admin/accounts/user/{user.pk}/enable/", {"confirm": "yes"})
@@ -106,13 +101,7 @@ def test_the_other_event_types_map_one_to_one_from_their_audit_actions(organizat
     _, secret = endpoint
     user = None
     if action.startswith("user."):
-        user = user_create(
-            organization=organization,
-            actor=Actor.system("test setup"),
-            email="kim@practice.example",
-            given_name="Kim",
-            family_name="Ng",
-        )
+        user = UserFactory(organization=organization)
     audit_event_record(
         action=action, actor=Actor.system("worker"), organization_id=organization.pk, user_id=user and user.pk
     )
@@ -124,9 +113,7 @@ def test_the_other_event_types_map_one_to_one_from_their_audit_actions(organizat
 
 def test_unmapped_actions_and_unwanted_types_send_nothing(organization, make_endpoint, receiver):
     make_endpoint(receiver.url, events=["user.disabled"])
-    user = user_create(
-        organization=organization, actor=Actor.system("t"), email="x@practice.example", given_name="X", family_name="Y"
-    )
+    user = UserFactory(organization=organization)
     audit_event_record(
         action=AuditEvent.Action.API_CLIENT_CREATED, actor=Actor.system("t"), organization_id=organization.pk
     )
@@ -143,13 +130,9 @@ def test_a_disabled_endpoint_gets_nothing_and_other_organizations_events_stay_th
     from webhooks.services import webhook_endpoint_update
 
     webhook_endpoint_update(endpoint=mine, actor=Actor.system("t"), data={"status": "disabled"})
-    user_create(
-        organization=organization, actor=Actor.system("t"), email="a@p.example", given_name="A", family_name="B"
-    )
+    UserFactory(organization=organization)
     make_endpoint(f"{receiver.url}/charlie", org=other_organization)
-    user_create(
-        organization=other_organization, actor=Actor.system("t"), email="c@p.example", given_name="C", family_name="D"
-    )
+    UserFactory(organization=other_organization)
     deliver_all()
     assert [r.path for r in receiver.requests] == ["/hooks/charlie"]
     assert receiver.requests[0].json["data"]["organization_id"] == str(other_organization.pk)
@@ -290,9 +273,7 @@ def test_deliver_webhooks_command_runs_one_pass(endpoint, receiver, make_change,
 
 
 def test_update_events_carry_the_changes(organization, endpoint, receiver):
-    user = user_create(
-        organization=organization, actor=Actor.system("t"), email="m@p.example", given_name="M", family_name="N"
-    )
+    user = UserFactory(organization=organization, given_name="M")
     user_update(user=user, actor=Actor.system("t"), data={"given_name": "Max"})
     deliver_all()
     assert receiver.bodies()[-1]["data"]["changes"] == {"given_name": {"from": "M", "to": "Max"}}
