@@ -24,7 +24,7 @@ import httpcore
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -64,7 +64,10 @@ def deliver_due(*, limit: int = 50, should_stop=None) -> PassResult:
     of the lease has gone by, so a row's lease can't lapse under us unless one attempt outlasts
     two thirds of it (the attempt's own timeout is far shorter)."""
     box = outbox()
-    token, pks = box.claim_due(_due(timezone.now()), order_by=("next_attempt_at", "id"), limit=limit)
+    # Healthy endpoints first: one receiver failing on every attempt must not keep other practices'
+    # fresh events waiting behind its retries.
+    order = (F("endpoint__failing_since").asc(nulls_first=True), "next_attempt_at", "id")
+    token, pks = box.claim_due(_due(timezone.now()), order_by=order, limit=limit)
     if not pks:
         return PassResult(0, 0, 0)
     rows = {d.pk: d for d in WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=pks)}

@@ -77,15 +77,14 @@ def test_a_receiver_dripping_its_headers_is_cut_off_at_the_timeout(organization,
     assert attempt.error.startswith("Timed out")
 
 
-@pytest.fixture
-def slow_receiver():
-    """Answers every POST 200, each after 0.9 s (inside the 1 s timeout): a practice's own slow receiver."""
+def _http_receiver(delay: float):
+    """A receiver answering every POST 200 after `delay` seconds; returns (url, stop)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            time.sleep(0.9)
+            time.sleep(delay)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -96,9 +95,27 @@ def slow_receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    server.shutdown()
-    server.server_close()
+
+    def stop():
+        server.shutdown()
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_address[1]}/hooks", stop
+
+
+@pytest.fixture
+def slow_receiver():
+    """Each POST answered after 0.9 s (inside the 1 s timeout): a practice's own slow receiver."""
+    url, stop = _http_receiver(0.9)
+    yield url
+    stop()
+
+
+@pytest.fixture
+def fast_receiver():
+    url, stop = _http_receiver(0)
+    yield url
+    stop()
 
 
 def test_one_practices_slow_receivers_dont_stall_the_workers_other_jobs(organization, slow_receiver, monkeypatch):
@@ -128,3 +145,56 @@ def test_one_practices_slow_receivers_dont_stall_the_workers_other_jobs(organiza
     assert elapsed < 3.5, f"one webhook pass held the worker for {elapsed:.1f} s"
     assert 1 <= handled < 6  # the rest given back, so the worker runs the pass again after its other jobs
     assert WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).count() == 6 - handled
+
+
+def test_a_practice_cannot_fan_each_change_out_to_unbounded_endpoints(api_for, organization, settings):
+    """Each audited change writes one delivery per endpoint inside the change's transaction, and the
+    worker sends them one by one: with no cap, a practice's client could register thousands of
+    endpoints at a hanging host and hold every tenant's deliveries back for hours."""
+    from webhooks.services import MAX_ENDPOINTS_PER_ORGANIZATION
+
+    api = api_for(organization, ("manage:webhooks",))
+    url = f"/v1/organizations/{organization.pk}/webhook-endpoints"
+    for number in range(MAX_ENDPOINTS_PER_ORGANIZATION):
+        response = api.post(url, {"url": f"http://127.0.0.1:9/hooks/{number}", "events": ["*"]}, format="json")
+        assert response.status_code == 201, response.content
+    response = api.post(url, {"url": "http://127.0.0.1:9/hooks/one-more", "events": ["*"]}, format="json")
+    assert response.status_code == 409, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == "webhook_endpoint_limit_reached"
+    assert api.get(url).status_code == 200
+
+
+def _change(organization, email):
+    from accounts.services import user_create
+
+    return user_create(
+        organization=organization, actor=Actor.system("test setup"), email=email, given_name="Pat", family_name="Lee"
+    )
+
+
+def test_a_failing_receiver_does_not_hold_back_another_practices_deliveries(
+    organization, other_organization, dripping_receiver, fast_receiver, monkeypatch
+):
+    """Deliveries went out oldest first, whoever they were for: one practice's receiver that times out
+    on every attempt kept another practice's fresh events waiting behind its retries. Endpoints that
+    are failing now go after the healthy ones."""
+    from webhooks.delivery import deliver_due
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import webhook_endpoint_create
+    from worker import jobs
+
+    monkeypatch.setattr(jobs, "WEBHOOK_PASS_SECONDS", 1.0)
+    system = Actor.system("test setup")
+    webhook_endpoint_create(organization=organization, actor=system, url=dripping_receiver, events=["*"])
+    healthy, _ = webhook_endpoint_create(organization=other_organization, actor=system, url=fast_receiver, events=["*"])
+    _change(organization, "first@practice.example")
+    assert deliver_due(limit=1).failed == 1  # the hostile endpoint is failing now (retried at once)
+    for number in range(3):
+        _change(organization, f"more{number}@practice.example")
+    _change(other_organization, "pat@clinic.example")
+
+    jobs.webhook_delivery(lambda: False)
+
+    delivered = WebhookDelivery.objects.get(endpoint=healthy)
+    assert delivered.status == WebhookDelivery.Status.SUCCEEDED
