@@ -1,9 +1,13 @@
+import json
+
 from django.conf import settings
+from django.http import HttpResponse
 
 from config.api.problems import problem_response
 from config.views import healthz
 
 HEALTHZ_PATH = "/healthz"
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 class HealthCheckMiddleware:
@@ -32,5 +36,8 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.MAX_REQUEST_BODY_BYTES:
+            if request.path_info.startswith("/scim/"):  # SCIM speaks its own error schema (RFC 7644 §3.12)
+                error = {"schemas": [SCIM_ERROR], "status": "413", "detail": "The request body exceeds 1 MiB."}
+                return HttpResponse(json.dumps(error), status=413, content_type="application/scim+json")
             return problem_response(413, code="payload_too_large", detail="The request body exceeds 1 MiB.")
         return self.get_response(request)

@@ -116,6 +116,8 @@ def scim_user_create(*, token: ScimToken, resource) -> User:
                 user = account_services.user_create(
                     organization=organization, actor=actor, roles=roles, provider_details=provider_details, **fields
                 )
+                if resource.active is False:  # provisioned ahead of access: no working account until staff enable it
+                    user = account_services.user_disable(user=user, actor=actor)
             ScimIdentity.objects.create(
                 user=user,
                 organization=organization,

@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import certifi
+import httpcore
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -63,7 +64,10 @@ def deliver_due(*, limit: int = 50, should_stop=None) -> PassResult:
     of the lease has gone by, so a row's lease can't lapse under us unless one attempt outlasts
     two thirds of it (the attempt's own timeout is far shorter)."""
     box = outbox()
-    token, pks = box.claim_due(_due(timezone.now()), order_by=("next_attempt_at", "id"), limit=limit)
+    # Healthy endpoints first: one receiver failing on every attempt must not keep other practices'
+    # fresh events waiting behind its retries.
+    order = (F("endpoint__failing_since").asc(nulls_first=True), "next_attempt_at", "id")
+    token, pks = box.claim_due(_due(timezone.now()), order_by=order, limit=limit)
     if not pks:
         return PassResult(0, 0, 0)
     rows = {d.pk: d for d in WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=pks)}
@@ -109,6 +113,53 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until one deadline: httpx's timeouts are
+    per read, so a receiver dripping a byte of its headers just inside each one could hold the worker
+    for hours."""
+
+    def __init__(self, stream, deadline: float):
+        self._stream, self._deadline = stream, deadline
+
+    def _left(self, timeout, error):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise error("The webhook attempt's total time is spent.")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes, timeout=None):
+        return self._stream.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer, timeout=None):
+        return self._stream.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self):
+        return self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        tls = self._stream.start_tls(ssl_context, server_hostname, self._left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls, self._deadline)
+
+    def get_extra_info(self, info):
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: float):
+        self._backend, self._deadline = httpcore.SyncBackend(), deadline
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("The webhook attempt's total time is spent.")
+        timeout = left if timeout is None else min(timeout, left)
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds):
+        self._backend.sleep(seconds)
+
+
 def _post(target: targets.Target, *, body: bytes, headers: dict) -> int:
     host = f"[{target.address}]" if ":" in target.address else target.address
     default_port = 443 if target.scheme == "https" else 80
@@ -117,7 +168,12 @@ def _post(target: targets.Target, *, body: bytes, headers: dict) -> int:
         host_header = f"[{target.host}]" if target.port == default_port else f"[{target.host}]:{target.port}"
     seconds = settings.WEBHOOK_TIMEOUT_SECONDS
     timeout = httpx.Timeout(seconds, connect=min(seconds, 5.0))
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context()) as client:
+    transport = httpx.HTTPTransport(verify=_tls_context(), trust_env=False)
+    # WEBHOOK_TIMEOUT_SECONDS bounds the whole attempt, not each read (see _DeadlineStream).
+    transport._pool._network_backend = _DeadlineBackend(time.monotonic() + seconds)
+    with httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context(), transport=transport
+    ) as client:
         request = client.build_request(
             "POST",
             f"{target.scheme}://{host}:{target.port}{target.path}",

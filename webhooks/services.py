@@ -17,6 +17,9 @@ from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookDelivery, WebhookEnd
 
 # After a rotation the old secret signs alongside the new one this long.
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
+# Each change writes a delivery per endpoint in its own transaction and the worker sends them in turn:
+# the cap keeps one practice from fanning every change out to thousands of (hanging) receivers.
+MAX_ENDPOINTS_PER_ORGANIZATION = 20
 _EDITABLE = ("url", "events", "description", "status")
 
 
@@ -64,6 +67,15 @@ def webhook_endpoint_create(
     )
     endpoint.full_clean()
     with transaction.atomic():
+        # The organization's row lock serializes concurrent creates, so the cap holds exactly.
+        type(organization).objects.select_for_update().filter(pk=organization.pk).first()
+        if WebhookEndpoint.objects.filter(organization_id=organization.pk).count() >= MAX_ENDPOINTS_PER_ORGANIZATION:
+            raise ApplicationError(
+                f"An organization has at most {MAX_ENDPOINTS_PER_ORGANIZATION} webhook endpoints: "
+                "delete one, or subscribe an existing one to more event types.",
+                code="webhook_endpoint_limit_reached",
+                status=409,
+            )
         endpoint.save()
         _audit(
             AuditEvent.Action.WEBHOOK_ENDPOINT_CREATED,
