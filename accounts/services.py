@@ -259,16 +259,21 @@ def user_enable(*, user: User, actor: Actor) -> User:
         user = _lock(user)
         if user.is_active:
             return user
-        before = _snapshot(user, ("status", "disabled_at"))
+        fields = ("status", "disabled_at", "access_expires_at")
+        before = _snapshot(user, fields)
         user.status = User.Status.ACTIVE
         user.disabled_at = None
+        if user.access_expires_at is not None and user.access_expires_at <= timezone.now():
+            # An expiry already past would have the worker disable the user again within seconds:
+            # re-enabling means access without that end date (staff set a new one if needed).
+            user.access_expires_at = None
         _save(user, actor)
         audit_event_record(
             action=AuditEvent.Action.USER_ENABLED,
             actor=actor,
             organization_id=user.organization_id,
             user_id=user.pk,
-            changes=_diff(before, _snapshot(user, ("status", "disabled_at"))),
+            changes=_diff(before, _snapshot(user, fields)),
         )
         signals.user_enabled.send(sender=User, user=user)
     return user

@@ -175,3 +175,30 @@ def test_the_admin_refuses_a_past_expiry(staff_client, organization):
     assert response.status_code == 200
     assert "Must be in the future" in response.text
     assert User.objects.get(pk=user.pk).access_expires_at is None
+
+
+@pytest.mark.django_db
+def test_staff_re_enabling_an_expired_user_clears_the_passed_expiry_so_the_worker_leaves_them(organization):
+    past = timezone.now() - dt.timedelta(minutes=5)
+    user = _user(organization, "back@x.example", expires_at=past)
+    disable_expired_users()
+
+    services.user_enable(user=User.objects.get(pk=user.pk), actor=Actor.system("staff test"))
+
+    stored = User.objects.get(pk=user.pk)
+    assert stored.is_active and stored.access_expires_at is None
+    assert disable_expired_users() == 0  # not disabled again a few seconds later
+    event = AuditEvent.objects.get(user=user, action="user.enabled")
+    assert event.changes["access_expires_at"]["to"] is None
+
+
+@pytest.mark.django_db
+def test_re_enabling_keeps_an_expiry_still_in_the_future(organization):
+    user = _user(organization, "soon@x.example")
+    services.user_disable(user=user, actor=Actor.system("test"))
+    future = timezone.now() + dt.timedelta(days=3)
+    User.objects.filter(pk=user.pk).update(access_expires_at=future)
+
+    services.user_enable(user=User.objects.get(pk=user.pk), actor=Actor.system("staff test"))
+
+    assert User.objects.get(pk=user.pk).access_expires_at == future
