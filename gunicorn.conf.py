@@ -75,4 +75,6 @@ control_socket_disable = True
 # request id ties a line to the app's own logs and to the caller's problem responses.
 accesslog = "-"
 errorlog = "-"
+# The error log quotes the request line of a request gunicorn can't parse: redacted like every log.
+logger_class = "config.gunicorn_logging.RedactingLogger"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'

@@ -13,20 +13,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import services
+from accounts.cognito import sync
 from accounts.models import User
 from audit.context import Actor
 
 ACTOR_NAME = "access expiry"
 
 
-def disable_expired_users(*, now: datetime.datetime | None = None, limit: int = 500) -> int:
+def disable_expired_users(*, now: datetime.datetime | None = None, limit: int = 500, should_stop=None) -> int:
     """Disable up to `limit` active users whose access expired at or before `now` (default: the
-    current time), oldest expiry first. Returns how many this call disabled."""
+    current time), oldest expiry first. Returns how many this call disabled.
+
+    The Cognito work is only recorded: the worker's own Cognito job applies it, so one pass never
+    waits on Cognito user after user (which would hold up the worker's other jobs)."""
     now = now or timezone.now()
     actor = Actor.system(ACTOR_NAME)
     disabled = 0
-    while disabled < limit:
-        with transaction.atomic():
+    while disabled < limit and not (should_stop is not None and should_stop()):
+        with transaction.atomic(), sync.inline_sync_disabled():
             user = (
                 User.objects.select_for_update(skip_locked=True, of=("self",))
                 # The partial index user_access_expiry_due_idx serves exactly this condition.

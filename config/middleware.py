@@ -1,13 +1,9 @@
-import json
-
 from django.conf import settings
-from django.http import HttpResponse
 
-from config.api.problems import problem_response
+from config.api.problems import is_scim, problem_response, scim_error_response
 from config.views import healthz
 
 HEALTHZ_PATH = "/healthz"
-SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 class HealthCheckMiddleware:
@@ -36,8 +32,8 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.MAX_REQUEST_BODY_BYTES:
-            if request.path_info.startswith("/scim/"):  # SCIM speaks its own error schema (RFC 7644 §3.12)
-                error = {"schemas": [SCIM_ERROR], "status": "413", "detail": "The request body exceeds 1 MiB."}
-                return HttpResponse(json.dumps(error), status=413, content_type="application/scim+json")
+            if is_scim(request):  # SCIM speaks its own error schema (RFC 7644 §3.12)
+                return scim_error_response(413, detail="The request body exceeds 1 MiB.")
             return problem_response(413, code="payload_too_large", detail="The request body exceeds 1 MiB.")
         return self.get_response(request)
+

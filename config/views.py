@@ -7,8 +7,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found, server_error
 
-from config.api.database import database_unavailable_response, is_database_unavailable
-from config.api.problems import problem_response
+from config.api.database import RETRY_AFTER_SECONDS, database_unavailable_response, is_database_unavailable
+from config.api.problems import is_scim, problem_response, scim_error_response
 
 
 def healthz(request):
@@ -59,12 +59,21 @@ def bad_request(request, exception=None):
 def not_found(request, exception=None):
     if _is_api(request):
         return api_not_found(request)
+    if is_scim(request):
+        return scim_error_response(404, detail="There is no such resource.")
     return page_not_found(request, exception)
 
 
 def internal_error(request):
     # Django calls this handler inside its `except` block, so the failure is still at hand: an
     # unreachable database (raised in middleware or a non-DRF view like the token endpoint) is 503.
+    if is_scim(request):  # identity providers parse the SCIM error schema, whatever failed
+        if is_database_unavailable(sys.exc_info()[1]):
+            return scim_error_response(
+                503, detail="The service can't reach its database right now. Retry shortly.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return scim_error_response(500, detail="Something went wrong on our side.")
     if is_database_unavailable(sys.exc_info()[1]):
         return database_unavailable_response()
     if _is_api(request):

@@ -18,6 +18,7 @@ from organizations.models import IdempotencyKey
 from webhooks import delivery
 
 COGNITO_BATCH_SIZE = 50
+COGNITO_PASS_SECONDS = 3.0
 WEBHOOK_BATCH_SIZE = 50
 # The jobs run one after another: a pass of slow receivers (up to WEBHOOK_TIMEOUT_SECONDS each) must not
 # hold the Cognito sync and the access expiry back; past this budget the pass gives the rest back.
@@ -33,10 +34,13 @@ class Job:
 
 
 def cognito_sync(should_stop) -> int:
-    result = sync.process_due(COGNITO_BATCH_SIZE, should_stop=should_stop)
-    if result.released:  # stopping, or Cognito unavailable: wait the interval, don't spin
-        return 0
-    return result.applied + result.failed
+    # A pass gives the rest of its batch back after COGNITO_PASS_SECONDS, so a backlog after a bulk
+    # change (an import, a deactivation) can't keep the webhooks' 5-second promise waiting.
+    deadline = time.monotonic() + COGNITO_PASS_SECONDS
+    result = sync.process_due(COGNITO_BATCH_SIZE, should_stop=lambda: should_stop() or time.monotonic() > deadline)
+    if result.released and (should_stop() or time.monotonic() <= deadline):
+        return 0  # stopping, or Cognito unavailable: wait the interval, don't spin
+    return result.applied + result.failed  # budget spent: run again after the other jobs
 
 
 def expired_tokens(should_stop) -> int:
@@ -62,7 +66,7 @@ def webhook_delivery(should_stop) -> int:
 def access_expiry(should_stop) -> int:
     # Each expired user is disabled through user_disable (actor system "access expiry"), one
     # transaction each, SKIP LOCKED between workers; more than a batch waiting runs again at once.
-    return expiry.disable_expired_users(limit=EXPIRY_BATCH_SIZE)
+    return expiry.disable_expired_users(limit=EXPIRY_BATCH_SIZE, should_stop=should_stop)
 
 
 JOBS: tuple[Job, ...] = (

@@ -159,13 +159,13 @@ class CognitoGateway:
         logger.info("cognito account created username=%s invitation=%s", username, send_invitation)
         return True
 
-    def _update_attributes(self, username: str, changed: dict[str, str], *, verify_email: bool = False) -> None:
+    def _update_attributes(self, username: str, changed: dict[str, str]) -> None:
         if not changed:
             return
         if "email" in changed:
             # A new address is unverified until its owner proves it (Cognito sends the code);
             # only the address the account was created with counts as verified.
-            changed = {**changed, "email_verified": "true" if verify_email else "false"}
+            changed = {**changed, "email_verified": "false"}
         self._call(
             "admin_update_user_attributes", username, Username=username, UserAttributes=_as_attribute_list(changed)
         )
@@ -269,7 +269,9 @@ class CognitoGateway:
             raise ValueError("group names must be non-empty")
         if never_applied:
             if not self._create_with_groups(username, state, send_invitation=send_invitation):
-                self._converge(username, state, send_invitation=False, verify_email=True)
+                # The account exists (an earlier create landed unrecorded): an address that differs
+                # from its own is a changed one, so it goes in unverified like any other change.
+                self._converge(username, state, send_invitation=False)
         elif applied is not None:
             try:
                 self._apply_differences(username, state, applied)
@@ -301,7 +303,7 @@ class CognitoGateway:
         if state["enabled"] and not was_enabled:
             self.enable(username=username)
 
-    def _converge(self, username: str, state: dict, *, send_invitation: bool, verify_email: bool = False) -> None:
+    def _converge(self, username: str, state: dict, *, send_invitation: bool) -> None:
         desired = _attributes(state)
         current = self._get_user(username)
         if current is None:
@@ -315,7 +317,7 @@ class CognitoGateway:
             self.disable(username=username)
         existing = {a["Name"]: a.get("Value", "") for a in current.get("UserAttributes", [])}
         changed = {k: v for k, v in desired.items() if existing.get(k) != v}
-        self._update_attributes(username, changed, verify_email=verify_email)
+        self._update_attributes(username, changed)
         self.set_groups(username=username, groups=state["groups"])
         if state["enabled"] and not currently_enabled:
             self.enable(username=username)

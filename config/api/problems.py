@@ -32,3 +32,20 @@ def problem_response(status: int, *, code: str, detail: str, errors=None, header
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_CONTENT_TYPE = "application/scim+json"
+
+
+def is_scim(request) -> bool:
+    return request.path.startswith("/scim/")
+
+
+def scim_error_response(status: int, *, detail: str, headers=None) -> HttpResponse:
+    """The SCIM error schema (RFC 7644 §3.12), for errors under /scim raised outside its views."""
+    body = {"schemas": [SCIM_ERROR_SCHEMA], "status": str(status), "detail": detail}
+    response = HttpResponse(orjson.dumps(body), status=status, content_type=SCIM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response

@@ -202,3 +202,17 @@ def test_re_enabling_keeps_an_expiry_still_in_the_future(organization):
     services.user_enable(user=User.objects.get(pk=user.pk), actor=Actor.system("staff test"))
 
     assert User.objects.get(pk=user.pk).access_expires_at == future
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pass_records_the_cognito_work_without_waiting_on_cognito_and_stops_when_asked(organization, monkeypatch):
+    users = [_user(organization, f"e{n}@x.example", expires_at=NOW - dt.timedelta(minutes=n)) for n in range(3)]
+    inline = []
+    monkeypatch.setattr(sync, "_apply_inline", lambda user_id: inline.append(user_id))
+
+    assert disable_expired_users(now=NOW, should_stop=lambda: True) == 0  # SIGTERM before the first
+    assert disable_expired_users(now=NOW) == 3
+
+    assert inline == []  # nothing applied inline: the worker's Cognito job does it
+    rows = CognitoSync.objects.filter(user__in=users)
+    assert {row.state for row in rows} == {"pending"} and all(not row.desired["enabled"] for row in rows)

@@ -150,6 +150,35 @@ def test_the_cognito_job_hands_its_stop_check_to_the_sync(monkeypatch):
         return PassResult(applied=2, failed=1, released=0)
 
     monkeypatch.setattr(jobs.sync, "process_due", process_due)
-    check = lambda: False  # noqa: E731
-    assert jobs.cognito_sync(check) == 3
-    assert seen == {"limit": jobs.COGNITO_BATCH_SIZE, "should_stop": check}
+    stopping = {"now": False}
+    assert jobs.cognito_sync(lambda: stopping["now"]) == 3
+    assert seen["limit"] == jobs.COGNITO_BATCH_SIZE
+    assert seen["should_stop"]() is False
+    stopping["now"] = True  # SIGTERM reaches the sync through the pass's own check
+    assert seen["should_stop"]() is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cognito_backlog_pass_gives_the_rest_back_after_its_budget(queued, monkeypatch):
+    import time
+
+    from accounts.cognito import sync
+
+    users = queued(6)
+    real_settle = sync._settle
+
+    def slow_settle(claim, *args, **kwargs):
+        time.sleep(0.3)  # a slow Cognito: each user takes a while
+        return real_settle(claim, *args, **kwargs)
+
+    monkeypatch.setattr(sync, "_settle", slow_settle)
+    monkeypatch.setattr(jobs, "COGNITO_PASS_SECONDS", 0.5)
+
+    started = time.monotonic()
+    handled = jobs.cognito_sync(lambda: False)
+
+    assert time.monotonic() - started < 1.5  # not 6 x 0.3 s
+    assert 0 < handled < 6  # some done; the worker runs the pass again after its other jobs
+    states = list(CognitoSync.objects.filter(user__in=users).values_list("state", "claimed_until"))
+    assert [s for s, _ in states].count("pending") == 6 - handled
+    assert all(claimed is None for s, claimed in states if s == "pending")  # given back, not leased
