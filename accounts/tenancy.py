@@ -262,6 +262,31 @@ def api_client_update(*, api_client: ApiClient, actor: Actor, name=_UNSET, scope
     return api_client
 
 
+def api_client_secret_reset(*, api_client: ApiClient, actor: Actor) -> str:
+    """A new secret for the client (returned once; stored hashed); the old one stops working at once.
+    Audited as `api_client.updated` (no secret in the event)."""
+    with transaction.atomic():
+        api_client = _lock_api_client(api_client)
+        if api_client.is_revoked:
+            raise ApplicationError(
+                "A revoked API client can't be changed; create a new one.", code="api_client_revoked", status=409
+            )
+        secret = generate_client_secret()
+        application = api_client.application
+        application.client_secret = secret
+        application.save(update_fields=["client_secret", "updated"])
+        audit_event_record(
+            action=AuditEvent.Action.API_CLIENT_UPDATED,
+            actor=actor,
+            organization_id=api_client.organization_id,
+            changes={
+                "client_id": {"from": application.client_id, "to": application.client_id},
+                "client_secret": {"from": "(hidden)", "to": "(reset)"},
+            },
+        )
+    return secret
+
+
 def api_client_revoke(*, api_client: ApiClient, actor: Actor) -> ApiClient:
     """Revoked clients get no new tokens and their existing tokens stop working at once. Idempotent."""
     with transaction.atomic():

@@ -12,6 +12,8 @@ COGNITO_PORT="${COGNITO_PORT:-5011}"
 PORT="${PORT:-8000}"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=ap-southeast-2 AWS_DEFAULT_REGION=ap-southeast-2
 export AWS_EC2_METADATA_DISABLED=true
+# Development only: the demo's webhook endpoints may point at a receiver on this machine.
+export WEBHOOK_ALLOW_PRIVATE_TARGETS=true
 export AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="http://127.0.0.1:${COGNITO_PORT}"
 
 mkdir -p var
@@ -43,11 +45,17 @@ AWS_SECRET_ACCESS_KEY=local
 AWS_REGION=ap-southeast-2
 AWS_DEFAULT_REGION=ap-southeast-2
 AWS_EC2_METADATA_DISABLED=true
+WEBHOOK_ALLOW_PRIVATE_TARGETS=true
 AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER=${AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER}
 COGNITO_USER_POOL_ID=${COGNITO_USER_POOL_ID}
 ENV
 echo
 echo "Service: http://127.0.0.1:${PORT}/   API docs: http://127.0.0.1:${PORT}/v1/docs   admin: http://127.0.0.1:${PORT}/admin/"
 echo "Operator commands, in another terminal: set -a; . var/demo.env; set +a   (then .venv/bin/python manage.py help)"
+# The background work (Cognito retries, webhook deliveries, access expiry): its log in var/worker.log.
+.venv/bin/python manage.py run_worker >var/worker.log 2>&1 &
+WORKER_PID=$!
+trap 'kill $WORKER_PID $MOTO_PID 2>/dev/null || true' EXIT
+echo "Worker: run_worker (log in var/worker.log)"
 echo
 .venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload

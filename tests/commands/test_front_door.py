@@ -87,3 +87,30 @@ def test_a_command_without_its_settings_says_so_in_one_line():
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[0] == "Configuration error: Set the DJANGO_SECRET_KEY environment variable"
+
+
+@pytest.mark.django_db
+def test_seed_demo_audits_the_staff_superuser_and_a_reset_secret(tmp_path):
+    from audit.models import AuditEvent
+
+    credentials = tmp_path / "demo-credentials.json"
+    seed(credentials)
+    staff = User.objects.get(email="staff@demo.example")
+    granted = AuditEvent.objects.get(action="staff.privileges_changed", user=staff)
+    assert granted.changes["is_superuser"] == {"from": False, "to": True}
+
+    credentials.unlink()  # no kept secret: the demo client's secret must be reset
+    _, client_id, secret = seed(credentials)
+
+    reset = AuditEvent.objects.filter(action="api_client.updated").latest("id")
+    assert reset.changes["client_secret"] == {"from": "(hidden)", "to": "(reset)"}
+    assert secret not in str(reset.changes)
+    assert token_status(client_id, secret) == 200
+
+
+@pytest.mark.django_db
+def test_the_demo_client_may_manage_webhooks(tmp_path):
+    _, client_id, _ = seed(tmp_path / "demo-credentials.json")
+    from organizations.models import ApiClient
+
+    assert "manage:webhooks" in ApiClient.objects.get(application__client_id=client_id).scopes

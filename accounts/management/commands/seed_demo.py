@@ -9,14 +9,16 @@ from oauth2_provider.generators import generate_client_secret
 
 from accounts import services
 from accounts.models import User
-from accounts.tenancy import api_client_create, organization_create
+from accounts.tenancy import api_client_create, api_client_secret_reset, api_client_update, organization_create
 from audit.context import Actor
+from audit.models import AuditEvent
+from audit.services import audit_event_record
 from organizations.models import ApiClient, Organization
 
 DEMO_ORGANIZATION = "Demo Practice"
 DEMO_HPIO = "8003620000000005"
 DEMO_CLIENT = "Demo practice software"
-ALL_SCOPES = ["read:users", "create:user", "update:user", "delete:user", "read:audit"]
+ALL_SCOPES = ["read:users", "create:user", "update:user", "delete:user", "read:audit", "manage:webhooks"]
 
 PROVIDER = {
     "date_of_birth": "1980-03-15",
@@ -72,6 +74,13 @@ class Command(BaseCommand):
                 staff = User.objects.create_superuser(
                     email=staff_email, password=password, given_name="Demo", family_name="Staff"
                 )
+                audit_event_record(
+                    action=AuditEvent.Action.STAFF_PRIVILEGES_CHANGED,
+                    actor=actor,
+                    organization_id=None,
+                    user_id=staff.pk,
+                    changes={"is_staff": {"from": False, "to": True}, "is_superuser": {"from": False, "to": True}},
+                )
             elif not (password and staff.check_password(password)):
                 password = password or generate_client_secret()[:20]
                 staff.set_password(password)
@@ -89,9 +98,9 @@ class Command(BaseCommand):
                 and check_password(secret, api_client.application.client_secret)
             ):
                 # The secret is stored hashed: without a kept copy that still works, a new one is the only way.
-                secret = generate_client_secret()
-                api_client.application.client_secret = secret
-                api_client.application.save()
+                secret = api_client_secret_reset(api_client=api_client, actor=actor)
+            if api_client.scopes != set(ALL_SCOPES):  # a demo seeded before a scope existed
+                api_client = api_client_update(api_client=api_client, actor=actor, scopes=ALL_SCOPES)
         _write_credentials(
             credentials_file,
             {"staff_password": password, "client_id": api_client.application.client_id, "client_secret": secret},

@@ -10,8 +10,8 @@ from worker.runner import Worker
 
 class Command(BaseCommand):
     help = (
-        "Run the background worker until SIGTERM/SIGINT: Cognito sync, expired OAuth tokens and "
-        "Idempotency-Keys (worker/jobs.py). Several may run at once, on several machines."
+        "Run the background worker until SIGTERM/SIGINT: Cognito sync, webhook delivery, access expiry, "
+        "expired OAuth tokens and Idempotency-Keys (worker/jobs.py). Several may run at once, on several machines."
     )
 
     def add_arguments(self, parser):
