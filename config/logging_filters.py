@@ -24,12 +24,13 @@ _KEYS = "|".join(
     )
 )
 # A quoted value runs to its closing quote (a password may hold spaces); a bare one to the next
-# separator of a query string, a header list or a repr.
-_VALUE = r"""(?:'[^'\r\n]*'|"[^"\r\n]*"|[^'"&\s,;}]+)"""
+# separator of a query string, a header list or a repr (not `;`: a secret may contain one). A key
+# may carry PHP-style brackets (`access_token[]=`).
+_VALUE = r"""(?:'[^'\r\n]*'|"[^"\r\n]*"|[^'"&\s,}]+)"""
 # key=value (query strings, form bodies), 'key': 'value' and "key": "value" (reprs, JSON), and an
 # authorization code only as a query or form parameter (`status code=200` stays readable).
 _CREDENTIAL = re.compile(
-    rf"""(?P<key>(?:\b['"]?(?:{_KEYS})|(?<=[?&])code)['"]?\s*[:=]\s*){_VALUE}""",
+    rf"""(?P<key>(?:\b['"]?(?:{_KEYS})|(?<=[?&])code)(?:\[\]|%5[bB]%5[dD])?['"]?\s*[:=]\s*){_VALUE}""",
     re.IGNORECASE,
 )
 # `Authorization: Bearer x`, `'HTTP_AUTHORIZATION': 'Basic x'`: the whole value, scheme included.

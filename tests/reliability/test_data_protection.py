@@ -293,3 +293,7 @@ def test_redaction_keeps_the_rest_of_the_line():
     )
     assert redact("Authorization: Basic dXNlcjpwYXNz") == "Authorization: [redacted]"
     assert redact("retry with a new token later") == "retry with a new token later"
+    # Bracketed keys and a semicolon inside a bare value are credentials too.
+    assert redact("GET /?access_token[]=abc&x=1") == "GET /?access_token[]=[redacted]&x=1"
+    assert redact("GET /?access_token%5B%5D=abc") == "GET /?access_token%5B%5D=[redacted]"
+    assert redact("?client_secret=a;b HTTP/1.1") == "?client_secret=[redacted] HTTP/1.1"
