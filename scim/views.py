@@ -22,7 +22,9 @@ from scim2_models import (
     Group,
     ListResponse,
     PatchOp,
+    ResourceType,
     ResponseParameters,
+    Schema,
     SCIMException,
     ScimFilter,
 )
@@ -386,40 +388,31 @@ class ServiceProviderConfigView(ScimView):
         return _json(config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
 
+def _discovery(documents, item_id, *, kind: str, model):
+    """A discovery listing (Schemas, ResourceTypes), or one of its items by id."""
+    if item_id is not None:
+        found = [doc for doc in documents if doc.id == item_id]
+        if not found:
+            raise ScimError(404, f"{kind} {item_id} not found.")
+        return _json(found[0].model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+    message = ListResponse[model](
+        total_results=len(documents), start_index=1, items_per_page=len(documents), resources=documents
+    )
+    return _json(message.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
+
+
 class SchemasView(ScimView):
     http_method_names = ["get"]
 
     def get(self, request, schema_id=None):
-        documents = resources.schemas(self.base_url)
-        if schema_id is not None:
-            found = [doc for doc in documents if doc.id == schema_id]
-            if not found:
-                raise ScimError(404, f"Schema {schema_id} not found.")
-            return _json(found[0].model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-        from scim2_models import Schema
-
-        message = ListResponse[Schema](
-            total_results=len(documents), start_index=1, items_per_page=len(documents), resources=documents
-        )
-        return _json(message.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
+        return _discovery(resources.schemas(self.base_url), schema_id, kind="Schema", model=Schema)
 
 
 class ResourceTypesView(ScimView):
     http_method_names = ["get"]
 
     def get(self, request, type_id=None):
-        types = resources.resource_types(self.base_url)
-        if type_id is not None:
-            found = [item for item in types if item.id == type_id]
-            if not found:
-                raise ScimError(404, f"ResourceType {type_id} not found.")
-            return _json(found[0].model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-        from scim2_models import ResourceType
-
-        message = ListResponse[ResourceType](
-            total_results=len(types), start_index=1, items_per_page=len(types), resources=types
-        )
-        return _json(message.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
+        return _discovery(resources.resource_types(self.base_url), type_id, kind="ResourceType", model=ResourceType)
 
 
 class NotFoundView(ScimView):
