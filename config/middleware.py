@@ -2,6 +2,7 @@ from django.conf import settings
 
 from config.api.problems import is_scim, problem_response, scim_error_response
 from config.views import healthz
+from config.write_gate import get_write_gate
 
 HEALTHZ_PATH = "/healthz"
 
@@ -37,3 +38,28 @@ class BodySizeLimitMiddleware:
             return problem_response(413, code="payload_too_large", detail="The request body exceeds 1 MiB.")
         return self.get_response(request)
 
+
+
+class WriteGateMiddleware:
+    """Writes (any method but GET, HEAD, OPTIONS) take one of the process's write slots for their
+    whole request; see config/write_gate.py. A write that waits too long for one gets 503."""
+
+    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        gate = get_write_gate()
+        if gate is None or request.method in self.SAFE_METHODS:
+            return self.get_response(request)
+        if not gate.enter():
+            detail = "The server is busy with other writes; nothing was changed. Retry after Retry-After seconds."
+            headers = {"Retry-After": "1"}
+            if is_scim(request):
+                return scim_error_response(503, detail=detail, headers=headers)
+            return problem_response(503, code="server_busy", detail=detail, headers=headers)
+        try:
+            return self.get_response(request)
+        finally:
+            gate.leave()

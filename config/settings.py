@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
+    "config.middleware.WriteGateMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -126,6 +127,10 @@ STORAGES = {
 # Requests: the contract caps bodies at 1 MiB (413 beyond it).
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Writes a server process runs at once (config/write_gate.py; 0: no limit), and how long one waits
+# for a turn before it is answered 503 `server_busy`.
+API_CONCURRENT_WRITES = env.int("API_CONCURRENT_WRITES", default=2)
+API_WRITE_QUEUE_TIMEOUT_SECONDS = env.float("API_WRITE_QUEUE_TIMEOUT_SECONDS", default=10.0)
 
 # Security. Plain HTTP on loopback (the demo, the tests) turns the redirect off explicitly.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -32,6 +32,7 @@ from accounts.cognito.clients import (
     reset_client,
     translate,
 )
+from config.write_gate import released_while_waiting
 
 # The names callers use, whichever module defines them.
 __all__ = [
@@ -109,7 +110,8 @@ class CognitoGateway:
         if operation not in _READS:
             self.wrote = True  # even if it fails: a timed-out write may have landed
         try:
-            with read_timeout_of_next_call(read_timeout):
+            # The request's write slot is free for another write while this one waits on AWS.
+            with read_timeout_of_next_call(read_timeout), released_while_waiting():
                 return getattr(client, operation)(UserPoolId=pool_id, **params)
         except (ClientError, BotoCoreError) as exc:
             error = translate(operation, exc)

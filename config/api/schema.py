@@ -98,6 +98,11 @@ PROBLEMS = {
     429: "Too many requests for this API client (`rate_limited`); retry after `Retry-After` seconds.",
     503: "The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds.",
 }
+# A write can also find every write slot of the server process taken (config/write_gate.py).
+WRITE_503 = (
+    "The database is unavailable (`database_unavailable`), or the server is busy with other writes "
+    "(`server_busy`: nothing was changed); retry after `Retry-After` seconds."
+)
 
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}
@@ -129,7 +134,8 @@ class ApiAutoSchema(AutoSchema):
             content = {"schema": problem_ref}
             if status in examples:
                 content["examples"] = examples[status]
-            response = {"description": PROBLEMS[status], "content": {PROBLEM_MEDIA_TYPE: content}}
+            description = WRITE_503 if status == 503 and method not in ("GET", "HEAD", "OPTIONS") else PROBLEMS[status]
+            response = {"description": description, "content": {PROBLEM_MEDIA_TYPE: content}}
             if status in (429, 503):
                 response["headers"] = RETRY_AFTER
             operation["responses"].setdefault(str(status), response)
