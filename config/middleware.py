@@ -39,7 +39,6 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
-
 class WriteGateMiddleware:
     """Writes (any method but GET, HEAD, OPTIONS) take one of the process's write slots for their
     whole request; see config/write_gate.py. A write that waits too long for one gets 503."""
