@@ -105,3 +105,17 @@ def test_the_access_log_of_a_real_request_has_no_credentials(tmp_path):
     assert "client-id" not in text
     assert re.search(r'"GET /healthz HTTP/1.1" \d{3} \d+ \d+ms "Python-urllib/[\d.]+" [0-9a-f]{32}', text), text
     assert server.returncode == 0  # SIGTERM: a graceful stop
+
+
+def test_each_worker_freezes_what_it_loaded_so_full_collections_skip_it():
+    import gc
+    import runpy
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        config["post_worker_init"](worker=None)
+        assert gc.get_freeze_count() > 10_000  # this process's modules, Django's included
+    finally:
+        gc.unfreeze()

@@ -145,3 +145,27 @@ def test_a_write_that_finds_every_slot_taken_gets_503_server_busy_and_changes_no
 
     again = api.post(users_url, user_body(email="busy@alice-practice.example"), format="json")
     assert again.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_lends_its_turn_during_each_inline_cognito_call(one_slot, api, users_url, settings):
+    """End to end: the inline sync runs after commit (outside any transaction), so every call to
+    Cognito is made with the write's one slot free for another write."""
+    from accounts.cognito.clients import Budget, get_inline_client
+
+    free_slots = []
+
+    def record(**kwargs):
+        free_slots.append(one_slot._semaphore._value)
+
+    client = get_inline_client(Budget(settings.COGNITO_SYNC_INLINE_BUDGET_SECONDS).connect_timeout)
+    client.meta.events.register("before-send.cognito-idp", record, unique_id="test_write_gate:record")
+    try:
+        response = api.post(users_url, user_body(email="lends@alice-practice.example"), format="json")
+    finally:
+        client.meta.events.unregister("before-send.cognito-idp", unique_id="test_write_gate:record")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["cognito"]["status"] == "synced"
+    assert free_slots and set(free_slots) == {1}
+    assert one_slot._semaphore._value == 1  # given back when the request ended
