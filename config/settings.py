@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config.logging_filters import credential_logger_names
 
@@ -285,6 +286,10 @@ WEBHOOK_RETRY_SCHEDULE = [int(s) for s in env("WEBHOOK_RETRY_SCHEDULE", default=
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # How long a worker holds a claimed delivery; must exceed the timeout by far.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# Finished deliveries (with their attempts) and events left without one are deleted after this many days.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+if WEBHOOK_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("WEBHOOK_RETENTION_DAYS must be a whole number of days, 1 or more.")
 # httpx logs each request's URL at INFO: a webhook URL's query string may carry the receiver's credential.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["WebhookEndpointStatusEnum"] = (

@@ -80,6 +80,10 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Retention (webhooks/retention.py): events past WEBHOOK_RETENTION_DAYS left without a delivery.
+            models.Index(fields=["created_at"], name="webhook_event_created_idx"),
+        ]
 
     def __str__(self):
         return f"{self.type} {self.pk}"
@@ -117,6 +121,12 @@ class WebhookDelivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=models.Q(status="pending"),
                 name="webhook_delivery_due_idx",
+            ),
+            # Retention (webhooks/retention.py): finished deliveries past WEBHOOK_RETENTION_DAYS.
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=["succeeded", "failed"]),
+                name="webhook_delivery_finished_idx",
             ),
         ]
 

@@ -15,7 +15,7 @@ from accounts import expiry
 from accounts.api.oauth import delete_expired_tokens
 from accounts.cognito import sync
 from organizations.models import IdempotencyKey
-from webhooks import delivery
+from webhooks import delivery, retention
 
 COGNITO_BATCH_SIZE = 50
 COGNITO_PASS_SECONDS = 3.0
@@ -24,6 +24,8 @@ WEBHOOK_BATCH_SIZE = 50
 # hold the Cognito sync and the access expiry back; past this budget the pass gives the rest back.
 WEBHOOK_PASS_SECONDS = 5.0
 EXPIRY_BATCH_SIZE = 100
+# A first pass over months of history must not hold the deliveries and the Cognito sync back either.
+RETENTION_PASS_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,14 @@ def webhook_delivery(should_stop) -> int:
     return delivered + failed  # budget spent with some given back: run again after the other jobs
 
 
+def webhook_retention(should_stop) -> int:
+    # Batches of retention.BATCH_SIZE until none is left or the budget is spent; rows deleted means
+    # more may be left, so it runs again after the other jobs.
+    deadline = time.monotonic() + RETENTION_PASS_SECONDS
+    result = retention.purge_webhook_history(should_stop=lambda: should_stop() or time.monotonic() > deadline)
+    return result.deliveries + result.events
+
+
 def access_expiry(should_stop) -> int:
     # Each expired user is disabled through user_disable (actor system "access expiry"), one
     # transaction each, SKIP LOCKED between workers; more than a batch waiting runs again at once.
@@ -77,4 +87,5 @@ JOBS: tuple[Job, ...] = (
     Job("webhook_delivery", webhook_delivery, interval=1.0),
     # Access that ends by itself is ended within a minute.
     Job("access_expiry", access_expiry, interval=15.0),
+    Job("webhook_retention", webhook_retention, interval=15 * 60.0),
 )

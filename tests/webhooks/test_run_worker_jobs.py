@@ -23,6 +23,7 @@ def test_the_worker_runs_every_background_job():
         "expired_idempotency_keys",
         "webhook_delivery",
         "access_expiry",
+        "webhook_retention",
     ]
     assert {job.name: job.interval for job in JOBS}["access_expiry"] <= 60  # "within a minute"
 

@@ -21,7 +21,14 @@ pytestmark = pytest.mark.django_db
 
 def test_the_job_table_names_each_job_once_with_an_interval():
     names = [job.name for job in JOBS]
-    assert names == ["cognito_sync", "expired_tokens", "expired_idempotency_keys", "webhook_delivery", "access_expiry"]
+    assert names == [
+        "cognito_sync",
+        "expired_tokens",
+        "expired_idempotency_keys",
+        "webhook_delivery",
+        "access_expiry",
+        "webhook_retention",
+    ]
     assert all(job.interval > 0 for job in JOBS)
 
 
