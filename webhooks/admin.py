@@ -297,5 +297,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             except ApplicationError:
                 refused += 1
         self.message_user(
-            request, f"Queued {sent} redelivery(ies); {refused} skipped (endpoint disabled).", messages.SUCCESS
+            request,
+            f"Queued {sent} redelivery(ies); {refused} skipped (endpoint disabled, or history purged).",
+            messages.SUCCESS,
         )

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from audit.services import audit_event_record
 from config.errors import ApplicationError
 from webhooks import secrets, targets
-from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookDelivery, WebhookEndpoint
+from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 # After a rotation the old secret signs alongside the new one this long.
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
@@ -180,6 +180,11 @@ def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
         raise ApplicationError(
             "The endpoint is disabled: enable it before redelivering.", code="webhook_endpoint_disabled", status=409
         )
-    return WebhookDelivery.objects.create(
-        event_id=delivery.event_id, endpoint_id=delivery.endpoint_id, next_attempt_at=timezone.now()
-    )
+    with transaction.atomic():
+        # The event locked: retention (webhooks/retention.py) deletes an event once its last
+        # delivery has gone, and a redelivery racing it must either keep the event or see it gone.
+        if not WebhookEvent.objects.select_for_update().filter(pk=delivery.event_id).exists():
+            raise ApplicationError("No such delivery: its history has been purged.", code="not_found", status=404)
+        return WebhookDelivery.objects.create(
+            event_id=delivery.event_id, endpoint_id=delivery.endpoint_id, next_attempt_at=timezone.now()
+        )

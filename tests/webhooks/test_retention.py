@@ -141,3 +141,17 @@ def test_the_worker_runs_it_every_15_minutes_and_the_command_shares_it(history):
     history("succeeded", 31 * DAY)
     call_command("purge_webhook_history", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert not WebhookDelivery.objects.exists() and not WebhookEvent.objects.exists()
+
+
+def test_redelivering_a_delivery_whose_history_was_purged_meanwhile_is_404_not_a_crash(history):
+    from config.errors import ApplicationError
+    from webhooks.services import webhook_delivery_redeliver
+
+    delivery = history("failed", 31 * DAY)
+    loaded = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery.pk)  # the view's copy
+    purge_webhook_history()  # retention runs between the view's lookup and the service
+
+    with pytest.raises(ApplicationError) as raised:
+        webhook_delivery_redeliver(delivery=loaded)
+    assert (raised.value.status, raised.value.code) == (404, "not_found")
+    assert not WebhookDelivery.objects.filter(event_id=delivery.event_id).exists()
