@@ -284,6 +284,8 @@ _WEBHOOK_RETRY_DEFAULT = "5,30,120,600,1800,3600,7200,14400,28800,43200"
 WEBHOOK_RETRY_SCHEDULE = [int(s) for s in env("WEBHOOK_RETRY_SCHEDULE", default=_WEBHOOK_RETRY_DEFAULT).split(",")]
 # A 2xx within this many seconds is success.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# The longest a target's host name may take to resolve (at registration and within each attempt's timeout).
+WEBHOOK_DNS_TIMEOUT_SECONDS = env.float("WEBHOOK_DNS_TIMEOUT_SECONDS", default=2.0)
 # How long a worker holds a claimed delivery; must exceed the timeout by far.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 # Finished deliveries (with their attempts) and events left without one are deleted after this many days.

@@ -4,10 +4,10 @@ Claims go through config/outbox.py (SELECT ... FOR UPDATE SKIP LOCKED, a lease a
 several workers can run at once, none sends one attempt twice, and a killed worker's deliveries
 come back when its lease lapses (at least once). No transaction is open while a request is out.
 
-Each attempt checks the URL again (its host resolved now, every address public unless
-WEBHOOK_ALLOW_PRIVATE_TARGETS), then connects to the address it checked, with the URL's host in
-Host and TLS SNI (certificates are verified against that name), follows no redirect, and ignores
-proxy environment variables. A 2xx within the timeout is success; anything else is retried after
+Each attempt checks the URL again (its host resolved now, within WEBHOOK_DNS_TIMEOUT_SECONDS, every
+address public unless WEBHOOK_ALLOW_PRIVATE_TARGETS), then connects to the address it checked, with
+the URL's host in Host and TLS SNI (certificates are verified against that name), follows no
+redirect, and ignores proxy environment variables. A 2xx within the timeout is success; anything else is retried after
 the next gap of WEBHOOK_RETRY_SCHEDULE, and the delivery is `failed` once the schedule is spent.
 """
 
@@ -160,7 +160,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def _post(target: targets.Target, *, body: bytes, headers: dict) -> int:
+def _post(target: targets.Target, *, body: bytes, headers: dict, deadline: float) -> int:
     host = f"[{target.address}]" if ":" in target.address else target.address
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
@@ -170,7 +170,7 @@ def _post(target: targets.Target, *, body: bytes, headers: dict) -> int:
     timeout = httpx.Timeout(seconds, connect=min(seconds, 5.0))
     transport = httpx.HTTPTransport(verify=_tls_context(), trust_env=False)
     # WEBHOOK_TIMEOUT_SECONDS bounds the whole attempt, not each read (see _DeadlineStream).
-    transport._pool._network_backend = _DeadlineBackend(time.monotonic() + seconds)
+    transport._pool._network_backend = _DeadlineBackend(deadline)
     with httpx.Client(
         timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context(), transport=transport
     ) as client:
@@ -201,12 +201,15 @@ def attempt(delivery: WebhookDelivery, token) -> bool:
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=False)
     status_code, error = None, ""
     started = time.monotonic()
+    deadline = started + settings.WEBHOOK_TIMEOUT_SECONDS  # the resolution, then the POST
     try:
-        target = targets.check(endpoint.url)
+        target = targets.check(endpoint.url, dns_timeout=min(settings.WEBHOOK_DNS_TIMEOUT_SECONDS, deadline - started))
         headers = signature_headers(endpoint=endpoint, webhook_id=event.webhook_id, body=body, now=now)
-        status_code = _post(target, body=body.encode(), headers=headers)
+        status_code = _post(target, body=body.encode(), headers=headers, deadline=deadline)
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
+    except targets.ResolutionTimeout as exc:
+        error = f"DNS resolution timed out after {exc.seconds:.3g} s"
     except ApplicationError as exc:
         error = f"Target refused: {exc.message}"
     except httpx.TimeoutException:

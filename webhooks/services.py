@@ -43,6 +43,12 @@ def _snapshot(endpoint: WebhookEndpoint) -> dict:
     return {name: getattr(endpoint, name) for name in _EDITABLE}
 
 
+def _audited(name: str, value):
+    """A field as audit events record it: any `read:audit` client reads them, so the URL goes without
+    userinfo, query or fragment (a receiver's credential); the endpoint itself keeps the full URL."""
+    return targets.redacted(value) if name == "url" and value is not None else value
+
+
 def _audit(action, endpoint: WebhookEndpoint, actor: Actor, changes: dict) -> None:
     audit_event_record(
         action=action,
@@ -81,7 +87,7 @@ def webhook_endpoint_create(
             AuditEvent.Action.WEBHOOK_ENDPOINT_CREATED,
             endpoint,
             actor,
-            {name: {"from": None, "to": value} for name, value in _snapshot(endpoint).items()},
+            {name: {"from": None, "to": _audited(name, value)} for name, value in _snapshot(endpoint).items()},
         )
     return endpoint, secret
 
@@ -107,7 +113,11 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, actor: Actor, data: di
             endpoint.disabled_reason = ""
         endpoint.full_clean()
         after = _snapshot(endpoint)
-        changes = {name: {"from": before[name], "to": after[name]} for name in _EDITABLE if before[name] != after[name]}
+        changes = {
+            name: {"from": _audited(name, before[name]), "to": _audited(name, after[name])}
+            for name in _EDITABLE
+            if before[name] != after[name]  # compared in full: a new query string alone is a change
+        }
         if not changes:
             return endpoint
         endpoint.save()
@@ -141,7 +151,7 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
             AuditEvent.Action.WEBHOOK_ENDPOINT_DELETED,
             endpoint,
             actor,
-            {name: {"from": value, "to": None} for name, value in _snapshot(endpoint).items()},
+            {name: {"from": _audited(name, value), "to": None} for name, value in _snapshot(endpoint).items()},
         )
         endpoint.delete()
 

@@ -2,12 +2,16 @@
 
 Checked at registration and again at each delivery, and the delivery connects to the address that
 was checked (no second DNS lookup an attacker could answer differently). WEBHOOK_ALLOW_PRIVATE_TARGETS
-(development and tests only) also allows http:// and loopback or private addresses."""
+(development and tests only) also allows http:// and loopback or private addresses.
+
+Resolution waits at most WEBHOOK_DNS_TIMEOUT_SECONDS (or less, when the caller's deadline is nearer):
+a hostile receiver's name server could otherwise hold the caller for the resolver's own timeouts."""
 
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -26,6 +30,14 @@ class Target:
     address: str  # the checked IP address to connect to
 
 
+class ResolutionTimeout(ApplicationError):
+    """The host name did not resolve in time (a 400 naming `url` at registration, a failed attempt at delivery)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"The URL's host name did not resolve within {seconds:.3g} s.", code=NOT_ALLOWED, field="url")
+        self.seconds = seconds
+
+
 def _refuse(message: str):
     raise ApplicationError(message, code=NOT_ALLOWED, field="url")
 
@@ -34,6 +46,30 @@ def resolve(host: str, port: int) -> list[str]:
     """Every address the host resolves to (a seam for tests)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def _resolve_within(host: str, port: int, seconds: float) -> list[str]:
+    """resolve(), waiting at most `seconds`. getaddrinfo can't be interrupted, so it runs in a daemon
+    thread of its own that we stop waiting for: a hung lookup ends with the resolver's timeouts and
+    never blocks a worker's exit (a ThreadPoolExecutor joins its threads at exit, and a shared pool
+    would let one hostile name server occupy every other endpoint's lookups)."""
+    outcome = {}
+    done = threading.Event()
+
+    def run():
+        try:
+            outcome["addresses"] = resolve(host, port)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="webhook-dns", daemon=True).start()
+    if not done.wait(max(seconds, 0.0)):
+        raise ResolutionTimeout(seconds)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["addresses"]
 
 
 def is_public(address: str) -> bool:
@@ -52,8 +88,11 @@ def is_public(address: str) -> bool:
     )
 
 
-def check(url: str) -> Target:
-    """The target to connect to, or ApplicationError 400 `webhook_url_not_allowed` naming `url`."""
+def check(url: str, *, dns_timeout: float | None = None) -> Target:
+    """The target to connect to, or ApplicationError 400 `webhook_url_not_allowed` naming `url`
+    (ResolutionTimeout when the host did not resolve within `dns_timeout`, by default
+    WEBHOOK_DNS_TIMEOUT_SECONDS)."""
+    seconds = settings.WEBHOOK_DNS_TIMEOUT_SECONDS if dns_timeout is None else dns_timeout
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
     try:
         parts = urlsplit(url)
@@ -70,7 +109,7 @@ def check(url: str) -> Target:
     host = parts.hostname
     port = port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = resolve(host, port)
+        addresses = _resolve_within(host, port, seconds)
     except (OSError, UnicodeError):
         _refuse("The URL's host name does not resolve.")
     if not addresses:
@@ -81,3 +120,18 @@ def check(url: str) -> Target:
     if parts.query:
         path = f"{path}?{parts.query}"
     return Target(scheme=parts.scheme, host=host, port=port, path=path, address=addresses[0])
+
+
+def redacted(url: str) -> str:
+    """The URL for audit events, which every `read:audit` client can read: no userinfo, and the
+    query and fragment (where a receiver may put its credential) shown only as `?…` / `#…`."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(not a valid URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", "…" if parts.fragment else ""))

@@ -161,3 +161,45 @@ def test_create_api_client_accepts_the_new_scope(organization):
         actor=Actor.system("test"), organization=organization, name="PMS", scopes=["manage:webhooks"]
     )
     assert api_client.scopes == {"manage:webhooks"}
+
+
+def test_audit_events_record_the_url_without_its_query_secret(webhooks_api, endpoints_url, organization, receiver):
+    """read:audit clients read audit events; only manage:webhooks holders see the endpoint's full URL."""
+    first, second = f"{receiver.url}?token=first-s3cret#frag", f"{receiver.url}?token=second-s3cret"
+    created = _create(webhooks_api, endpoints_url, target=first)
+    assert created.status_code == 201, created.content
+    url = f"{endpoints_url}/{created.json()['id']}"
+    assert webhooks_api.patch(url, {"url": second}, format="json").status_code == 200
+    assert webhooks_api.get(url).json()["url"] == second  # the endpoint keeps its full URL
+    assert webhooks_api.delete(url).status_code == 204
+
+    events = AuditEvent.objects.filter(action__startswith="webhook_endpoint.").order_by("id")
+    assert [e.action for e in events] == [
+        "webhook_endpoint.created",
+        "webhook_endpoint.updated",
+        "webhook_endpoint.deleted",
+    ]
+    assert events[0].changes["url"] == {"from": None, "to": f"{receiver.url}?…#…"}
+    # A new query string alone is still recorded as a change of the URL.
+    assert events[1].changes["url"] == {"from": f"{receiver.url}?…#…", "to": f"{receiver.url}?…"}
+    assert events[2].changes["url"] == {"from": f"{receiver.url}?…", "to": None}
+    listed = webhooks_api.get(f"/v1/organizations/{organization.pk}/audit-events")
+    assert listed.status_code == 200
+    text = listed.content.decode()
+    assert receiver.url in text
+    assert "s3cret" not in text and "frag" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "recorded"),
+    [
+        ("https://hooks.example/x?token=abc", "https://hooks.example/x?…"),
+        ("https://user:pass@hooks.example:8443/x#k", "https://hooks.example:8443/x#…"),
+        ("https://[2001:db8::1]/in", "https://[2001:db8::1]/in"),
+        ("https://hooks.example/in", "https://hooks.example/in"),
+    ],
+)
+def test_redacted(url, recorded):
+    from webhooks.targets import redacted
+
+    assert redacted(url) == recorded

@@ -1,9 +1,12 @@
 """Where webhooks may go: https:// to public addresses only, at registration and at every delivery."""
 
+import threading
+import time
+
 import pytest
 
 from webhooks import targets
-from webhooks.models import WebhookAttempt
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 from .conftest import deliver_all
 
@@ -140,3 +143,78 @@ def test_redirects_are_not_followed(make_endpoint, receiver, make_change):
 )
 def test_is_public(address, public):
     assert targets.is_public(address) is public
+
+
+@pytest.fixture
+def hanging_dns(monkeypatch):
+    """Names under .hang.example never resolve (the seam blocks until teardown releases it)."""
+    release = threading.Event()
+    real = targets.resolve
+
+    def resolve(host, port):
+        if host.endswith(".hang.example"):
+            release.wait(30)
+            raise OSError("released at teardown")
+        return real(host, port)
+
+    monkeypatch.setattr(targets, "resolve", resolve)
+    yield
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name == "webhook-dns":
+            thread.join(5)
+    assert not [t for t in threading.enumerate() if t.name == "webhook-dns"]
+
+
+def test_a_hanging_dns_lookup_is_a_failed_attempt_within_the_deadline(
+    settings, hanging_dns, make_endpoint, receiver, make_change
+):
+    settings.WEBHOOK_DNS_TIMEOUT_SECONDS = 0.3
+    endpoint, _ = make_endpoint(receiver.url)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url="http://receiver.hang.example/hooks")
+    make_change()
+    started = time.monotonic()
+    assert deliver_all(rounds=1) == 1
+    assert time.monotonic() - started < 1.5
+    attempt = WebhookAttempt.objects.get()
+    assert not attempt.succeeded and attempt.status_code is None
+    assert attempt.error == "DNS resolution timed out after 0.3 s"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == WebhookDelivery.Status.PENDING and delivery.attempts == 1  # retried on the schedule
+
+
+def test_the_lookup_waits_no_longer_than_the_attempts_own_timeout(
+    settings, hanging_dns, make_endpoint, receiver, make_change
+):
+    settings.WEBHOOK_DNS_TIMEOUT_SECONDS = 30
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.4
+    endpoint, _ = make_endpoint(receiver.url)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url="http://receiver.hang.example/hooks")
+    make_change()
+    started = time.monotonic()
+    deliver_all(rounds=1)
+    assert time.monotonic() - started < 1.5
+    assert WebhookAttempt.objects.get().error.startswith("DNS resolution timed out after 0.4")
+
+
+def test_registration_refuses_a_host_that_does_not_resolve_in_time(
+    settings, hanging_dns, webhooks_api, endpoints_url, staff_client, organization
+):
+    settings.WEBHOOK_DNS_TIMEOUT_SECONDS = 0.3
+    started = time.monotonic()
+    response = webhooks_api.post(
+        endpoints_url, {"url": "https://hooks.hang.example/in", "events": ["*"]}, format="json"
+    )
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "webhook_url_not_allowed"
+    assert [e["field"] for e in body["errors"]] == ["url"]
+    assert "did not resolve within 0.3 s" in body["errors"][0]["message"]
+
+    response = staff_client.post(
+        "/admin/webhooks/webhookendpoint/add/",
+        {"organization": organization.pk, "url": "https://hooks.hang.example/in", "events": ["*"]},
+    )
+    assert response.status_code == 200 and "did not resolve within 0.3 s" in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
