@@ -132,6 +132,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 # for a turn before it is answered 503 `server_busy`.
 API_CONCURRENT_WRITES = env.int("API_CONCURRENT_WRITES", default=2)
 API_WRITE_QUEUE_TIMEOUT_SECONDS = env.float("API_WRITE_QUEUE_TIMEOUT_SECONDS", default=10.0)
+if API_CONCURRENT_WRITES < 0 or API_WRITE_QUEUE_TIMEOUT_SECONDS <= 0:
+    # Else every write would fail (a negative semaphore) or be refused at once.
+    raise ImproperlyConfigured(
+        "API_CONCURRENT_WRITES must be 0 (no limit) or more, and API_WRITE_QUEUE_TIMEOUT_SECONDS above 0."
+    )
 
 # Security. Plain HTTP on loopback (the demo, the tests) turns the redirect off explicitly.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)

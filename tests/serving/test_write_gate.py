@@ -1,8 +1,12 @@
 """config/write_gate.py: a process runs API_CONCURRENT_WRITES writes at once, lends a write's slot
 while it waits on Cognito, and answers 503 `server_busy` (changing nothing) when writes pile up."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -32,6 +36,15 @@ def _wait_for(predicate, seconds=5.0):
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def _another_write_gets_in(gate: WriteGate) -> bool:
+    """Whether a write from another thread gets a slot (within the gate's timeout)."""
+    thread, leave, outcome = _in_thread(gate)
+    _wait_for(lambda: outcome)
+    leave.set()
+    thread.join(5)
+    return outcome[0]
 
 
 def test_no_more_than_slots_writes_run_at_once_and_the_next_gets_in_when_one_leaves():
@@ -71,16 +84,9 @@ def test_a_write_lends_its_slot_while_it_waits_and_takes_it_back_after():
     gate = WriteGate(1, timeout=0.2)
     assert gate.enter()
     with gate.released():
-        other, leave_other, got_other = _in_thread(gate)
-        _wait_for(lambda: got_other == [True])  # another write ran meanwhile
-        leave_other.set()
-        other.join(5)
+        assert _another_write_gets_in(gate)  # another write ran meanwhile
     # Back in this thread's hands: a newcomer waits out its timeout.
-    newcomer, leave_newcomer, got_newcomer = _in_thread(gate)
-    _wait_for(lambda: got_newcomer)
-    leave_newcomer.set()
-    newcomer.join(5)
-    assert got_newcomer == [False]
+    assert not _another_write_gets_in(gate)
     gate.leave()
     assert gate.enter()
     gate.leave()
@@ -93,11 +99,7 @@ def test_a_write_inside_a_transaction_keeps_its_slot():
     gate = WriteGate(1, timeout=0.2)
     assert gate.enter()
     with transaction.atomic(), gate.released():
-        other, leave_other, got_other = _in_thread(gate)
-        _wait_for(lambda: got_other)
-        leave_other.set()
-        other.join(5)
-    assert got_other == [False]
+        assert not _another_write_gets_in(gate)
     gate.leave()
 
 
@@ -169,3 +171,15 @@ def test_a_create_lends_its_turn_during_each_inline_cognito_call(one_slot, api, 
     assert response.json()["cognito"]["status"] == "synced"
     assert free_slots and set(free_slots) == {1}
     assert one_slot._semaphore._value == 1  # given back when the request ended
+
+
+@pytest.mark.parametrize("name, value", [("API_CONCURRENT_WRITES", "-1"), ("API_WRITE_QUEUE_TIMEOUT_SECONDS", "0")])
+def test_a_nonsensical_write_limit_stops_the_service_at_start(name, value):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_SECRET_KEY": "x", "DJANGO_DEBUG": "true"}
+    env[name] = value
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parents[2], env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert "API_CONCURRENT_WRITES must be 0 (no limit) or more" in result.stderr
