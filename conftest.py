@@ -113,7 +113,7 @@ def issue_token(db):
     """issue_token(organization, scopes=ALL_SCOPES) -> a bearer token from the real token endpoint."""
     from rest_framework.test import APIClient
 
-    from accounts.tenancy import api_client_create
+    from organizations.services import api_client_create
 
     def issue(organization, scopes=ALL_SCOPES, name="Practice software"):
         api_client, secret = api_client_create(

@@ -676,6 +676,3 @@ class CognitoSyncAdmin(admin.ModelAdmin):
 def _user_link(user) -> str:
     return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[user.pk]), user.email)
 
-
-# Organizations and API clients: their admin classes live beside the services they call (accounts.tenancy).
-from accounts import tenancy_admin  # noqa: E402, F401

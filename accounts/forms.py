@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts import roles as role_names
 from accounts import services
 from accounts.models import PROVIDER_FIELDS, ProviderDetails, StaffUser, User
+from audit.changes import REASON_MAX_LENGTH
 from config.errors import ApplicationError
 
 PROVIDER_PREFIX = "provider_"
@@ -181,9 +182,9 @@ class DisableForm(forms.Form):
 
     reason = forms.CharField(
         required=False,
-        max_length=services.DISABLE_REASON_MAX_LENGTH,
+        max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text=f"Optional, up to {services.DISABLE_REASON_MAX_LENGTH} characters: why (e.g. left the practice). "
+        help_text=f"Optional, up to {REASON_MAX_LENGTH} characters: why (e.g. left the practice). "
         "Recorded in the audit event.",
     )
 

@@ -37,6 +37,7 @@ from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
 from audit.context import Actor
 from config import csv as safe_csv
 from config.errors import ApplicationError
+from core.batches import batched
 
 USER_COLUMNS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_roles")
 # The provider's own name and phone: when absent, the user's name and phone fill them (as in the API).
@@ -298,11 +299,11 @@ class Importer:
         with inline_sync_disabled():
             if not self.dry_run:
                 with _asynchronous_commit():
-                    for chunk in _chunks(rows, CHUNK_SIZE):
+                    for chunk in batched(rows, CHUNK_SIZE):
                         yield from self._chunk(chunk)
                 return
             with transaction.atomic():
-                for chunk in _chunks(rows, CHUNK_SIZE):
+                for chunk in batched(rows, CHUNK_SIZE):
                     yield from self._chunk(chunk)
                 transaction.set_rollback(True)
 
@@ -440,17 +441,6 @@ def _forget(user: User, by_partner: dict, by_email: dict) -> None:
         del by_partner[user.partner_user_id]
     if by_email.get(user.email) is user:
         del by_email[user.email]
-
-
-def _chunks(rows: Iterable, size: int) -> Iterator[list]:
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 # --- the report of rejected rows -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts import roles as role_names
 from accounts import signals
 from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
+from audit.changes import validated_reason
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
@@ -218,16 +219,13 @@ def user_roles_set(*, user: User, actor: Actor, roles) -> User:
     return user
 
 
-DISABLE_REASON_MAX_LENGTH = 500
-
-
 def user_disable(*, user: User, actor: Actor, reason: str | None = None) -> User:
     """Disable, drop to member, and (after commit) disable and sign out the Cognito account.
     `reason` (optional, up to 500 characters) is recorded in the audit event's changes.
 
     Idempotent: an already disabled user is returned unchanged, with no event and no signal.
     """
-    reason = _validated_reason(reason)
+    reason = validated_reason(reason)
     with transaction.atomic():
         user = _lock(user)
         if user.is_disabled:
@@ -314,20 +312,6 @@ def _expiry_errors(user: User, *, changed: bool) -> dict:
     if timezone.is_aware(user.access_expires_at):  # the audit trail shows it in UTC, as the API does
         user.access_expires_at = user.access_expires_at.astimezone(datetime.UTC)
     return {}
-
-
-def _validated_reason(reason) -> str | None:
-    if reason is None:
-        return None
-    if not isinstance(reason, str):
-        raise ValidationError({"reason": [ValidationError("Must be a string.", code="invalid")]})
-    reason = reason.strip()
-    if len(reason) > DISABLE_REASON_MAX_LENGTH:
-        raise ValidationError({"reason": [ValidationError(
-            f"Ensure this field has no more than {DISABLE_REASON_MAX_LENGTH} characters (it has {len(reason)}).",
-            code="max_length",
-        )]})
-    return reason or None
 
 
 def _refuse_if_disabled(user: User) -> None:

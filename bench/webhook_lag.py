@@ -64,8 +64,8 @@ def main():
     from standardwebhooks import Webhook
 
     from accounts.services import user_create, user_update
-    from accounts.tenancy import organization_create
     from audit.context import Actor
+    from organizations.services import organization_create
     from webhooks.services import webhook_endpoint_create
 
     received: dict[str, float] = {}

@@ -4,7 +4,7 @@ Every object made here has what production data has: its django-simple-history r
 events, and (for practice users) its Cognito outbox row. Each `_create` calls the service the API,
 the admin and the commands call; the factory only fills in plausible, valid defaults.
 
-    OrganizationFactory()                          accounts.tenancy.organization_create
+    OrganizationFactory()                          organizations.services.organization_create
     api_client, secret = ApiClientFactory(organization=org, scopes=("read:users",))
     UserFactory(organization=org)                  accounts.services.user_create (a member)
     UserFactory(organization=org, roles=["admin"])
@@ -71,7 +71,7 @@ class OrganizationFactory(_ServiceFactory):
 
     @classmethod
     def _create(cls, model_class, *, actor, **kwargs):
-        from accounts.tenancy import organization_create
+        from organizations.services import organization_create
 
         return organization_create(actor=actor, **kwargs)
 
@@ -89,7 +89,7 @@ class ApiClientFactory(_ServiceFactory):
 
     @classmethod
     def _create(cls, model_class, *, actor, scopes, **kwargs):
-        from accounts.tenancy import api_client_create
+        from organizations.services import api_client_create
 
         return api_client_create(actor=actor, scopes=list(scopes), **kwargs)
 

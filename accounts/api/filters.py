@@ -3,8 +3,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from accounts import roles as role_names
+from accounts.api.audit_events import TimestampFilter
 from accounts.models import User, has_role
-from audit.api import _TimestampFilter
 
 
 class UserFilter(django_filters.FilterSet):
@@ -16,7 +16,7 @@ class UserFilter(django_filters.FilterSet):
     partner_user_id = django_filters.CharFilter()
     search = django_filters.CharFilter(method="filter_search", help_text="Part of a name or email.")
     # Validated as the audit filters' since/until are (ISO 8601, a sane offset): a bad one is 400 naming it.
-    expiring_before = _TimestampFilter(
+    expiring_before = TimestampFilter(
         field_name="access_expires_at",
         lookup_expr="lt",
         help_text="Only users whose access_expires_at is set and earlier than this date-time.",

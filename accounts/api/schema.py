@@ -17,6 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from accounts.api.audit_events import AuditEventSerializer
 from accounts.api.serializers import (
     RejectUnknownFieldsMixin,
     UserCreateSerializer,
@@ -27,7 +28,6 @@ from accounts.api.serializers import (
 )
 from accounts.models import User
 from accounts.roles import ALL_ROLES
-from audit.api import AuditEventSerializer
 from audit.models import AuditEvent
 from config.api.schema import ApiAutoSchema, OAuth2ClientCredentialsScheme, problem_example
 from identifiers.checks import PRESCRIBER_TYPES, SEXES
@@ -312,7 +312,7 @@ class UserViewSetSchema(OpenApiViewExtension):
 
 
 class AuditEventViewSetSchema(OpenApiViewExtension):
-    target_class = "audit.api.AuditEventViewSet"
+    target_class = "accounts.api.audit_events.AuditEventViewSet"
 
     def view_replacement(self):
         @extend_schema_view(

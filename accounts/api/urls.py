@@ -1,7 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
+from accounts.api.audit_events import AuditEventViewSet
 from accounts.api.views import UserViewSet
-from audit.api import AuditEventViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register(r"organizations/(?P<organization_id>[^/]+)/users", UserViewSet, basename="user")

@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import services
+from accounts.api.audit_events import AuditEventSerializer, UserHistoryFilter
 from accounts.api.filters import UserFilter
 from accounts.api.idempotency import idempotent, outcome_transaction, record_outcome
 from accounts.api.serializers import (
@@ -22,7 +23,6 @@ from accounts.api.serializers import (
 from accounts.api.user_json import renders_users, user_documents
 from accounts.models import User
 from accounts.selectors import user_get, user_queryset
-from audit.api import AuditEventSerializer, UserHistoryFilter
 from audit.selectors import audit_event_list
 from config.api.pagination import AuditEventCursorPagination
 from config.errors import ApplicationError

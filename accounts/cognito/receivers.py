@@ -1,11 +1,14 @@
-"""The one receiver of the domain signals: record the Cognito work in the change's own transaction
-and schedule the inline attempt for after commit. A change the account does not carry (provider
-details, a phone number) records and schedules nothing."""
+"""The receivers of the domain signals that change Cognito accounts: record the work in the change's
+own transaction and schedule the inline attempt for after commit. A change the account does not
+carry (provider details, a phone number) records and schedules nothing. An organization deactivated
+or activated again records every one of its users' state (the worker applies it: no inline call)."""
 
 from django.dispatch import Signal
 
 from accounts import signals
 from accounts.cognito import sync
+from accounts.cognito.organization_state import record_users_cognito_state
+from organizations.signals import organization_active_changed
 
 
 def record_cognito_work(sender, user, signal=None, fields=None, **kwargs):
@@ -15,6 +18,10 @@ def record_cognito_work(sender, user, signal=None, fields=None, **kwargs):
         return  # user_updated of fields the account does not carry
     sync.record_desired_state(user, new_user=signal is signals.user_created)
     sync.apply_after_commit(user.pk)
+
+
+def record_organization_cognito_work(sender, organization, **kwargs):
+    record_users_cognito_state(organization)
 
 
 def _signal_names() -> dict[str, Signal]:
@@ -29,3 +36,6 @@ def connect():
     # A stable uid per signal (not id()), so a repeated ready() or reload can't connect twice.
     for name, signal in _signal_names().items():
         signal.connect(record_cognito_work, dispatch_uid=f"accounts.cognito.sync:{name}")
+    organization_active_changed.connect(
+        record_organization_cognito_work, dispatch_uid="accounts.cognito.sync:organization_active_changed"
+    )

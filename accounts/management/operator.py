@@ -10,13 +10,6 @@ from accounts.selectors import user_get
 from organizations.models import Organization
 
 
-def organization_from_option(value: str) -> Organization:
-    try:
-        return Organization.objects.get(pk=uuid.UUID(value.strip()))
-    except (ValueError, Organization.DoesNotExist) as error:
-        raise CommandError(f"No organization with id {value!r} (give the organization's id).") from error
-
-
 def user_from_argument(value: str, organization: Organization) -> User:
     """A user id or an email, looked up within the organization only: another organization's user
     is "not found", exactly as the API answers 404."""

@@ -88,7 +88,7 @@ def test_create_an_api_client_and_see_its_secret_once(staff_client, client, orga
 
 
 def test_revoke_action(staff_client, organization):
-    from accounts.tenancy import api_client_create
+    from organizations.services import api_client_create
 
     api_client, _ = api_client_create(actor=Actor.system("tests"), organization=organization, name="Old PMS", scopes=["read:users"])
     response = staff_client.post(
@@ -100,7 +100,7 @@ def test_revoke_action(staff_client, organization):
 
 
 def test_view_only_staff_cant_revoke_or_create(viewer_client, organization):
-    from accounts.tenancy import api_client_create
+    from organizations.services import api_client_create
 
     api_client, _ = api_client_create(actor=Actor.system("tests"), organization=organization, name="PMS", scopes=["read:users"])
     assert viewer_client.get("/admin/organizations/apiclient/add/").status_code == 403
@@ -122,7 +122,7 @@ def test_oauth_toolkit_pages_are_not_in_the_admin():
     assert not admin.site.is_registered(get_access_token_model())
 
 
-# --- every change through accounts.tenancy, with the staff member as the actor --------------------
+# --- every change through organizations.services, with the staff member as the actor --------------------
 
 
 def _org_form(organization, **overrides) -> dict:

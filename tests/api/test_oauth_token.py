@@ -6,8 +6,8 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.tenancy import api_client_create, api_client_revoke
 from audit.context import Actor
+from organizations.services import api_client_create, api_client_revoke
 
 pytestmark = pytest.mark.django_db
 

@@ -62,8 +62,8 @@ def call_live_app(case, headers):
 @pytest.fixture
 def caller(organization, api):
     """Alice's practice software and one user of hers, so generated ids sometimes hit a real user."""
-    from accounts.tenancy import api_client_create
     from organizations.models import ApiClient
+    from organizations.services import api_client_create
 
     created = api.post(
         f"/v1/organizations/{organization.pk}/users",

@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_create
-from accounts.tenancy import api_client_create, api_client_revoke
 from audit.context import Actor
 from audit.models import AuditEvent
+from organizations.services import api_client_create, api_client_revoke
 from tests.api.support import assert_problem
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.tenancy import api_client_create
 from audit.context import Actor
 from config.api.throttling import ApiClientRateThrottle
+from organizations.services import api_client_create
 
 pytestmark = pytest.mark.django_db
 

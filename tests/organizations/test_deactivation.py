@@ -12,10 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from accounts import services, tenancy
+from accounts import services
 from accounts.cognito import sync
 from accounts.models import CognitoSync, User
 from audit.context import Actor
+from organizations import services as organization_services
 from tests.api.support import assert_problem
 from tests.organizations.conftest import SETUP
 
@@ -55,7 +56,7 @@ def test_deactivation_queues_every_users_account_disabled_and_the_worker_applies
     before = _snapshot(practice)
     versions = dict(CognitoSync.objects.values_list("pk", "desired_version"))
 
-    tenancy.organization_deactivate(organization=organization, actor=OPS, reason="contract ended")
+    organization_services.organization_deactivate(organization=organization, actor=OPS, reason="contract ended")
 
     # Recorded, not applied: the request made no Cognito call; every account of Alice's practice is pending.
     for user in _alices(practice):
@@ -85,7 +86,7 @@ def test_deactivation_signs_the_accounts_out(organization, practice, monkeypatch
 
     recorder = RecordingClient(get_client())
     monkeypatch.setattr(sync, "get_gateway", lambda **kwargs: CognitoGateway(client=recorder))
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     call_command("sync_cognito")
     active = {str(u.pk) for u in _alices(practice) if u.status == User.Status.ACTIVE}
     assert set(recorder.per_user("admin_disable_user")) == active  # the disabled user needs no call
@@ -98,7 +99,7 @@ def test_cognito_down_during_deactivation_loses_nothing(
 ):
     cognito_server.stop()
     try:
-        tenancy.organization_deactivate(organization=organization, actor=OPS)
+        organization_services.organization_deactivate(organization=organization, actor=OPS)
         call_command("sync_cognito")  # Cognito is down: the pass gives the rows back
         pending = CognitoSync.objects.filter(pk__in=[u.pk for u in _alices(practice)])
         assert set(pending.values_list("state", flat=True)) == {CognitoSync.State.PENDING}
@@ -113,11 +114,11 @@ def test_cognito_down_during_deactivation_loses_nothing(
 
 
 def test_activation_re_enables_only_the_active_users(organization, practice, account_enabled):
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     call_command("sync_cognito")
     before = _snapshot(practice)
 
-    tenancy.organization_activate(organization=organization, actor=OPS)
+    organization_services.organization_activate(organization=organization, actor=OPS)
     rows = {row.pk: row for row in CognitoSync.objects.all()}
     assert rows[practice["alice"].pk].desired["enabled"] is True
     assert rows[practice["erin"].pk].desired["enabled"] is False
@@ -132,7 +133,7 @@ def test_activation_re_enables_only_the_active_users(organization, practice, acc
 def test_a_user_changed_while_the_organization_is_inactive_stays_disabled_in_cognito(
     organization, practice, account_enabled
 ):
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     services.user_roles_set(user=practice["ben"], actor=OPS, roles=["admin"])
     services.user_create(
         organization=User.objects.get(pk=practice["ben"].pk).organization,
@@ -152,7 +153,7 @@ def test_an_inactive_organizations_bearer_tokens_are_401_and_it_gets_no_new_toke
     alices, charlies = api_for(organization), api_for(other_organization)
     assert alices.get(f"/v1/organizations/{organization.pk}/users").status_code == 200
 
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
 
     for method, path in [
         ("get", ""),
@@ -167,15 +168,15 @@ def test_an_inactive_organizations_bearer_tokens_are_401_and_it_gets_no_new_toke
     assert charlies.get(f"/v1/organizations/{other_organization.pk}/users").status_code == 200
 
     # Activated again: the same token works again (it was never revoked).
-    tenancy.organization_activate(organization=organization, actor=OPS)
+    organization_services.organization_activate(organization=organization, actor=OPS)
     assert alices.get(f"/v1/organizations/{organization.pk}/users").status_code == 200
 
 
 def test_the_token_endpoint_refuses_an_inactive_organizations_client(organization):
-    api_client, secret = tenancy.api_client_create(
+    api_client, secret = organization_services.api_client_create(
         organization=organization, actor=OPS, name="PMS", scopes=["read:users"]
     )
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     basic = base64.b64encode(f"{api_client.application.client_id}:{secret}".encode()).decode()
     response = APIClient().post(
         "/v1/oauth/token", {"grant_type": "client_credentials"}, format="multipart", HTTP_AUTHORIZATION=f"Basic {basic}"
@@ -187,7 +188,7 @@ def test_the_token_endpoint_refuses_an_inactive_organizations_client(organizatio
 def test_reconcile_reports_an_enabled_account_of_an_inactive_organization_as_drift(
     organization, practice, raw_cognito, pool_id, capsys
 ):
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     # The worker has not run: the accounts are still enabled.
     with pytest.raises(CommandError) as failed:
         call_command("reconcile_cognito", "--organization", str(organization.pk))
@@ -209,12 +210,12 @@ def test_reconcile_reports_an_enabled_account_of_an_inactive_organization_as_dri
 
 
 def test_reconcile_after_activation_reports_an_account_left_disabled(organization, practice, capsys):
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     call_command("sync_cognito")
     with contextlib.suppress(CommandError):
         call_command("reconcile_cognito")
     assert "drifted: 0" in capsys.readouterr().out
-    tenancy.organization_activate(organization=organization, actor=OPS)  # not yet applied
+    organization_services.organization_activate(organization=organization, actor=OPS)  # not yet applied
     with pytest.raises(CommandError):
         call_command("reconcile_cognito")
     lines = set(capsys.readouterr().out.splitlines())
@@ -237,8 +238,8 @@ def test_deactivation_costs_the_same_statements_for_ten_users_or_forty(organizat
 
     def deactivation_queries():
         with CaptureQueriesContext(connection) as queries:
-            tenancy.organization_deactivate(organization=organization, actor=OPS)
-        tenancy.organization_activate(organization=organization, actor=OPS)
+            organization_services.organization_deactivate(organization=organization, actor=OPS)
+        organization_services.organization_activate(organization=organization, actor=OPS)
         return len(queries)
 
     users(10, "a")
@@ -251,7 +252,7 @@ def test_deactivation_costs_the_same_statements_for_ten_users_or_forty(organizat
 def test_the_recorded_state_is_each_users_complete_desired_state(organization, practice):
     """The set-based write changes only `enabled`; the row must equal sync.desired_state afterwards."""
     services.user_update(user=practice["ben"], actor=OPS, data={"email": "ben.new@practice.example"})
-    for service in (tenancy.organization_deactivate, tenancy.organization_activate):
+    for service in (organization_services.organization_deactivate, organization_services.organization_activate):
         service(organization=organization, actor=OPS)
         for user in User.objects.filter(organization=organization).select_related("organization"):
             assert CognitoSync.objects.get(pk=user.pk).desired == sync.desired_state(user)
@@ -259,7 +260,7 @@ def test_the_recorded_state_is_each_users_complete_desired_state(organization, p
 
 def test_a_user_without_an_outbox_row_gets_one(organization, practice):
     CognitoSync.objects.filter(pk=practice["dana"].pk).delete()
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     row = CognitoSync.objects.get(pk=practice["dana"].pk)
     assert row.state == CognitoSync.State.PENDING and row.desired["enabled"] is False
     assert row.desired["groups"] == ["receptionist"]
@@ -269,7 +270,7 @@ def test_a_write_holding_a_stale_copy_of_the_organization_still_records_a_disabl
     from organizations.models import Organization
 
     stale = Organization.objects.get(pk=organization.pk)  # as a request's principal loaded it
-    tenancy.organization_deactivate(organization=organization, actor=OPS)
+    organization_services.organization_deactivate(organization=organization, actor=OPS)
     with sync.inline_sync_disabled():
         user = services.user_create(
             organization=stale, actor=OPS, email="late@practice.example", given_name="Late", family_name="Write"

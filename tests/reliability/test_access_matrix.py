@@ -14,8 +14,8 @@ from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
 
 from accounts.api.views import OrganizationViewSet
-from accounts.tenancy import api_client_revoke
 from audit.context import Actor
+from organizations.services import api_client_revoke
 from tests.factories import UserFactory
 from tests.reliability.support import ALL_SCOPES, assert_problem, client_and_token
 

@@ -18,10 +18,10 @@ from oauth2_provider.models import AccessToken, Application
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tenancy import api_client_create
 from audit.context import Actor
 from audit.models import AuditEvent
 from config.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES
+from organizations.services import api_client_create
 from tests.reliability.support import client_and_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -276,7 +276,7 @@ def test_query_string_credentials_never_reach_a_log_line(log_output, monkeypatch
 
 
 def _organization():
-    from accounts.tenancy import organization_create
+    from organizations.services import organization_create
 
     return organization_create(actor=Actor.system("test"), name="Log Practice")
 

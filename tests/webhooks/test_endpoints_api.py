@@ -154,8 +154,8 @@ def test_missing_scope_is_403(api_for, organization, endpoints_url, make_endpoin
 
 
 def test_create_api_client_accepts_the_new_scope(organization):
-    from accounts.tenancy import api_client_create
     from audit.context import Actor
+    from organizations.services import api_client_create
 
     api_client, _ = api_client_create(
         actor=Actor.system("test"), organization=organization, name="PMS", scopes=["manage:webhooks"]

@@ -1,9 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import services
-from accounts.management.operator import organization_from_option, system_actor_name, user_from_argument
+from accounts.management.operator import system_actor_name, user_from_argument
 from accounts.selectors import user_get
+from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
+from organizations.management.operator import organization_from_option
 
 
 class Command(BaseCommand):
@@ -25,8 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, user, organization, reason, **options):
         organization = organization_from_option(organization)
-        if len(reason.strip()) > services.DISABLE_REASON_MAX_LENGTH:
-            raise CommandError(f"--reason is longer than {services.DISABLE_REASON_MAX_LENGTH} characters.")
+        if len(reason.strip()) > REASON_MAX_LENGTH:
+            raise CommandError(f"--reason is longer than {REASON_MAX_LENGTH} characters.")
         target = user_from_argument(user, organization)
         if target.is_disabled:
             since = target.disabled_at.isoformat(timespec="seconds")

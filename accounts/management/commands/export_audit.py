@@ -7,11 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from accounts.management.operator import organization_from_option
-from audit.api import AuditEventSerializer
+from accounts.api.audit_events import AuditEventSerializer
 from audit.export import CSV_COLUMNS, audit_event_csv_row
 from audit.selectors import audit_event_list
 from config import csv as safe_csv
+from organizations.management.operator import organization_from_option
 
 
 class Command(BaseCommand):

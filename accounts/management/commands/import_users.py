@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
 from accounts import importing
-from accounts.management.operator import organization_from_option
 from audit.context import Actor
 from config.request_id import reset_request_id, set_request_id
+from organizations.management.operator import organization_from_option
 
 SHOWN_REJECTIONS = 5  # on the terminal; the report has them all
 

@@ -9,11 +9,11 @@ from oauth2_provider.generators import generate_client_secret
 
 from accounts import services
 from accounts.models import User
-from accounts.tenancy import api_client_create, api_client_secret_reset, api_client_update, organization_create
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from organizations.models import ApiClient, Organization
+from organizations.services import api_client_create, api_client_secret_reset, api_client_update, organization_create
 
 DEMO_ORGANIZATION = "Demo Practice"
 DEMO_HPIO = "8003620000000005"

@@ -3,10 +3,11 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import services
-from accounts.management.operator import organization_from_option, system_actor_name, user_from_argument
+from accounts.management.operator import system_actor_name, user_from_argument
 from accounts.selectors import user_get
 from audit.context import Actor
 from config.errors import ApplicationError
+from organizations.management.operator import organization_from_option
 
 
 class Command(BaseCommand):

@@ -1,10 +1,9 @@
-"""Organizations and their API clients in the admin (registered from accounts.admin).
+"""Organizations and their API clients in the admin.
 
-Every change goes through accounts.tenancy with the staff member as the actor, like the operator
-commands: create and edit, deactivate and activate (actions with a reason and a confirmation page;
-the form never flips `is_active`), and API clients' create, rename, scopes and revoke. A new
-client's secret is shown once. Here, not in organizations, because the services write audit events
-and users' Cognito work: organizations is the base layer and imports neither.
+Every change goes through organizations.services with the staff member as the actor, like the
+operator commands: create and edit, deactivate and activate (actions with a reason and a
+confirmation page; the form never flips `is_active`), and API clients' create, rename, scopes and
+revoke. A new client's secret is shown once.
 """
 
 from django import forms
@@ -20,9 +19,10 @@ from django.utils.html import format_html
 from oauth2_provider import models as oauth2_models
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts import tenancy
+from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
 from config.errors import ApplicationError
+from organizations import services
 from organizations.models import ApiClient, Organization
 
 _SCOPE_CHOICES = [(scope, f"{scope}: {label}") for scope, label in settings.OAUTH2_PROVIDER["SCOPES"].items()]
@@ -73,7 +73,7 @@ def _actor(request) -> Actor:
 class OrganizationReasonForm(forms.Form):
     reason = forms.CharField(
         required=False,
-        max_length=tenancy.REASON_MAX_LENGTH,
+        max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in the audit event (e.g. the ticket, or why the practice leaves).",
     )
@@ -125,11 +125,11 @@ class OrganizationAdmin(SimpleHistoryAdmin):
         # The form ran full_clean (HPI-O checked); the service checks again under its lock.
         if change:
             fields = {
-                name: form.cleaned_data[name] for name in form.changed_data if name in tenancy.ORGANIZATION_FIELDS
+                name: form.cleaned_data[name] for name in form.changed_data if name in services.ORGANIZATION_FIELDS
             }
-            saved = tenancy.organization_update(organization=obj, actor=_actor(request), **fields)
+            saved = services.organization_update(organization=obj, actor=_actor(request), **fields)
         else:
-            saved = tenancy.organization_create(actor=_actor(request), name=obj.name, hpio_number=obj.hpio_number)
+            saved = services.organization_create(actor=_actor(request), name=obj.name, hpio_number=obj.hpio_number)
         _adopt(obj, saved)
 
     def has_delete_permission(self, request, obj=None):
@@ -174,7 +174,7 @@ class OrganizationAdmin(SimpleHistoryAdmin):
         """Shared by the per-organization pages and the bulk actions. Returns a response, or None when done."""
         form = OrganizationReasonForm(request.POST if "confirm" in request.POST else None)
         if form.is_bound and form.is_valid():
-            service = tenancy.organization_activate if active else tenancy.organization_deactivate
+            service = services.organization_activate if active else services.organization_deactivate
             done = 0
             for organization in organizations:
                 if organization.is_active == active:
@@ -305,7 +305,7 @@ class ApiClientAdmin(SimpleHistoryAdmin):
         if change:
             if obj.is_revoked:
                 return
-            saved = tenancy.api_client_update(
+            saved = services.api_client_update(
                 api_client=obj,
                 actor=_actor(request),
                 name=form.cleaned_data["name"],
@@ -314,7 +314,7 @@ class ApiClientAdmin(SimpleHistoryAdmin):
             _adopt(obj, saved)
             return
         # The form offers only the configured scopes and requires one, so the service's scope check passes.
-        api_client, secret = tenancy.api_client_create(
+        api_client, secret = services.api_client_create(
             organization=form.cleaned_data["organization"],
             actor=_actor(request),
             name=form.cleaned_data["name"],
@@ -367,7 +367,7 @@ class ApiClientAdmin(SimpleHistoryAdmin):
     def revoke_action(self, request, queryset):
         revoked = 0
         for api_client in queryset.filter(revoked_at__isnull=True):
-            tenancy.api_client_revoke(api_client=api_client, actor=_actor(request))
+            services.api_client_revoke(api_client=api_client, actor=_actor(request))
             revoked += 1
         self.message_user(
             request,

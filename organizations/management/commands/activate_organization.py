@@ -1,9 +1,9 @@
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from accounts.management.operator import organization_from_option
-from accounts.models import User
-from accounts.tenancy import organization_activate
 from audit.context import Actor
+from organizations.management.operator import organization_from_option
+from organizations.services import organization_activate
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Organization {organization.name!r} is already active; nothing changed.")
             return
         organization = organization_activate(organization=organization, actor=Actor.system("activate_organization"))
-        active = organization.users.filter(status=User.Status.ACTIVE).count()
+        active = organization.users.filter(status=get_user_model().Status.ACTIVE).count()
         self.stdout.write(f"Activated organization {organization.name!r} ({organization.pk}).")
         self.stdout.write(
             f"Cognito: {active} active user account(s) queued to be enabled again (sync_cognito or the worker "

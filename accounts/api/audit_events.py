@@ -26,15 +26,15 @@ class _TimestampField(IsoDateTimeField):
         return value
 
 
-class _TimestampFilter(django_filters.IsoDateTimeFilter):
+class TimestampFilter(django_filters.IsoDateTimeFilter):
     field_class = _TimestampField
 
 
 class AuditEventFilter(django_filters.FilterSet):
     user_id = django_filters.UUIDFilter(field_name="user_id")
     action = django_filters.ChoiceFilter(choices=AuditEvent.Action.choices)
-    since = _TimestampFilter(field_name="occurred_at", lookup_expr="gte")
-    until = _TimestampFilter(field_name="occurred_at", lookup_expr="lte")
+    since = TimestampFilter(field_name="occurred_at", lookup_expr="gte")
+    until = TimestampFilter(field_name="occurred_at", lookup_expr="lte")
 
     class Meta:
         model = AuditEvent

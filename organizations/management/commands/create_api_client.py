@@ -3,10 +3,10 @@ import json as _json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.tenancy import api_client_create
 from audit.context import Actor
 from config.errors import ApplicationError
 from organizations.models import Organization
+from organizations.services import api_client_create
 
 
 class Command(BaseCommand):

@@ -1,9 +1,10 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.management.operator import organization_from_option
-from accounts.tenancy import REASON_MAX_LENGTH, organization_deactivate
+from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
-from config.errors import ApplicationError
+from organizations.management.operator import organization_from_option
+from organizations.services import organization_deactivate
 
 
 class Command(BaseCommand):
@@ -29,8 +30,8 @@ class Command(BaseCommand):
             organization = organization_deactivate(
                 organization=organization, actor=Actor.system("deactivate_organization"), reason=reason
             )
-        except ApplicationError as error:
-            raise CommandError(error.message) from error
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
         users = organization.users.count()
         self.stdout.write(f"Deactivated organization {organization.name!r} ({organization.pk}).")
         self.stdout.write("Its API clients get 401 from now on.")

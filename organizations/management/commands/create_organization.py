@@ -1,9 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.tenancy import organization_create
 from audit.context import Actor
 from organizations.models import Organization
+from organizations.services import organization_create
 
 
 class Command(BaseCommand):

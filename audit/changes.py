@@ -1,0 +1,67 @@
+"""What an audit event's `changes` holds, built one way everywhere: {field: {"from": old, "to": new}}.
+
+`snapshot` reads the fields of an instance as JSON values; `changes_between` keeps the fields whose
+value changed (None and "" count as the same "empty"). `save_with_history` saves through save(), so
+django-simple-history records the change with the actor in it.
+"""
+
+import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from audit.context import Actor
+
+REASON_MAX_LENGTH = 500
+
+
+def snapshot(instance, fields) -> dict:
+    if instance is None:
+        return {}
+    return {field: jsonable(getattr(instance, field)) for field in fields}
+
+
+def jsonable(value):
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def changes_between(before: dict, after: dict, *, rename: dict | None = None, render=None) -> dict:
+    """`rename` maps a field to the name the event shows; `render(field, value)` masks or shapes a value."""
+    rename = rename or {}
+    changes = {}
+    for field, new in after.items():
+        old = before.get(field)
+        if old != new and not (old in (None, "") and new in (None, "")):
+            if render is not None:
+                old, new = render(field, old), render(field, new)
+            changes[rename.get(field, field)] = {"from": old, "to": new}
+    return changes
+
+
+def save_with_history(instance, actor: Actor) -> None:
+    # django-simple-history: the staff member as history_user, every actor in the change reason.
+    # Set explicitly: otherwise the history middleware would pick up the API principal.
+    instance._history_user = get_user_model()(pk=actor.id) if actor.type == Actor.STAFF else None
+    instance._change_reason = f"{actor.type}:{actor.id or actor.name}"
+    # A new row whose primary key is already set (ProviderDetails: the user's) would try an UPDATE
+    # first under a plain save(); inserting straight away saves that query.
+    instance.save(force_insert=instance._state.adding)
+
+
+def validated_reason(reason) -> str:
+    """The optional free-text reason of a disable or a deactivation, as the audit event keeps it."""
+    if reason is None:
+        return ""
+    if not isinstance(reason, str):
+        raise ValidationError({"reason": [ValidationError("Must be a string.", code="invalid")]})
+    reason = reason.strip()
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationError({"reason": [ValidationError(
+            f"The reason may be at most {REASON_MAX_LENGTH} characters (it has {len(reason)}).",
+            code="max_length",
+        )]})
+    return reason
