@@ -1,7 +1,8 @@
 """The outbox machinery, once: claim due rows with a lease, renew it, finish or give rows back.
 
-A queue of side effects is a plain table (Cognito sync tasks, webhook deliveries). Each row has a
-lease (`claimed_until`) and the claimant's `claim_token`. A worker claims due rows with
+A queue of side effects is a plain table (Cognito sync tasks, webhook deliveries); both claim,
+renew, finish and release through this one class. Each row has a lease (`claimed_until`) and the
+claimant's `claim_token`. A worker claims due rows with
 SELECT ... FOR UPDATE SKIP LOCKED (concurrent workers skip each other's rows) and stamps them
 with one token and a lease; nobody takes a row whose lease is live, so no two workers do one
 row's work at once, and a killed worker's rows come back when the lease lapses. Every result is
@@ -74,13 +75,12 @@ class Outbox:
             held.update(**{self.until_field: timezone.now() + self.lease})
         return still
 
-    def finish(self, pk, token, **fields) -> bool:
-        """Write the outcome and drop the lease, only while we still hold it."""
-        return bool(
-            self.model.objects.filter(pk=pk, **{self.token_field: token}).update(
-                **fields, **{self.until_field: None, self.token_field: None}
-            )
-        )
+    def finish(self, pk, token, *, where: Q | None = None, **fields) -> bool:
+        """Write the outcome and drop the lease, only while we still hold it (and `where` holds)."""
+        held = self.model.objects.filter(pk=pk, **{self.token_field: token})
+        if where is not None:
+            held = held.filter(where)
+        return bool(held.update(**fields, **{self.until_field: None, self.token_field: None}))
 
     def release(self, pks, token) -> int:
         """Give back claimed rows whose work was not started (a stopping worker): due again at once."""

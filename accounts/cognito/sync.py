@@ -22,9 +22,9 @@ disable AdminDisableUser + AdminUserGlobalSignOut + the group removals). A row n
 creates the account without reading first. `synced` is forgotten (NULL: read the account first)
 when an apply fails after sending a write, or when a lease lapses.
 
-Claiming. A worker takes rows with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL) and stamps each
-with a lease (`claimed_until`) and its own `claim_token`; the inline attempt claims its one row
-with a conditional UPDATE. Nobody takes a row whose lease is live, so no two workers apply a row at
+Claiming (config/outbox.py, as for webhooks). A worker takes rows with SELECT ... FOR UPDATE SKIP
+LOCKED (PostgreSQL) and stamps each with a lease (`claimed_until`) and its own `claim_token`; the
+inline attempt claims its one row with a conditional UPDATE. Nobody takes a row whose lease is live, so no two workers apply a row at
 once; a killed worker's lease lapses and the row is taken again, so nothing is lost. The lease is
 renewed right before each row is applied, so it only has to cover one `apply_state`.
 
@@ -61,6 +61,7 @@ from accounts.models import CognitoSync, User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from config.outbox import Outbox
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
@@ -185,8 +186,12 @@ class Claim:
 _CLAIM_FIELDS = ("desired_version", "desired", "attempts", "synced", "synced_version")
 
 
-def _due(now) -> Q:
-    return Q(state=CognitoSync.State.PENDING) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+def _outbox() -> Outbox:
+    # Built per use: tests shorten LEASE to show a killed worker's rows coming back.
+    return Outbox(CognitoSync, lease=LEASE)
+
+
+_PENDING = Q(state=CognitoSync.State.PENDING)
 
 
 def _read_claim(user_id, token) -> Claim:
@@ -194,48 +199,34 @@ def _read_claim(user_id, token) -> Claim:
 
 
 def _claim_one(user_id) -> Claim | None:
-    now = timezone.now()
-    token = uuid.uuid4()
-    claimed = CognitoSync.objects.filter(_due(now), pk=user_id).update(claimed_until=now + LEASE, claim_token=token)
-    if not claimed:
+    token = _outbox().claim_one(user_id, _PENDING)
+    if token is None:
         return None  # synced already, failed, or another worker holds it
     return _read_claim(user_id, token)
 
 
 def _renew(claim: Claim) -> Claim | None:
     """Right before applying a batch row: extend the lease and pick up any newer desired state."""
-    claimed = CognitoSync.objects.filter(pk=claim.user_id, claim_token=claim.token).update(
-        claimed_until=timezone.now() + LEASE
-    )
-    return _read_claim(claim.user_id, claim.token) if claimed else None
+    return _read_claim(claim.user_id, claim.token) if _outbox().renew(claim.user_id, claim.token) else None
 
 
 def claim_batch(limit: int = 50) -> list[Claim]:
     """Claim up to `limit` due rows. Concurrent workers skip each other's locked rows."""
-    now = timezone.now()
-    token = uuid.uuid4()
-    with transaction.atomic():
-        ids = list(
-            CognitoSync.objects.select_for_update(skip_locked=True)
-            .filter(_due(now), next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return []
-        CognitoSync.objects.filter(pk__in=ids).update(claimed_until=now + LEASE, claim_token=token)
-        rows = CognitoSync.objects.filter(pk__in=ids).values_list("pk", *_CLAIM_FIELDS)
-        return [Claim(pk, token, *fields) for pk, *fields in rows]
+    token, ids = _outbox().claim_due(
+        _PENDING & Q(next_attempt_at__lte=timezone.now()), order_by=("next_attempt_at",), limit=limit
+    )
+    if not ids:
+        return []
+    rows = CognitoSync.objects.filter(pk__in=ids, claim_token=token).values_list("pk", *_CLAIM_FIELDS)
+    return [Claim(pk, token, *fields) for pk, *fields in rows]
 
 
 def release(claims) -> int:
     """Give back claimed rows that were not applied (a stopping worker), so they are due at once."""
-    released = 0
+    by_token: dict[uuid.UUID, list] = {}
     for claim in claims:
-        released += CognitoSync.objects.filter(pk=claim.user_id, claim_token=claim.token).update(
-            claimed_until=None, claim_token=None
-        )
-    return released
+        by_token.setdefault(claim.token, []).append(claim.user_id)
+    return sum(_outbox().release(user_ids, token) for token, user_ids in by_token.items())
 
 
 def _apply(claim: Claim, budget: Budget | None = None) -> Exception | None:
@@ -293,17 +284,14 @@ def sync_user(user_id, *, budget: Budget | None = None) -> Exception | None:
     return None if claim is None else _settle(claim, budget)
 
 
-def _mine(claim: Claim):
-    return CognitoSync.objects.filter(pk=claim.user_id, claim_token=claim.token)
-
-
-def _released(now) -> dict:
-    return {"claimed_until": None, "claim_token": None, "updated_at": now}
+def _finish(claim: Claim, *, where: Q | None = None, **fields) -> bool:
+    """Write the outcome and give the row back, only while the claim still holds it."""
+    return _outbox().finish(claim.user_id, claim.token, where=where, updated_at=timezone.now(), **fields)
 
 
 def _record_success(claim: Claim) -> None:
-    now = timezone.now()
-    done = _mine(claim).update(
+    done = _finish(
+        claim,
         synced_version=claim.version,
         synced=claim.desired,
         # A newer state arrived while we worked: the row stays pending for it.
@@ -313,7 +301,6 @@ def _record_success(claim: Claim) -> None:
         ),
         attempts=0,
         last_error="",
-        **_released(now),
     )
     if not done:
         _lease_lost(claim)
@@ -326,12 +313,11 @@ def _forget_if(wrote: bool) -> dict:
 
 def _record_deferred(claim: Claim, message: str, *, wrote: bool) -> None:
     """The inline budget ran out: no attempt counted, due at once for the worker."""
-    now = timezone.now()
-    done = _mine(claim).update(
+    done = _finish(
+        claim,
         last_error=f"{message} (queued for sync_cognito)"[:2000],
-        next_attempt_at=now,
+        next_attempt_at=timezone.now(),
         **_forget_if(wrote),
-        **_released(now),
     )
     if not done:
         _lease_lost(claim)
@@ -342,10 +328,12 @@ def _record_failure(claim: Claim, reason: str, *, permanent: bool, wrote: bool) 
     delay = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
     fails = permanent or attempts >= MAX_ATTEMPTS
     now = timezone.now()
-    common = {"last_error": reason[:2000], **_forget_if(wrote), **_released(now)}
+    common = {"last_error": reason[:2000], **_forget_if(wrote)}
     with transaction.atomic():
         # The same task (no newer state arrived): the attempt counts.
-        counted = _mine(claim).filter(desired_version=claim.version).update(
+        counted = _finish(
+            claim,
+            where=Q(desired_version=claim.version),
             attempts=attempts,
             next_attempt_at=now + timedelta(seconds=delay),
             state=CognitoSync.State.FAILED if fails else CognitoSync.State.PENDING,
@@ -361,7 +349,7 @@ def _record_failure(claim: Claim, reason: str, *, permanent: bool, wrote: bool) 
             )
             logger.error("Cognito sync of user %s failed for good: %s", claim.user_id, reason)
         # Else a newer state is a new task whose fresh attempts stand; or our lease is gone.
-        if not counted and not _mine(claim).update(**common):
+        if not counted and not _finish(claim, **common):
             _lease_lost(claim)
 
 
