@@ -42,6 +42,7 @@ from accounts.models import (
 from audit.context import Actor
 from audit.models import AuditEvent
 from config.errors import ApplicationError
+from core.admin_mixins import ReadOnlyAdminMixin
 from organizations.models import Organization
 
 # --- queries the filters and the index share ------------------------------------------------------
@@ -468,7 +469,7 @@ for _name in PROVIDER_FIELDS:
 
 
 @admin.register(ProviderDetails)
-class ProviderDetailsAdmin(SimpleHistoryAdmin):
+class ProviderDetailsAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     """Read-only: provider details change on the user's page. Here for the list and the history."""
 
     list_display = ("user", "organization", "hpii_number", "prescriber_type", "is_complete_display", "updated_at")
@@ -479,15 +480,6 @@ class ProviderDetailsAdmin(SimpleHistoryAdmin):
     @admin.display(description="complete", boolean=True)
     def is_complete_display(self, obj):
         return obj.is_complete
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def revert_disabled(self, request, obj=None):
         return True
@@ -609,7 +601,7 @@ class StaffGroupAdmin(DjangoGroupAdmin):
 
 
 @admin.register(CognitoSync)
-class CognitoSyncAdmin(admin.ModelAdmin):
+class CognitoSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user_link", "organization", "state", "attempts", "short_error", "next_attempt", "updated_at")
     list_select_related = ("user__organization",)
     list_filter = ("state",)
@@ -647,15 +639,6 @@ class CognitoSyncAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def short_error(self, obj):
         return obj.last_error[:120] + ("…" if len(obj.last_error) > 120 else "")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the worker owns these rows; operators only retry
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_retry_permission(self, request):
         opts = self.opts

@@ -14,10 +14,11 @@ from django.utils.html import format_html
 from audit.export import CSV_COLUMNS, audit_event_csv_row
 from audit.models import AuditEvent
 from config import csv as safe_csv
+from core.admin_mixins import ReadOnlyAdminMixin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/audit/auditevent/change_list.html"
     list_display = ("occurred_at", "action_code", "organization", "user_link", "actor_display", "request_id")
     list_select_related = ("organization", "user")
@@ -42,15 +43,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     show_full_result_count = False  # counting a long trail on every page view is wasted work
 
     # Append-only: no one adds, changes or deletes, whatever their permissions say.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="action", ordering="action")
     def action_code(self, obj):
         return obj.action  # the code the API reports, not the choice label

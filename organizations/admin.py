@@ -22,6 +22,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
 from config.errors import ApplicationError
+from core.admin_mixins import ReadOnlyAdminMixin
 from organizations import services
 from organizations.models import ApiClient, Organization
 
@@ -36,21 +37,12 @@ def _adopt(target, created) -> None:
     target._state.db = created._state.db
 
 
-class ApiClientInline(admin.TabularInline):
+class ApiClientInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApiClient
     fields = ("client_link", "client_id", "allowed_scopes", "created_at", "revoked_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("application")

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from audit.context import Actor
 from config.errors import ApplicationError
+from core.admin_mixins import ReadOnlyAdminMixin
 from webhooks import services
 from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -49,7 +50,7 @@ class WebhookEndpointForm(forms.ModelForm):
         return cleaned
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The delivery log: newest attempts first (read-only)."""
 
     model = WebhookAttempt
@@ -75,15 +76,6 @@ class WebhookAttemptInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("delivery__event")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="event")
     def event_type(self, obj):
@@ -244,7 +236,7 @@ def _copy(target, source) -> None:
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "event_type", "webhook_id", "endpoint", "status", "attempts", "next_attempt_at", "created_at")
     list_select_related = ("event", "endpoint")
     list_filter = ("status", ("endpoint", admin.RelatedOnlyFieldListFilter))
@@ -260,15 +252,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_redeliver_permission(self, request):
         return request.user.has_perm("webhooks.change_webhookendpoint")

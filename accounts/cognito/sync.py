@@ -24,8 +24,9 @@ when an apply fails after sending a write, or when a lease lapses.
 
 Claiming (config/outbox.py, as for webhooks). A worker takes rows with SELECT ... FOR UPDATE SKIP
 LOCKED (PostgreSQL) and stamps each with a lease (`claimed_until`) and its own `claim_token`; the
-inline attempt claims its one row with a conditional UPDATE. Nobody takes a row whose lease is live, so no two workers apply a row at
-once; a killed worker's lease lapses and the row is taken again, so nothing is lost. The lease is
+inline attempt claims its one row with a conditional UPDATE. Nobody takes a row whose lease is
+live, so no two workers apply a row at once; a killed worker's lease lapses and the row is taken
+again, so nothing is lost. The lease is
 renewed right before each row is applied, so it only has to cover one `apply_state`.
 
 Finishing. Every result is written only under the worker's own claim_token, and:
