@@ -263,7 +263,8 @@ class HIServiceClient:
 
     def _post(self, data: bytes, *, connect: float, deadline: float) -> tuple[int, bytes]:
         remaining = max(0.001, deadline - time.monotonic())
-        timeouts = httpx.Timeout(remaining, connect=min(connect, remaining))
+        # Each phase has its own limit, and none may run past the call's deadline.
+        timeouts = httpx.Timeout(min(self.read_timeout, remaining), connect=min(connect, remaining))
         headers = {"Content-Type": soap.CONTENT_TYPE, "Accept": "application/soap+xml"}
         with self._http.stream("POST", self.url, content=data, headers=headers, timeout=timeouts) as response:
             declared = response.headers.get("Content-Length", "")
