@@ -16,7 +16,7 @@ import logging
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -233,7 +233,7 @@ class HIServiceClient:
         if not (search.hpii or search.registration_id) or not search.family_name:
             return SearchResult("error", reason="a search needs an HPI-I or an AHPRA number, and a family name")
         try:
-            envelope, _ = soap.build_request(
+            envelope, request_id = soap.build_request(
                 to=self.url, hpio=hpio, user_id=user_id, user_qualifier=self.user_qualifier, product=self.product,
                 search=soap.Search(search.hpii, search.registration_id, search.family_name,
                                    tuple(search.given_names), search.date_of_birth, search.sex),
@@ -257,7 +257,7 @@ class HIServiceClient:
         except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
             self._record(failed=True)
             return SearchResult("error", reason=f"the HI Service could not be reached ({type(exc).__name__})")
-        result = self._read(status, reply, search)
+        result = self._read(status, reply, search, request_id)
         self._record(failed=result.outcome == "error" and status >= 500 and result.reason == _NOT_SOAP)
         return result
 
@@ -280,7 +280,7 @@ class HIServiceClient:
                 chunks.append(chunk)
             return response.status_code, b"".join(chunks)
 
-    def _read(self, status: int, reply: bytes, search: ProviderSearch) -> SearchResult:
+    def _read(self, status: int, reply: bytes, search: ProviderSearch, request_id: str) -> SearchResult:
         try:
             envelope = soap.parse(reply)
         except soap.UnsafeXML as exc:
@@ -299,6 +299,9 @@ class HIServiceClient:
         message_id = None
         if "MessageID" in parts:
             message_id = (parts["MessageID"].text or "").strip() or None
+        # A signed answer to another request (a replayed "Active", say) is not this answer.
+        if "RelatesTo" in parts and (parts["RelatesTo"].text or "").strip() != request_id:
+            return SearchResult("error", message_id=message_id, reason="the reply answers another request")
         fault = body.find(soap.q(soap.SOAP, "Fault"))
         if fault is not None:
             messages = _messages(fault.find(f"{soap.q(soap.SOAP, 'Detail')}/{soap.q(soap.CCE, 'serviceMessages')}"))
@@ -368,8 +371,6 @@ def _messages(container) -> tuple[ServiceMessage, ...]:
 
 
 def _with_duration(result: SearchResult, started: float) -> SearchResult:
-    from dataclasses import replace
-
     return replace(result, duration_ms=int((time.monotonic() - started) * 1000))
 
 

@@ -339,6 +339,8 @@ class HIServiceEmulator:
         if behaviour == fixtures.SLOW:
             self._stopping.wait(self.slow_seconds)
         answered = practitioner
+        if behaviour == "replayed":
+            relates_to = "urn:uuid:00000000-0000-4000-8000-000000000000"
         if behaviour == "other_hpii":
             answered = fixtures.PRACTITIONERS["active"]
         envelope = soap.build_response(relates_to=relates_to, product=PRODUCT, found=_found(answered))

@@ -19,6 +19,7 @@ from tests.hi_service.helpers import ask, search_for
         ("deep", "unusable reply"),
         ("entity_bomb", "unusable reply: the message declares a DTD"),
         ("garbage", "unusable reply: the message is not well-formed XML"),
+        ("replayed", "the reply answers another request"),
     ],
 )
 def test_an_untrusted_reply_is_an_error_with_its_reason(hi_service, key, reason):
