@@ -254,6 +254,8 @@ class HIServiceEmulator:
         """(HTTP status, body) for one request body."""
         record: dict = {"answer": None}
         self.received.append(record)
+        if len(self.received) > 1000:  # `make run` runs for days; the tests read the last few
+            del self.received[:500]
         relates_to = None
         try:
             envelope = soap.parse(data)
