@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import shlex
 import ssl
 import threading
 from dataclasses import dataclass
@@ -203,7 +204,8 @@ class HIServiceEmulator:
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, name="hi-emulator", daemon=True)
             self._thread.start()
-            self.files.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings().items()))
+            # Shell-quoted: `make run` loads it with `set -a; . var/hi/hi.env`.
+            self.files.env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in self.settings().items()))
         return self.url
 
     def stop(self) -> None:

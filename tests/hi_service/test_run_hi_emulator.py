@@ -2,6 +2,7 @@
 hi.env, serves until SIGTERM, and whose settings let the client ask it."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,7 +27,8 @@ def test_the_command_serves_with_the_settings_it_writes(tmp_path, settings):
         while not (env_file.exists() and env_file.stat().st_size) and time.monotonic() < deadline:
             assert process.poll() is None, process.stdout.read().decode()
             time.sleep(0.1)
-        written = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        written = dict(shlex.split(line)[0].split("=", 1) for line in env_file.read_text().splitlines())
+        assert written["HI_PRODUCT_NAME"] == "User Management"
         assert written["HI_SERVICE_URL"].startswith("https://127.0.0.1:")
         for name in ("HI_SERVICE_CLIENT_CERT", "HI_SERVICE_CLIENT_KEY", "HI_SERVICE_SIGNING_CERT",
                      "HI_SERVICE_SIGNING_KEY", "HI_SERVICE_CA_BUNDLE", "HI_SERVICE_REPLY_SIGNING_CERT"):

@@ -1,5 +1,6 @@
 """python manage.py run_hi_emulator [--port N] [--dir var/hi]: the local HI Service emulator."""
 
+import shlex
 import signal
 import threading
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         self.stdout.write(f"HI Service emulator at {emulator.url}")
         self.stdout.write(f"Settings written to {emulator.files.env_file}; export them to use it:")
         for name, value in emulator.settings().items():
-            self.stdout.write(f"{name}={value}")
+            self.stdout.write(f"{name}={shlex.quote(value)}")
         self.stdout.write(f"Fixture practitioners (HPI-O to send: {fixtures.FIXTURE_HPIO}):")
         for key, each in fixtures.PRACTITIONERS.items():
             self.stdout.write(f"  {key:15} {each.hpii} {each.registration_id} {each.family_name}")
