@@ -123,13 +123,15 @@ class _Refused(Exception):
 class HIServiceEmulator:
     """The emulator on ``host``:``port`` (0: a free port), its files under ``directory``.
 
-    ``slow_seconds``: how long the ``slow`` fixture takes to answer. ``received`` lists, per
+    ``slow_seconds``: how long the ``slow`` fixture takes to answer; ``delay_seconds``: how long
+    every answer takes (0: at once; the benchmarks set a register's latency). ``received`` lists, per
     request that reached the handler, a dict of what it asked and how it was answered (``hpio``,
     ``user_id``, ``hpii``, ``registration_id``, ``answer``): the tests read it."""
 
     def __init__(self, *, directory: Path | str, host: str = "127.0.0.1", port: int = 0,
-                 slow_seconds: float = 5.0) -> None:
+                 slow_seconds: float = 5.0, delay_seconds: float = 0.0) -> None:
         self.directory = Path(directory).resolve()
+        self.delay_seconds = delay_seconds
         self.host = host
         self.port = port
         self.slow_seconds = slow_seconds
@@ -286,6 +288,8 @@ class HIServiceEmulator:
             record["answer"] = "refused"
             return 500, self._fault(relates_to, fixtures.REQUEST_CODE, "A field of the search is malformed.")
         record.update(hpii=search.hpii, registration_id=search.registration_id)
+        if self.delay_seconds:
+            self._stopping.wait(self.delay_seconds)
         return self._search(search, relates_to, record)
 
     def _check_headers(self, parts: dict, record: dict) -> None:

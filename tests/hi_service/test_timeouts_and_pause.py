@@ -1,9 +1,6 @@
 """Per-call timeouts, a hung register, and the pause after consecutive failures."""
 
-import socket
 import time
-
-import pytest
 
 from hi_service.client import get_client, reset_client
 from tests.hi_service.helpers import ask, search_for
@@ -29,19 +26,7 @@ def test_the_configured_read_timeout_applies_without_a_per_call_timeout(hi_servi
     assert time.monotonic() - started < 2.0
 
 
-@pytest.fixture
-def hung_register(settings, hi_service):
-    """A port that accepts TCP connections and never answers (not even the TLS handshake)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)  # never accept()ed
-    settings.HI_SERVICE_URL = f"https://127.0.0.1:{listener.getsockname()[1]}/ProviderSearchForProviderIndividual/5.0.0"
-    reset_client()
-    yield
-    listener.close()
-
-
-def test_a_hung_register_is_an_error_within_the_calls_timeout(hung_register):
+def test_a_hung_register_is_an_error_within_the_calls_timeout(hi_service_hung):
     started = time.monotonic()
     result = ask(search_for("active"), timeout=0.5)
     assert result.outcome == "error"
@@ -104,3 +89,10 @@ def test_reset_client_forgets_the_pause(hi_service):
     reset_client()
     hi_service.start()
     assert ask(search_for("active")).outcome == "found"
+
+
+def test_the_emulators_delay_applies_to_every_answer(hi_service):
+    hi_service.delay_seconds = 0.2
+    result = ask(search_for("active"))
+    assert result.outcome == "found"
+    assert result.duration_ms >= 200
