@@ -242,10 +242,13 @@ class HIServiceClient:
         except (ValueError, TypeError) as exc:
             return SearchResult("error", reason=f"the request could not be signed ({type(exc).__name__})")
         data = soap.serialize(envelope)
-        connect = min(self.connect_timeout, timeout) if timeout else self.connect_timeout
-        total = min(self.connect_timeout + self.read_timeout, timeout) if timeout else (
-            self.connect_timeout + self.read_timeout)
+        total = self.connect_timeout + self.read_timeout
+        connect = self.connect_timeout
+        if timeout is not None:
+            total, connect = min(total, timeout), min(connect, timeout)
         deadline = started + total
+        if deadline <= time.monotonic():
+            return SearchResult("error", reason="no time was left for the call")
         try:
             status, reply = self._post(data, connect=connect, deadline=deadline)
         except _TooLarge:
@@ -257,7 +260,12 @@ class HIServiceClient:
         except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
             self._record(failed=True)
             return SearchResult("error", reason=f"the HI Service could not be reached ({type(exc).__name__})")
-        result = self._read(status, reply, search, request_id)
+        try:
+            result = self._read(status, reply, search, request_id)
+        except Exception as exc:  # the contract: nothing the reply holds makes the search raise
+            # The class name only: a message could echo the reply's values.
+            logger.warning("hi service reply could not be read: %s", type(exc).__name__)
+            result = SearchResult("error", reason=f"unusable reply ({type(exc).__name__})")
         self._record(failed=result.outcome == "error" and status >= 500 and result.reason == _NOT_SOAP)
         return result
 

@@ -96,3 +96,10 @@ def test_the_emulators_delay_applies_to_every_answer(hi_service):
     result = ask(search_for("active"))
     assert result.outcome == "found"
     assert result.duration_ms >= 200
+
+
+def test_a_call_given_no_time_is_an_error_without_calling(hi_service):
+    for timeout in (0, -1.0):
+        result = ask(search_for("active"), timeout=timeout)
+        assert result.outcome == "error" and result.reason == "no time was left for the call"
+    assert hi_service.received == []
