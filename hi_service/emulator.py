@@ -352,6 +352,17 @@ class HIServiceEmulator:
         if behaviour == "other_hpii":
             answered = fixtures.PRACTITIONERS["active"]
         envelope = soap.build_response(relates_to=relates_to, product=PRODUCT, found=_found(answered))
+        if behaviour == "wrapped":
+            # The true, signed answer goes into a header; an unsigned "Active" takes the body's place.
+            soap.sign_reply(envelope, key_pem=self._reply_key_pem, cert_pem=self._reply_cert_pem)
+            signed_body = envelope.find(soap.q(soap.SOAP, "Body"))
+            envelope.remove(signed_body)
+            header = envelope.find(soap.q(soap.SOAP, "Header"))
+            etree.SubElement(header, soap.q(soap.CCE, "wrapper")).append(signed_body)
+            forged = soap.build_response(relates_to=relates_to, product=PRODUCT,
+                                         found={**_found(practitioner), "status": "Active"})
+            envelope.append(forged.find(soap.q(soap.SOAP, "Body")))
+            return 200, soap.serialize(envelope)
         if behaviour == "bad_signature":
             # Sign a true answer about someone else, then put this answer in its place.
             other = soap.build_response(relates_to=relates_to, product=PRODUCT,

@@ -54,3 +54,10 @@ def test_without_a_pinned_certificate_or_a_ca_bundle_nothing_is_trusted(hi_servi
     result = ask(search_for("active"))
     assert result.outcome == "error" and "replies can't be verified" in result.reason
     assert hi_service.received == []
+
+
+def test_a_wrapped_signature_is_refused(hi_service):
+    # The signed answer (Retired) moved into a header, an unsigned Active in the body's place.
+    result = ask(search_for("wrapped"))
+    assert result.outcome == "error"
+    assert result.reason == "the reply can't be trusted: the signed Body is not the one in its place"
