@@ -8,7 +8,7 @@ and sends the domain signal. Work outside the database (Cognito) happens after c
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -98,6 +98,7 @@ def user_create(
 
     with transaction.atomic():
         _check_conflicts(user, details)
+        _check_login_name_free(user)
         with _conflicts_as_409():
             _save(user, actor)
             if details is not None:
@@ -157,6 +158,8 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
             user if user_changes else None,
             details if "hpii_number" in details_changes else None,
         )
+        if "email" in user_changes:
+            _check_login_name_free(user)
         with _conflicts_as_409():
             if user_changes:
                 _save(user, actor)
@@ -382,6 +385,43 @@ def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None
         .exists()
     ):
         _raise_conflict("provider_hpii_per_org_unique")
+
+
+def login_name_lock(*, organization_id, names) -> None:
+    """Hold, until the transaction ends, the organization's lock on each of these login names
+    (case-insensitive): the SCIM userNames and the e-mail addresses an identity provider matches
+    users by. Taken in one order, so two writers claiming each other's names can't deadlock."""
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one writer at a time anyway
+    keys = sorted({f"login-name:{organization_id}:{name.strip().lower()}" for name in names if name})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def _check_login_name_free(user: User) -> None:
+    """An identity provider finds users by SCIM userName; a user SCIM never wrote answers to its
+    e-mail. So no user's e-mail may be another user's userName in the same organization: the
+    identity provider would find two users, and could update or disable the wrong one."""
+    login_name_lock(organization_id=user.organization_id, names=[user.email])
+    # The SCIM identity is referenced by its relation's name: accounts doesn't import the scim app.
+    taken = (
+        User.objects.alias(user_name=Lower("scim_identity__user_name"))
+        .filter(
+            organization_id=user.organization_id,
+            user_name=user.email.lower(),
+            scim_identity__deleted_at__isnull=True,
+        )
+        .exclude(pk=user.pk)
+        .exists()
+    )
+    if taken:
+        raise ApplicationError(
+            "Another user of this organization signs in through the identity provider with this email as its userName.",
+            code="user_already_exists",
+            status=409,
+            field="email",
+        )
 
 
 def _raise_conflict(constraint: str):
