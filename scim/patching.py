@@ -80,7 +80,8 @@ def refuse_fixed_sub_attributes(operations) -> None:
 
 
 def refuse_what_is_not_kept(before, after) -> None:
-    """Compare the patched resource with the stored one: what it asks and the service can't keep is a 400."""
+    """Compare the patched resource with the stored one: what it asks and the service can't keep is a
+    400. A removed `roles` is made an empty list: absent means "leave the roles" to scim_user_apply."""
     for attribute in ("emails", "phone_numbers"):
         entries = getattr(after, attribute) or []
         if entries == (getattr(before, attribute) or []):
@@ -96,6 +97,8 @@ def refuse_what_is_not_kept(before, after) -> None:
                 )
             if entry.primary is False:
                 raise ScimError(400, f"{name}.primary: the one {what} kept is the primary one.", "invalidValue")
+    if before.roles and after.roles is None:
+        after.roles = []  # removing `roles` takes every assignable role away (member stays)
     if after.active is None and before.active is not None:
         raise ScimError(400, "active: can't be removed; replace it with false to disable the user.", "mutability")
     if before[AuPrescriber] is not None and after[AuPrescriber] is None:
