@@ -10,7 +10,11 @@ the PATCH, not the creates), then sends, through Django's test client (no networ
 - `Users/{id}`: N operations, each replacing `title`.
 It prints a Markdown table of seconds per request and microseconds per operation. Cognito is not
 called (COGNITO_SYNC_INLINE=false: the work stays queued), so the numbers are the service's own.
-The group change is undone (members removed) between sizes, outside the timing."""
+The group change is undone (members removed) between sizes, outside the timing.
+
+A second table times only applying the N operations to a group's membership, in process (no
+database): scim2-models' PatchOp.patch on a Group, and scim.membership's set arithmetic that the
+service uses, to show which one grows with N squared."""
 
 import argparse
 import json
@@ -65,10 +69,18 @@ def main() -> None:
     _token, raw = scim_token_create(organization=organization, name="bench", actor=Actor.system("bench"))
     largest = max(args.sizes)
     User.objects.bulk_create(
-        User(organization=organization, email=f"user{i}@bench.example", given_name="Given", family_name=f"F{i}", roles=["member"])
+        User(
+            organization=organization,
+            email=f"user{i}@bench.example",
+            given_name="Given",
+            family_name=f"F{i}",
+            roles=["member"],
+        )
         for i in range(largest + 1)
     )
-    ids = [str(pk) for pk in User.objects.filter(organization=organization).order_by("email").values_list("pk", flat=True)]
+    ids = [
+        str(pk) for pk in User.objects.filter(organization=organization).order_by("email").values_list("pk", flat=True)
+    ]
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
     def patch(path, operations):
@@ -88,6 +100,31 @@ def main() -> None:
         User.objects.filter(organization=organization).update(roles=["member"])
         user = patch(f"Users/{ids[-1]}", [{"op": "replace", "path": "title", "value": f"T{i}"} for i in range(size)])
         print(f"| {size} | {group:.2f} | {group / size * 1e6:.0f} | {user:.2f} | {user / size * 1e6:.0f} |")
+
+    from scim2_models import Context, Group, PatchOp
+
+    from scim import membership
+    from scim.resources import POLICY
+
+    print()
+    print("| operations | scim2-models PatchOp.patch on a Group (s) | scim.membership (s) |")
+    print("|---:|---:|---:|")
+    for size in args.sizes:
+        payload = {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": pk}]} for pk in ids[:size]],
+        }
+        patch = PatchOp[Group].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY)
+        started = time.perf_counter()
+        patch.patch(Group(id="admin", display_name="admin"), scim_policy=POLICY)
+        library = time.perf_counter() - started
+        started = time.perf_counter()
+        after = membership.members_after_patch(
+            patch.operations, set(), role="admin", base_url="http://testserver/scim/v2"
+        )
+        ours = time.perf_counter() - started
+        assert len(after) == size
+        print(f"| {size} | {library:.2f} | {ours:.3f} |")
 
 
 if __name__ == "__main__":
