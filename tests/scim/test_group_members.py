@@ -59,6 +59,24 @@ def test_add_replace_and_put_take_ref_too(scim):
     assert (User.objects.get(pk=ben).roles, User.objects.get(pk=amy).roles) == (["provider"], ["member"])
 
 
+@pytest.mark.parametrize("ref", [None, "Users/{id}", "/scim/v2/Users/{id}"])
+def test_put_takes_every_form_of_ref(scim, ref):
+    ben, amy = create(scim, roles=[{"value": "admin"}]), create(scim, "amy@my-practice.com")
+    members = [{"value": user, "$ref": ref and ref.format(id=user), "type": "User"} for user in (amy,)]
+    response = scim.put("Groups/admin", {"schemas": [GROUP_SCHEMA], "displayName": "admin", "members": members})
+    assert response.status_code == 200, response.content
+    assert (User.objects.get(pk=ben).roles, User.objects.get(pk=amy).roles) == (["member"], ["admin"])
+    assert (roles_changed(ben), roles_changed(amy)) == (1, 1)
+
+
+def test_put_refuses_a_ref_to_another_member(scim):
+    ben, amy = create(scim, roles=[{"value": "admin"}]), create(scim, "amy@my-practice.com")
+    members = [{"value": ben, "$ref": uri(amy)}]
+    response = scim.put("Groups/admin", {"schemas": [GROUP_SCHEMA], "displayName": "admin", "members": members})
+    assert_scim_error(response, 400, "invalidValue")
+    assert User.objects.get(pk=ben).roles == ["admin"]
+
+
 @pytest.mark.parametrize(
     "ref",
     [
