@@ -8,7 +8,7 @@ and sends the domain signal. Work outside the database (Cognito) happens after c
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -36,6 +36,12 @@ _CONFLICTS = {
         "partner_user_id",
         "partner_user_id_conflict",
         "Another user of this organization already has this partner_user_id.",
+    ),
+    # Not a database constraint: checked under login_name_lock (see _check_conflicts).
+    "scim_user_name": (
+        "email",
+        "user_already_exists",
+        "Another user of this organization signs in through the identity provider with this email as its userName.",
     ),
     "provider_hpii_per_org_unique": (
         "provider_details.hpii_number",
@@ -98,7 +104,8 @@ def user_create(
         raise ValidationError(errors)
 
     with transaction.atomic():
-        _check_conflicts(user, details)
+        login_name_lock(organization_id=organization.pk, names=[user.email])
+        _check_conflicts(user, details, claims_login_name=True)
         with _conflicts_as_409():
             _save(user, actor)
             if details is not None:
@@ -154,9 +161,12 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
 
         user_changes = _diff(before, _snapshot(user, USER_FIELDS))
         details_changes = _diff(details_before, _snapshot(details, PROVIDER_FIELDS)) if provider_details else {}
+        if "email" in user_changes:
+            login_name_lock(organization_id=user.organization_id, names=[user.email])
         _check_conflicts(
             user if user_changes else None,
             details if "hpii_number" in details_changes else None,
+            claims_login_name="email" in user_changes,
         )
         with _conflicts_as_409():
             if user_changes:
@@ -341,23 +351,41 @@ def _fill_details_from_user(details: ProviderDetails, user: User, *, given: dict
             setattr(details, field, getattr(user, field) or "")
 
 
-def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None:
+def _check_conflicts(user: User | None, details: ProviderDetails | None, *, claims_login_name: bool = False) -> None:
     if user is not None:
-        # One query for both user-level rules: lower(email) is served by the unique index
+        # One query for the user-level rules: lower(email) is served by the unique index
         # user_email_ci_unique (iexact's UPPER() is not), the partner id by its per-org constraint.
-        same = Q(email_lower=user.email.lower())
+        email = user.email.lower()
+        same = Q(email_lower=email)
         if user.partner_user_id:
             same |= Q(organization_id=user.organization_id, partner_user_id=user.partner_user_id)
+        if claims_login_name:
+            # An identity provider finds users by SCIM userName, and a user SCIM never wrote answers
+            # to its e-mail: no user's e-mail may be another user's userName in the organization,
+            # or the identity provider could update or disable the wrong one. (The SCIM identity is
+            # named by its relation: accounts doesn't import the scim app.) The caller holds
+            # login_name_lock for the e-mail, which SCIM takes too before it checks a userName.
+            same |= Q(
+                organization_id=user.organization_id,
+                user_name_lower=email,
+                scim_identity__deleted_at__isnull=True,
+            )
+        users = User.objects.alias(email_lower=Lower("email"))
+        if claims_login_name:
+            users = users.alias(user_name_lower=Lower("scim_identity__user_name"))
         clashes = list(
-            User.objects.alias(email_lower=Lower("email"))
-            .filter(same)
+            users.filter(same)
             .exclude(pk=user.pk)
-            .values_list("email", flat=True)[:2]
+            .values_list("email", "organization_id", "partner_user_id")[:3]
         )
-        if user.email.lower() in (email.lower() for email in clashes):
+        if any(other.lower() == email for other, _org, _partner in clashes):
             _raise_conflict("user_email_ci_unique")
-        if clashes:
+        if user.partner_user_id and any(
+            org == user.organization_id and partner == user.partner_user_id for _email, org, partner in clashes
+        ):
             _raise_conflict("user_partner_id_per_org_unique")
+        if clashes:
+            _raise_conflict("scim_user_name")
     if (
         details is not None
         and details.hpii_number
@@ -366,6 +394,18 @@ def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None
         .exists()
     ):
         _raise_conflict("provider_hpii_per_org_unique")
+
+
+def login_name_lock(*, organization_id, names) -> None:
+    """Hold, until the transaction ends, the organization's lock on each of these login names
+    (case-insensitive): the SCIM userNames and the e-mail addresses an identity provider matches
+    users by. Taken in one order, so two writers claiming each other's names can't deadlock."""
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one writer at a time anyway
+    keys = sorted({f"login-name:{organization_id}:{name.strip().lower()}" for name in names if name})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def _raise_conflict(constraint: str):

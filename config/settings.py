@@ -167,7 +167,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.AccountsApiAutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.ApiClientRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_client": env("API_THROTTLE_RATE", default="6000/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "api_client": env("API_THROTTLE_RATE", default="6000/min"),
+        # Per SCIM token (scim/throttling.py): an identity provider's whole connection.
+        "scim_token": env("SCIM_THROTTLE_RATE", default="6000/min"),
+    },
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,
 }
@@ -236,6 +240,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- SCIM (docs/notes/scim.md) -----------------------------------------------------------------
+# One PATCH applies at most this many operations, and one Groups PUT or PATCH names at most this many
+# members: a longer one is refused at once (400 invalidValue), before any work. ServiceProviderConfig says so.
+SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
+SCIM_MAX_GROUP_MEMBERS = env.int("SCIM_MAX_GROUP_MEMBERS", default=1000)
+if SCIM_MAX_PATCH_OPERATIONS < 1 or SCIM_MAX_GROUP_MEMBERS < 1:
+    raise ImproperlyConfigured("SCIM_MAX_PATCH_OPERATIONS and SCIM_MAX_GROUP_MEMBERS must be 1 or more.")
 
 COGNITO_USER_POOL_ID = env("COGNITO_USER_POOL_ID", default="")
 # The sync runs inline after commit when Cognito answers; tests of the queue switch this off.

@@ -8,6 +8,7 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
+from django.conf import settings
 from pydantic import Field
 from scim2_models import (
     URN,
@@ -162,7 +163,13 @@ def service_provider_config(base_url: str) -> ServiceProviderConfig:
     return ServiceProviderConfig(
         documentation_uri=None,
         patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        # No Bulk endpoint; its two RFC 7643 §5 limits are the ones every request meets: the
+        # operations of one PATCH (SCIM_MAX_PATCH_OPERATIONS) and the body's size.
+        bulk=Bulk(
+            supported=False,
+            max_operations=settings.SCIM_MAX_PATCH_OPERATIONS,
+            max_payload_size=settings.MAX_REQUEST_BODY_BYTES,
+        ),
         filter=Filter(supported=True, max_results=MAX_COUNT),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),

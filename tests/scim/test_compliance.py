@@ -31,6 +31,12 @@ REFUSALS = [
         "Ten random digits are rarely an Australian phone number: 400 invalidValue naming phoneNumbers.",
     ),
     (
+        r"(emails|phoneNumbers)(\.type|\.primary)?: (the service keeps|the one)",
+        "The service keeps one e-mail address and one phone number, type work, primary: a PATCH asking "
+        "for another type, a second value or primary false would answer 2xx and change nothing, so it "
+        "is 400 invalidValue naming the attribute.",
+    ),
+    (
         r"This user is disabled and can't be changed",
         "An earlier check set active=false, which disables the user; a disabled user can't be changed "
         "(the REST API's 409 user_disabled): 400 mutability.",
