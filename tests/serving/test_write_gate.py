@@ -14,6 +14,7 @@ from django.db import transaction
 
 from accounts.cognito.gateway import CognitoGateway
 from accounts.models import User
+from audit.context import Actor
 from config.write_gate import WriteGate, get_write_gate, reset_write_gate
 from tests.api.support import user_body
 
@@ -271,6 +272,49 @@ def test_a_write_refused_by_its_scope_or_tenancy_never_waits_for_a_turn(one_slot
         holder.leave()
     assert no_scope.status_code == 403
     assert elsewhere.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scim_write_takes_its_organizations_turn_and_is_refused_in_scims_error_shape(one_slot, client, organization):
+    from scim.services import scim_token_create
+    from tests.scim.conftest import ScimClient, scim_user
+
+    _, raw = scim_token_create(organization=organization, name="Entra ID", actor=Actor.system("test"))
+    scim = ScimClient(client, raw)
+    holder = Writer(one_slot, CAROL)
+    _wait_for(lambda: holder.outcome == [True])
+    try:
+        refused = scim.post("Users", scim_user(user_name="busy@alice-practice.example"))
+        listed = scim.get("Users")  # reads never wait
+    finally:
+        holder.leave()
+    assert refused.status_code == 503
+    assert refused["Content-Type"].startswith("application/scim+json")
+    assert refused.json()["status"] == "503"
+    assert refused["Retry-After"] == "1"
+    assert listed.status_code == 200
+    assert not User.objects.filter(email="busy@alice-practice.example").exists()
+    assert scim.post("Users", scim_user(user_name="busy@alice-practice.example")).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_writes_in_the_admin_take_a_turn_and_the_sign_in_never_waits_for_one(one_slot, client):
+    from tests.factories import StaffFactory
+
+    staff = StaffFactory(email="sam@platform.example")
+    holder = Writer(one_slot, CAROL)
+    _wait_for(lambda: holder.outcome == [True])
+    try:
+        # Anyone may try to sign in: that never waits for (or holds) a write turn.
+        sign_in = client.post("/admin/login/", {"username": "nobody@platform.example", "password": "wrong"})
+        client.force_login(staff)
+        staff_write = client.post("/admin/logout/")
+    finally:
+        holder.leave()
+    assert sign_in.status_code == 200  # the form again, with its error
+    assert staff_write.status_code == 503
+    assert staff_write.json()["code"] == "server_busy"
+    assert staff_write["Retry-After"] == "1"
 
 
 @pytest.mark.django_db(transaction=True)
