@@ -161,3 +161,19 @@ def test_more_idle_bodies_than_threads_are_all_answered_408_and_give_their_threa
     assert token_status == 200, token_body
     assert created[0] == 201, created
     assert [status for status, _, _ in answers] == [408] * 5
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_answered_408_at_its_deadline(tmp_path, organization):
+    """A per-read timeout would start again with every byte: the deadline is for the whole body."""
+    with _served(tmp_path, GUNICORN_THREADS="2", REQUEST_BODY_TIMEOUT_SECONDS="2") as base:
+        sock = _hold_body(base, f"/v1/organizations/{organization.pk}/users")
+        sent = 0
+        while _nothing_received_yet(sock) and sent < 99:  # 99 of the 100 bytes: never the whole body
+            sock.sendall(b" ")
+            sent += 1
+            select.select([sock], [], [], 0.25)  # a quarter of a second, or at once when answered
+        status, content_type, _ = _answer(sock)
+
+    assert sent < 99  # answered while it was still trickling (99 bytes take about 25 s)
+    assert status == 408
+    assert content_type.startswith("application/problem+json")
