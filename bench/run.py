@@ -439,6 +439,8 @@ def run_wrk(base_url: str, script: str, duration: int, connections: int) -> dict
         if line.startswith("BENCH "):
             stats = json.loads(line[len("BENCH "):])
             stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+            # Refusals (503 server_busy, 429) come back fast: a row's writes are its 2xx answers.
+            stats["ok_rps"] = (stats["requests"] - stats["non2xx"]) / (stats["duration_us"] / 1e6)
             return stats
     raise SystemExit(f"wrk failed:\n{result.stdout}\n{result.stderr}")
 
@@ -575,7 +577,9 @@ def measure_serving(base_url, token, users, read_ids, proxy, args, master_pid) -
     # a drift would otherwise count against whichever latency was measured second.
     for offset, latency_ms in enumerate((0, args.cognito_latency) * SERVING_ROUNDS, start=1):
         proxy.latency = latency_ms / 1000
-        creates = lua_create(token, users, f"serve{offset}-{uuid.uuid4().hex[:6]}", hpii_offset=offset * 10_000_000)
+        # The writers wait Retry-After after a refusal, as the README asks integrators to.
+        creates = lua_create_backing_off(token, users, f"serve{offset}-{uuid.uuid4().hex[:6]}",
+                                         hpii_offset=offset * 10_000_000)
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             writing = pool.submit(run_wrk, base_url, creates, args.duration, WRITERS)
             time.sleep(1)  # the writers are up to speed before the reads are timed
@@ -595,20 +599,21 @@ def print_serving(rows: list[dict], latency_ms: int) -> None:
     sizing = _gunicorn_sizing()
     print(f"\nServing: gunicorn.conf.py ({sizing}); Cognito through a proxy adding 0 or {latency_ms} ms to "
           f"every call; wrk -t1, {ARGS.duration} s per row, reads from {READERS} connections\n")
-    print("| row | Cognito +ms | req/s | p50 ms | p95 ms | p99 ms | worker peak RSS MB | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| row | Cognito +ms | req/s | 2xx/s | p50 ms | p95 ms | p99 ms | worker peak RSS MB | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['label']} | {r['latency_ms']} | {r['rps']:.1f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | "
-              f"{r['p99'] / 1000:.1f} | {r['rss']:.0f} | {r['non2xx'] + r['socket_errors']} |")
+        print(f"| {r['label']} | {r['latency_ms']} | {r['rps']:.1f} | {r['ok_rps']:.1f} | {r['p50'] / 1000:.1f} | "
+              f"{r['p95'] / 1000:.1f} | {r['p99'] / 1000:.1f} | {r['rss']:.0f} | {r['non2xx'] + r['socket_errors']} |")
     idle = rows[0]
 
     def mean(label, latency, field):
         values = [r[field] for r in rows[1:] if r["label"].startswith(label) and r["latency_ms"] == latency]
         return sum(values) / len(values)
 
-    kept = mean("POST", latency_ms, "rps") / mean("POST", 0, "rps")
+    kept = mean("POST", latency_ms, "ok_rps") / mean("POST", 0, "ok_rps")
     read_ratio = mean("GET", latency_ms, "p99") / max(idle["p99"], 1)
-    print(f"\ncreates/s at +{latency_ms} ms over +0 ms (means of {SERVING_ROUNDS} rounds each): {kept:.2f} "
+    print(f"\ncreates answered 2xx a second at +{latency_ms} ms over +0 ms (means of {SERVING_ROUNDS} rounds each): "
+          f"{kept:.2f} "
           f"(target >= 0.7: {'met' if kept >= 0.7 else 'missed'})")
     print(f"read p99 during the creates at +{latency_ms} ms (mean) over idle p99: {read_ratio:.1f} "
           f"(target <= 10: {'met' if read_ratio <= 10 else 'missed'})")

@@ -133,7 +133,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 # Writes a server process runs at once (config/write_gate.py; 0: no limit), how long one waits
 # for a turn before it is answered 503 `server_busy`, and how many writes one organization (or one
 # staff member) may hold in a process at once, waiting or running; past it, 503 at once. Keep it
-# below GUNICORN_THREADS, so that one practice never holds every thread of a process.
+# below GUNICORN_THREADS: the threads above it are the others' (reads included) when one floods.
 API_CONCURRENT_WRITES = env.int("API_CONCURRENT_WRITES", default=2)
 API_WRITE_QUEUE_TIMEOUT_SECONDS = env.float("API_WRITE_QUEUE_TIMEOUT_SECONDS", default=10.0)
 API_WRITES_PER_ORGANIZATION = env.int("API_WRITES_PER_ORGANIZATION", default=16)
