@@ -1,8 +1,9 @@
 from django.conf import settings
 
 from config.api.problems import is_scim, problem_response, scim_error_response
+from config.body_deadline import BodyNotReceived, read_body_within
 from config.views import healthz
-from config.write_gate import get_write_gate
+from config.write_gate import RETRY_AFTER_SECONDS, SAFE_METHODS, WriteTurnRefused, get_write_gate, take_write_turn
 
 HEALTHZ_PATH = "/healthz"
 
@@ -39,26 +40,64 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
-class WriteGateMiddleware:
-    """Writes (any method but GET, HEAD, OPTIONS) take one of the process's write slots for their
-    whole request; see config/write_gate.py. A write that waits too long for one gets 503."""
+class RequestBodyMiddleware:
+    """Read a write's whole body within REQUEST_BODY_TIMEOUT_SECONDS before anything waits or works
+    on it (config/body_deadline.py): a client that sends headers and holds the body back is
+    answered 408 and holds nothing, neither a write turn nor, past the deadline, a thread."""
 
-    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.META.get("CONTENT_LENGTH") not in (None, "", "0"):
+            try:
+                read_body_within(request, settings.REQUEST_BODY_TIMEOUT_SECONDS)
+            except BodyNotReceived:
+                detail = f"The request body did not arrive within {settings.REQUEST_BODY_TIMEOUT_SECONDS:g} seconds."
+                if is_scim(request):
+                    return scim_error_response(408, detail=detail)
+                return problem_response(408, code="request_timeout", detail=detail)
+        return self.get_response(request)
+
+
+class WriteGateMiddleware:
+    """Gives back the write turn a request took (config/write_gate.py) when it ends, and answers a
+    refused one. Turns are taken once the caller is known: API clients after DRF's checks
+    (`WriteTurnThrottle`), SCIM tokens in scim/auth.py, and staff signed in to the admin here,
+    before the view. Unauthenticated requests (the token endpoint, the admin's sign-in) take none:
+    their failures are budgeted by their own limits."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         gate = get_write_gate()
-        if gate is None or request.method in self.SAFE_METHODS:
+        if gate is None or request.method in SAFE_METHODS:
             return self.get_response(request)
-        if not gate.enter():
-            detail = "The server is busy with other writes; nothing was changed. Retry after Retry-After seconds."
-            headers = {"Retry-After": "1"}
-            if is_scim(request):
-                return scim_error_response(503, detail=detail, headers=headers)
-            return problem_response(503, code="server_busy", detail=detail, headers=headers)
         try:
             return self.get_response(request)
         finally:
             gate.leave()
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method in SAFE_METHODS:
+            return None
+        user = getattr(request, "user", None)  # the session's user (AuthenticationMiddleware)
+        if user is not None and user.is_authenticated and user.is_staff:
+            try:
+                take_write_turn(request, ("staff", user.pk))
+            except WriteTurnRefused:
+                return self._busy(request)
+        return None
+
+    def process_exception(self, request, exception):
+        # A refusal raised outside DRF (SCIM's authentication); DRF's views answer their own.
+        return self._busy(request) if isinstance(exception, WriteTurnRefused) else None
+
+    @staticmethod
+    def _busy(request):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        detail = str(WriteTurnRefused.default_detail)
+        if is_scim(request):
+            return scim_error_response(503, detail=detail, headers=headers)
+        return problem_response(503, code="server_busy", detail=detail, headers=headers)

@@ -47,11 +47,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
-    "config.middleware.WriteGateMiddleware",
+    "config.middleware.RequestBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the session's user is known (a staff member's admin write takes its turn as them).
+    "config.middleware.WriteGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -128,15 +130,23 @@ STORAGES = {
 # Requests: the contract caps bodies at 1 MiB (413 beyond it).
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
-# Writes a server process runs at once (config/write_gate.py; 0: no limit), and how long one waits
-# for a turn before it is answered 503 `server_busy`.
+# Writes a server process runs at once (config/write_gate.py; 0: no limit), how long one waits
+# for a turn before it is answered 503 `server_busy`, and how many writes one organization (or one
+# staff member) may hold in a process at once, waiting or running; past it, 503 at once. Keep it
+# below GUNICORN_THREADS: the threads above it are the others' (reads included) when one floods.
 API_CONCURRENT_WRITES = env.int("API_CONCURRENT_WRITES", default=2)
 API_WRITE_QUEUE_TIMEOUT_SECONDS = env.float("API_WRITE_QUEUE_TIMEOUT_SECONDS", default=10.0)
-if API_CONCURRENT_WRITES < 0 or API_WRITE_QUEUE_TIMEOUT_SECONDS <= 0:
+API_WRITES_PER_ORGANIZATION = env.int("API_WRITES_PER_ORGANIZATION", default=16)
+if API_CONCURRENT_WRITES < 0 or API_WRITE_QUEUE_TIMEOUT_SECONDS <= 0 or API_WRITES_PER_ORGANIZATION < 1:
     # Else every write would fail (a negative semaphore) or be refused at once.
     raise ImproperlyConfigured(
-        "API_CONCURRENT_WRITES must be 0 (no limit) or more, and API_WRITE_QUEUE_TIMEOUT_SECONDS above 0."
+        "API_CONCURRENT_WRITES must be 0 (no limit) or more, API_WRITE_QUEUE_TIMEOUT_SECONDS above 0 "
+        "and API_WRITES_PER_ORGANIZATION at least 1."
     )
+# A request's whole body must arrive within this many seconds (config/body_deadline.py), else 408.
+REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=5.0)
+if REQUEST_BODY_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("REQUEST_BODY_TIMEOUT_SECONDS must be above 0.")
 
 # Security. Plain HTTP on loopback (the demo, the tests) turns the redirect off explicitly.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -166,7 +176,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.NewestFirstCursorPagination",
     "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.AccountsApiAutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.ApiClientRateThrottle"],
+    # The write turn last: after authentication, the permission and the rate limit.
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.ApiClientRateThrottle", "config.write_gate.WriteTurnThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_client": env("API_THROTTLE_RATE", default="6000/min"),
         # Per SCIM token (scim/throttling.py): an identity provider's whole connection.

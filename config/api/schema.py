@@ -93,6 +93,8 @@ PROBLEMS = {
     "`hpii_conflict`, `user_disabled`, `idempotency_key_reused`, `idempotency_key_in_progress`).",
     405: "This path does not take this method (`method_not_allowed`); `Allow` lists the ones it takes.",
     406: "The `Accept` header asks for a media type other than JSON (`not_acceptable`).",
+    408: "The request body did not arrive whole within the server's deadline (`request_timeout`); nothing "
+    "was changed.",
     413: "The request body exceeds 1 MiB (`payload_too_large`).",
     415: "The body is not `application/json` (`unsupported_media_type`).",
     429: "Too many requests for this API client (`rate_limited`); retry after `Retry-After` seconds.",
@@ -153,7 +155,8 @@ class ApiAutoSchema(AutoSchema):
         if self._is_list_view() or any(p["in"] == "query" for p in operation.get("parameters", [])):
             statuses.append(400)  # bad limit, cursor or filter
         if method in ("POST", "PUT", "PATCH"):
-            statuses.append(413)  # the body limit applies before the view, body or not (PUT .../disable)
+            # The body limit and its deadline apply before the view, body or not (PUT .../disable).
+            statuses += [408, 413]
             if self.get_request_serializer() is not None:
                 statuses += [400, 415, 409]
         return sorted(set(statuses))
