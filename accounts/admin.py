@@ -38,6 +38,7 @@ from accounts.models import (
     ProviderDetails,
     StaffUser,
     User,
+    access_not_expired_q,
     has_role,
     provider_details_complete_q,
     provider_details_missing,
@@ -99,7 +100,7 @@ class CanPrescribeFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        prescribers = with_provider_role(queryset.filter(status=User.Status.ACTIVE)).filter(
+        prescribers = with_provider_role(queryset.filter(access_not_expired_q(), status=User.Status.ACTIVE)).filter(
             pk__in=complete_provider_details().values("user_id")
         )
         if self.value() == "yes":
@@ -127,6 +128,8 @@ def missing_provider_fields(user) -> list[str]:
 def cannot_prescribe_because(user) -> str:
     if not user.is_active:
         return "Can't prescribe: the user is disabled."
+    if user.access_expired:
+        return "Can't prescribe: access expired (the worker disables the user within a minute)."
     if not user.has_provider_role:
         return "Can't prescribe: no provider role."
     missing = missing_provider_fields(user)
