@@ -12,6 +12,7 @@ from accounts import roles as role_names
 from accounts import services
 from accounts.models import PROVIDER_FIELDS, ProviderDetails, StaffUser, User
 from config.errors import ApplicationError
+from config.operator_time import zone_help
 
 PROVIDER_PREFIX = "provider_"
 ROLE_CHOICES = [
@@ -105,6 +106,12 @@ class PracticeUserAdminForm(ServiceErrorsMixin, _ProviderDetailsFields, forms.Mo
         super().__init__(*args, **kwargs)
         for name in self.readonly_names:
             self.fields.pop(name, None)
+        if "access_expires_at" in self.fields:
+            # Read in TIME_ZONE, as Django's admin reads every date-time; the API takes RFC 3339.
+            self.fields["access_expires_at"].help_text = (
+                f"In {zone_help()}, as every time in the admin. The user is disabled automatically at "
+                "this moment. Empty: never."
+            )
         self.adding = self.instance._state.adding
         if self.adding:
             if "organization" in self.fields:

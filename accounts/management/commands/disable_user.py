@@ -4,6 +4,7 @@ from accounts import services
 from accounts.management.operator import organization_from_option, system_actor_name, user_from_argument
 from accounts.selectors import user_get
 from audit.context import Actor
+from config.operator_time import local_text
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"--reason is longer than {services.DISABLE_REASON_MAX_LENGTH} characters.")
         target = user_from_argument(user, organization)
         if target.is_disabled:
-            since = target.disabled_at.isoformat(timespec="seconds")
+            since = local_text(target.disabled_at)
             self.stdout.write(f"User {target.pk} was already disabled (since {since}); nothing changed.")
             return
         services.user_disable(

@@ -9,6 +9,7 @@ from django.db import close_old_connections
 
 from accounts.cognito import sync
 from accounts.models import CognitoSync
+from config.operator_time import local_stamp
 
 IDLE_SLEEP_MIN = 0.5
 IDLE_SLEEP_MAX = 30.0
@@ -115,5 +116,5 @@ class Command(BaseCommand):
         for row in failed.values("user_id", "attempts", "last_error", "updated_at"):
             self.stdout.write(
                 f"failed user={row['user_id']} attempts={row['attempts']} "
-                f"since={row['updated_at']:%Y-%m-%dT%H:%M:%SZ} error={row['last_error']}"
+                f"since={local_stamp(row['updated_at'])} error={row['last_error']}"
             )
