@@ -343,7 +343,9 @@ def _validated_reason(reason) -> str | None:
 def _refuse_if_disabled(user: User) -> None:
     if user.is_disabled:
         raise ApplicationError(
-            "This user is disabled and can't be changed through the API.", code="user_disabled", status=409
+            "This user is disabled and can't be changed; platform staff re-enable them in the admin.",
+            code="user_disabled",
+            status=409,
         )
 
 
