@@ -135,7 +135,7 @@ def test_make_run_with_a_port_taken_stops_before_setting_anything_up(tmp_path, t
         ports = {"PORT": str(free.getsockname()[1]), "COGNITO_PORT": str(free.getsockname()[1])}
         ports[taken] = str(holder.getsockname()[1])
         result = subprocess.run(  # noqa: S603
-            ["bash", str(script)], env={**os.environ, **ports}, capture_output=True, text=True, timeout=30,
+            ["/bin/bash", str(script)], env={**os.environ, **ports}, capture_output=True, text=True, timeout=30,
             check=False,
         )
     assert result.returncode == 1, result
