@@ -1,13 +1,39 @@
 """What the operator commands share: finding the organization and the user named on the command line."""
 
+import contextlib
+import logging
 import uuid
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
 from accounts.models import User
 from accounts.selectors import user_get
 from organizations.models import Organization
+
+# The Cognito client logs each call at INFO for the server's and the worker's logs.
+COGNITO_LOGGER = "accounts.cognito"
+
+
+class OperatorCommand(BaseCommand):
+    """A command an operator runs at a terminal: its own output says what happened, so the Cognito
+    client's per-call INFO lines stay off stderr (warnings and errors still show; -v 2 shows all)."""
+
+    def execute(self, *args, **options):
+        quiet = options.get("verbosity", 1) < 2
+        with _cognito_logs_at(logging.WARNING) if quiet else contextlib.nullcontext():
+            return super().execute(*args, **options)
+
+
+@contextlib.contextmanager
+def _cognito_logs_at(level: int):
+    logger = logging.getLogger(COGNITO_LOGGER)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def organization_from_option(value: str) -> Organization:

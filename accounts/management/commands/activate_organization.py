@@ -1,12 +1,11 @@
-from django.core.management.base import BaseCommand
 
-from accounts.management.operator import organization_from_option
+from accounts.management.operator import OperatorCommand, organization_from_option
 from accounts.models import User
 from accounts.tenancy import organization_activate
 from audit.context import Actor
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Activate a deactivated organization again: its API clients may get tokens again, and the Cognito "
         "accounts of its users whose own status is active are enabled again (queued in the outbox; "

@@ -1,12 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from accounts.management.operator import organization_from_option
+from accounts.management.operator import OperatorCommand, organization_from_option
 from accounts.tenancy import REASON_MAX_LENGTH, organization_deactivate
 from audit.context import Actor
 from config.errors import ApplicationError
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Deactivate an organization: its API clients get 401 from now on, and every one of its users' "
         "Cognito accounts is disabled and signed out (queued in the outbox; sync_cognito or the worker "

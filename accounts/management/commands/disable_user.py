@@ -1,13 +1,18 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts import services
-from accounts.management.operator import organization_from_option, system_actor_name, user_from_argument
+from accounts.management.operator import (
+    OperatorCommand,
+    organization_from_option,
+    system_actor_name,
+    user_from_argument,
+)
 from accounts.selectors import user_get
 from audit.context import Actor
 from config.operator_time import local_text
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Disable one user of an organization, exactly as PUT /v1/organizations/{org}/users/{id}/disable: "
         "status disabled, roles reset to member, and (after commit) the Cognito account disabled and "

@@ -6,11 +6,11 @@ import uuid
 from dataclasses import astuple
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection, connections
 
 from accounts import importing
-from accounts.management.operator import organization_from_option
+from accounts.management.operator import OperatorCommand, organization_from_option
 from audit.context import Actor
 from config.request_id import reset_request_id, set_request_id
 
@@ -51,7 +51,7 @@ def _masked_values(source, lines) -> dict[int, list[str]]:
     return found
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create or update an organization's users from a CSV file, through the same services and rules "
         "as the API. Columns (header row; only email, given_name and family_name are required): "

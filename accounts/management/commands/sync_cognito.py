@@ -4,10 +4,11 @@ import signal
 import threading
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import close_old_connections
 
 from accounts.cognito import sync
+from accounts.management.operator import OperatorCommand
 from accounts.models import CognitoSync
 from config.operator_time import local_stamp
 
@@ -15,7 +16,7 @@ IDLE_SLEEP_MIN = 0.5
 IDLE_SLEEP_MAX = 30.0
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Apply pending Cognito sync tasks. Without options: one pass over every due task, then a summary. "
         "--loop runs a worker (several may run at once); --status shows the queue; --retry-failed revives "
