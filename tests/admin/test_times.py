@@ -55,3 +55,14 @@ def test_operator_commands_say_times_in_the_same_zone(ben, organization):
     out = io.StringIO()
     call_command("disable_user", str(ben.pk), "--organization", str(organization.pk), stdout=out)
     assert re.search(r"since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d AE[DS]T\)", out.getvalue()), out.getvalue()
+
+
+def test_log_lines_carry_the_zone_offset(settings):
+    import logging
+
+    plain = settings.LOGGING["formatters"]["plain"]
+    formatter = logging.Formatter(plain["format"], datefmt=plain["datefmt"])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    line = formatter.format(record)
+    # Django sets the process's TZ to TIME_ZONE: Sydney is +10:00 or +11:00.
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+1[01]00 INFO x hello$", line), line
