@@ -66,3 +66,9 @@ def test_log_lines_carry_the_zone_offset(settings):
     line = formatter.format(record)
     # Django sets the process's TZ to TIME_ZONE: Sydney is +10:00 or +11:00.
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+1[01]00 INFO x hello$", line), line
+
+
+def test_view_only_staff_read_the_expiry_with_the_same_zone(viewer_client, ben):
+    page = viewer_client.get(change_url(ben)).text
+    assert "In Australia/Sydney time (now AE" in page
+    assert "(UTC)" not in page
