@@ -5,9 +5,12 @@ so the admin writes the same audit events, history and Cognito work as the API. 
 a User or ProviderDetails directly.
 """
 
+from contextvars import ContextVar
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -35,6 +38,7 @@ from accounts.models import (
     ProviderDetails,
     StaffUser,
     User,
+    access_not_expired_q,
     has_role,
     provider_details_complete_q,
     provider_details_missing,
@@ -97,7 +101,7 @@ class CanPrescribeFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        prescribers = with_provider_role(queryset.filter(status=User.Status.ACTIVE)).filter(
+        prescribers = with_provider_role(queryset.filter(access_not_expired_q(), status=User.Status.ACTIVE)).filter(
             pk__in=complete_provider_details().values("user_id")
         )
         if self.value() == "yes":
@@ -125,6 +129,8 @@ def missing_provider_fields(user) -> list[str]:
 def cannot_prescribe_because(user) -> str:
     if not user.is_active:
         return "Can't prescribe: the user is disabled."
+    if user.access_expired:
+        return "Can't prescribe: access expired (the worker disables the user within a minute)."
     if not user.has_provider_role:
         return "Can't prescribe: no provider role."
     missing = missing_provider_fields(user)
@@ -493,6 +499,19 @@ class ProviderDetailsAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
 # --- platform staff ----------------------------------------------------------------------------------
 
 
+# Django's password view builds its form from (member, POST) only; the acting superuser reaches the
+# form's save() through this, set for the length of one request by StaffUserAdmin.
+_password_actor: ContextVar = ContextVar("staff_password_actor")
+
+
+class StaffPasswordForm(AdminPasswordChangeForm):
+    """Saved by staff_password_set, which records the change in the same transaction."""
+
+    def save(self, commit=True):
+        password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
+        return staff.staff_password_set(actor=_password_actor.get(), member=self.user, password=password)
+
+
 @admin.register(StaffUser)
 class StaffUserAdmin(DjangoUserAdmin):
     """Platform staff sign in here; they belong to no organization and have no Cognito account.
@@ -503,6 +522,7 @@ class StaffUserAdmin(DjangoUserAdmin):
 
     form = StaffUserChangeForm
     add_form = StaffUserCreationForm
+    change_password_form = StaffPasswordForm
     list_display = ("email", "given_name", "family_name", "is_superuser", "status", "last_login")
     list_filter = ("is_superuser", "status", "groups")
     search_fields = ("email", "given_name", "family_name")
@@ -549,7 +569,11 @@ class StaffUserAdmin(DjangoUserAdmin):
     def user_change_password(self, request, id, form_url=""):
         # No old password is asked here, so it is for superusers only, their own included.
         staff.ensure_may_set_password(actor=request.user)
-        return super().user_change_password(request, id, form_url)
+        token = _password_actor.set(request.user)
+        try:
+            return super().user_change_password(request, id, form_url)
+        finally:
+            _password_actor.reset(token)
 
     def save_model(self, request, obj, form, change):
         pass  # saved with its groups and permissions in save_related, in one service call

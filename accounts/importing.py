@@ -362,7 +362,7 @@ class Importer:
                 return Outcome(line, "rejected", [Rejection(
                     line, "partner_user_id", "partner_user_id_conflict",
                     f"The user with this email has a different partner_user_id ({existing.partner_user_id}); "
-                    "fix the file, or change the user's partner_user_id through the API first.",
+                    "fix the file, or change the user's partner_user_id (the admin or the API) before the import.",
                 )])
         try:
             row = parse_row(line, cells, for_update=existing is not None)

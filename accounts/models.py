@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -163,9 +163,21 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.given_name
 
     @property
+    def access_expired(self) -> bool:
+        """The expiry has passed: the user counts as expired now, whether or not the worker has
+        disabled them yet."""
+        return self.access_expires_at is not None and self.access_expires_at <= timezone.now()
+
+    @property
     def can_prescribe(self) -> bool:
         details = getattr(self, "provider_details", None)
-        return self.is_active and self.has_provider_role and details is not None and details.is_complete
+        return (
+            self.is_active
+            and not self.access_expired
+            and self.has_provider_role
+            and details is not None
+            and details.is_complete
+        )
 
     def clean(self):
         super().clean()
@@ -252,6 +264,11 @@ def provider_details_missing(get) -> list[str]:
     if get("prescriber_type") != "T" and not get("prescriber_number"):
         missing.append("prescriber_number")
     return missing
+
+
+def access_not_expired_q() -> Q:
+    """not User.access_expired, as a query condition on User."""
+    return Q(access_expires_at__isnull=True) | Q(access_expires_at__gt=Now())
 
 
 def provider_details_complete_q(prefix: str = "") -> Q:

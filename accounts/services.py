@@ -143,6 +143,16 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         for field, value in data.items():
             setattr(user, field, value)
         _blank_to_null(user, data)
+        if expires_before is not None and expires_before <= timezone.now() and user.access_expires_at != expires_before:
+            # Cleared or moved, a passed expiry would hand back access that has ended: staff
+            # re-enable the user instead (user_enable), which is audited as such.
+            raise ApplicationError(
+                f"Access expired at {expires_before.astimezone(datetime.UTC).isoformat()}: it can't be cleared or "
+                "moved. The user is disabled within a minute; platform staff re-enable them.",
+                code="access_expired",
+                status=409,
+                field="access_expires_at",
+            )
         errors = _clean(user, exclude=["password", "last_login", "organization"])  # not changeable here
         errors.update(_expiry_errors(user, changed=user.access_expires_at != expires_before))
 
@@ -327,7 +337,9 @@ def _expiry_errors(user: User, *, changed: bool) -> dict:
 def _refuse_if_disabled(user: User) -> None:
     if user.is_disabled:
         raise ApplicationError(
-            "This user is disabled and can't be changed through the API.", code="user_disabled", status=409
+            "This user is disabled and can't be changed; platform staff re-enable them in the admin.",
+            code="user_disabled",
+            status=409,
         )
 
 

@@ -85,7 +85,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             writer = safe_csv.writer(safe_csv.Echo())  # every cell neutralised (config/csv.py)
             yield writer.writerow(CSV_COLUMNS)
             for event in events.iterator(chunk_size=1000):
-                yield writer.writerow(audit_event_csv_row(event))
+                yield writer.writerow(audit_event_csv_row(event, for_practice=False))
 
         filename = f"audit-events-{timezone.now():%Y%m%d-%H%M%S}.csv"
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

@@ -1,5 +1,14 @@
+import hashlib
+
 from django.conf import settings
 from django.db import models
+
+
+def staff_pseudonym(staff_id: str) -> str:
+    """What a practice sees of the platform staff member behind a change: the same name for the same
+    person in every event, and neither their name, e-mail nor account id. (A user id is 122 random
+    bits, so the hash can't be walked back.)"""
+    return "staff-" + hashlib.sha256(staff_id.encode()).hexdigest()[:10]
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -86,3 +95,11 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")
+
+    def actor_for_practice(self) -> dict:
+        """The actor as a practice sees it (its API, webhooks, exports): platform staff by pseudonym.
+        Platform staff, in the admin, see the person (actor_id, actor_name)."""
+        if self.actor_type == self.ActorType.STAFF:
+            pseudonym = staff_pseudonym(self.actor_id)
+            return {"type": self.actor_type, "id": pseudonym, "name": pseudonym}
+        return {"type": self.actor_type, "id": self.actor_id, "name": self.actor_name}

@@ -112,7 +112,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LANGUAGE_CODE = "en-au"
+# What people read (the admin, logs, operator commands) is in this zone and names it; the API is UTC
+# (config/operator_time.py).
 TIME_ZONE = "Australia/Sydney"
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -271,7 +274,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # asctime in TIME_ZONE (Django sets the process's TZ to it), with its offset.
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s", "datefmt": "%Y-%m-%d %H:%M:%S%z"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"
         },

@@ -9,12 +9,14 @@ from django.views.defaults import page_not_found, server_error
 
 from config.api.database import RETRY_AFTER_SECONDS, database_unavailable_response, is_database_unavailable
 from config.api.problems import is_scim, problem_response, scim_error_response
+from config.health import health_details
 
 
 def healthz(request):
-    """200 when the database answers, 503 otherwise (for load balancers and orchestrators). It says
-    nothing else: no version, no host, no error text. Served by HealthCheckMiddleware ahead of the
-    host check and the HTTPS redirect (config/middleware.py)."""
+    """200 when the database answers, 503 otherwise (for load balancers and orchestrators), with the
+    details the apps register (config/health.py: the worker's heartbeat). No version, no host, no
+    error text. Served by HealthCheckMiddleware ahead of the host check and the HTTPS redirect
+    (config/middleware.py)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -22,7 +24,7 @@ def healthz(request):
     except Exception:
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     else:
-        response = JsonResponse({"status": "ok", "database": "ok"})
+        response = JsonResponse({"status": "ok", "database": "ok", **health_details()})
     response["Cache-Control"] = "no-store"
     return response
 

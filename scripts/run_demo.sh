@@ -3,13 +3,23 @@
 # Cognito, on http://127.0.0.1:8000. Nothing leaves this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+COGNITO_PORT="${COGNITO_PORT:-5011}"
+PORT="${PORT:-8000}"
+
+# Before anything is installed, seeded or written (var/demo.env): a port another program holds
+# would only fail at the end, with the demo's files already rewritten.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}"; do
+  if port_taken "${entry#*=}"; then
+    echo "Port ${entry#*=} on 127.0.0.1 is already in use (${entry%%=*}). Stop what holds it, or choose another: make run ${entry%%=*}=<free port>" >&2
+    exit 1
+  fi
+done
 ./scripts/bootstrap.sh dev
 
 export DJANGO_DEBUG=true
 export DJANGO_SECURE_SSL_REDIRECT=false
 unset DATABASE_URL
-COGNITO_PORT="${COGNITO_PORT:-5011}"
-PORT="${PORT:-8000}"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=ap-southeast-2 AWS_DEFAULT_REGION=ap-southeast-2
 export AWS_EC2_METADATA_DISABLED=true
 # Development only: the demo's webhook endpoints may point at a receiver on this machine.

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from audit.context import Actor
 from config.errors import ApplicationError
 from core.admin_mixins import ReadOnlyAdminMixin
-from webhooks import services
+from webhooks import services, targets
 from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 _EVENT_CHOICES = [(ALL_EVENTS, "* (every event type)"), *((name, name) for name in EVENT_TYPES)]
@@ -109,12 +109,37 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     inlines = [WebhookAttemptInline]
     save_as = False
 
+    # The URL's query string may carry the receiver's credential: it is shown whole only to staff who
+    # may change the endpoint (and so set the URL anyway); the others see it as audit events show it.
+    def _sees_whole_url(self, request, obj=None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def get_list_display(self, request):
+        if self._sees_whole_url(request):
+            return self.list_display
+        return ("url_redacted", *self.list_display[1:])
+
+    def get_search_fields(self, request):
+        # Searching the URL would let anyone who may only view it read a credential a letter at a time.
+        if self._sees_whole_url(request):
+            return self.search_fields
+        return tuple(field for field in self.search_fields if field != "url")
+
+    def get_readonly_fields(self, request, obj=None):
+        if self._sees_whole_url(request, obj):
+            return self.readonly_fields
+        return (*self.readonly_fields, "url_redacted")
+
+    @admin.display(description="URL", ordering="url")
+    def url_redacted(self, obj):
+        return targets.redacted(obj.url)
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("organization", "url", "events", "description")
         return (
             "organization_display",
-            "url",
+            "url" if self._sees_whole_url(request, obj) else "url_redacted",
             "events",
             "description",
             "status",

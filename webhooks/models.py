@@ -7,6 +7,8 @@ import uuid
 
 from django.db import models
 
+from webhooks import targets
+
 # Every type a webhook event can have; the audit actions of the same name map to them 1:1.
 EVENT_TYPES = (
     "user.created",
@@ -57,7 +59,9 @@ class WebhookEndpoint(models.Model):
         ]
 
     def __str__(self):
-        return self.url
+        # Shown wherever the endpoint is named (filters, links, the admin's log): the query string
+        # may hold the receiver's credential, so it is redacted as in audit events.
+        return targets.redacted(self.url)
 
     def wants(self, event_type: str) -> bool:
         return ALL_EVENTS in self.events or event_type in self.events
@@ -131,7 +135,7 @@ class WebhookDelivery(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.event.type} to {self.endpoint.url}"
+        return f"{self.event.type} to {self.endpoint}"
 
 
 class WebhookAttempt(models.Model):

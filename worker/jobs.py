@@ -16,6 +16,7 @@ from accounts.api.oauth import delete_expired_tokens
 from accounts.cognito import sync
 from organizations.models import IdempotencyKey
 from webhooks import delivery, retention
+from worker.heartbeat import heartbeat_record
 
 COGNITO_BATCH_SIZE = 50
 COGNITO_PASS_SECONDS = 3.0
@@ -79,7 +80,14 @@ def access_expiry(should_stop) -> int:
     return expiry.disable_expired_users(limit=EXPIRY_BATCH_SIZE, should_stop=should_stop)
 
 
+def heartbeat(should_stop) -> int:
+    heartbeat_record()
+    return 0
+
+
 JOBS: tuple[Job, ...] = (
+    # First, so a worker beats as it starts; every 10 s, well inside the minute /healthz allows.
+    Job("heartbeat", heartbeat, interval=10.0),
     Job("cognito_sync", cognito_sync, interval=1.0),
     Job("expired_tokens", expired_tokens, interval=15 * 60.0),
     Job("expired_idempotency_keys", expired_idempotency_keys, interval=15 * 60.0),

@@ -13,6 +13,7 @@ column, the model field and its migration).
 
 from dataclasses import dataclass
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts import roles as role_names
@@ -26,7 +27,7 @@ TIMESTAMP = "timestamp"  # an aware datetime as isoformat() writes it, or null
 DATE = "date"  # a date as isoformat() writes it, or null
 ROLES = "roles"  # the roles list, normalised (accounts.roles.normalize_roles)
 PROVIDER_DETAILS = "provider_details"  # the nested provider details (PROVIDER_DETAILS_RESOURCE), or null
-CAN_PRESCRIBE = "can_prescribe"  # computed: active, provider role, complete provider details
+CAN_PRESCRIBE = "can_prescribe"  # computed: active, not expired, provider role, complete provider details
 COGNITO = "cognito"  # {"status": the Cognito sync state, "pending" when there is no sync row}
 
 # The related rows the resource reads, as values() paths.
@@ -108,6 +109,7 @@ def _can_prescribe(row) -> bool:
     return (
         row[PROVIDER_DETAILS_PRESENT] is not None
         and row["status"] == "active"
+        and (row["access_expires_at"] is None or row["access_expires_at"] > timezone.now())
         and role_names.PROVIDER in row["roles"]
         and provider_details_complete(lambda field: row[f"{PROVIDER_DETAILS_PREFIX}{field}"])
     )

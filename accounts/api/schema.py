@@ -254,7 +254,8 @@ class UserViewSetSchema(OpenApiViewExtension):
                 summary="Update a user (partial)",
                 description=(
                     "Only the fields sent change. `provider_details` is merged into the stored details. "
-                    "Roles are changed with PUT .../roles."
+                    "Roles are changed with PUT .../roles. An `access_expires_at` that has passed can't be "
+                    "cleared or moved (409 `access_expired`): platform staff re-enable the user."
                 ),
                 parameters=[ORGANIZATION_ID, USER_ID],
                 request=UserUpdateSerializer,

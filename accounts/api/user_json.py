@@ -20,7 +20,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from accounts import roles as role_names
 from accounts.api import resource
-from accounts.models import User, provider_details_complete_q
+from accounts.models import User, access_not_expired_q, provider_details_complete_q
 
 
 class _JSONObject(Func):
@@ -123,6 +123,7 @@ def _expression(key: resource.Key):
         return Coalesce(
             ExpressionWrapper(
                 Q(status="active")
+                & access_not_expired_q()
                 & Q(roles__contains=[role_names.PROVIDER])  # list membership, exactly as in Python
                 & provider_details_complete_q(resource.PROVIDER_DETAILS_PREFIX),
                 output_field=BooleanField(),

@@ -75,10 +75,18 @@ def validation_summary(errors: list[dict], *, shown: int = 5) -> str:
     return "; ".join(parts) + more + "."
 
 
+# A body of 75,000 unknown keys would otherwise be answered with every one of them listed (5 MB).
+MAX_LISTED_ERRORS = 20
+
+
 def validation_problem(errors: list[dict]) -> Response:
     detail = validation_summary(errors)
+    if len(errors) > MAX_LISTED_ERRORS:
+        detail += f" {len(errors)} errors in all; `errors` lists the first {MAX_LISTED_ERRORS}."
     return _response(
-        problem_body(400, code="validation_error", title="Invalid request", detail=detail, errors=errors)
+        problem_body(
+            400, code="validation_error", title="Invalid request", detail=detail, errors=errors[:MAX_LISTED_ERRORS]
+        )
     )
 
 

@@ -90,7 +90,8 @@ PROBLEMS = {
     403: "The token lacks the scope this operation needs (`insufficient_scope`).",
     404: "No such organization or user for this token (another organization's ids are 404 too).",
     409: "Conflicts with the current state (`user_already_exists`, `partner_user_id_conflict`, "
-    "`hpii_conflict`, `user_disabled`, `idempotency_key_reused`, `idempotency_key_in_progress`).",
+    "`hpii_conflict`, `user_disabled`, `access_expired`, `idempotency_key_reused`, "
+    "`idempotency_key_in_progress`).",
     405: "This path does not take this method (`method_not_allowed`); `Allow` lists the ones it takes.",
     406: "The `Accept` header asks for a media type other than JSON (`not_acceptable`).",
     408: "The request body did not arrive whole within the server's deadline (`request_timeout`); nothing "

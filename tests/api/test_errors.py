@@ -72,6 +72,25 @@ def test_a_body_just_under_1_mib_is_not_413(api, users_url):
     assert response.status_code == 400  # too long a name, and no family_name/email: but read and validated
 
 
+def test_a_body_of_75000_unknown_keys_lists_20_errors_and_counts_them_all(api, users_url):
+    body = json.dumps({**user_body(), **{f"k{n:05d}": 1 for n in range(75_000)}})
+    assert 900_000 < len(body) < ONE_MIB
+    response = api.post(users_url, body, content_type="application/json")
+    problem = assert_problem(response, 400, "validation_error")
+    assert len(response.content) < 10_000
+    assert [e["field"] for e in problem["errors"]] == [f"k{n:05d}" for n in range(20)]
+    assert {e["code"] for e in problem["errors"]} == {"unknown_field"}
+    assert "75000 errors in all" in problem["detail"]
+    assert not User.objects.exists()
+
+
+def test_a_few_errors_are_all_listed(api, users_url):
+    response = api.post(users_url, {"given_name": "Ben", "k1": 1, "k2": 2}, format="json")
+    problem = assert_problem(response, 400, "validation_error")
+    assert {e["field"] for e in problem["errors"]} == {"k1", "k2"}
+    assert "in all" not in problem["detail"]
+
+
 @pytest.mark.parametrize("body", ['{"given_name": "Ben",', "{'given_name': 'Ben'}", "nul", "\xff\xfe", '{"a": 1}}'])
 def test_malformed_json_is_a_problem_400(api, users_url, body):
     response = api.post(users_url, body, content_type="application/json")

@@ -114,3 +114,32 @@ def test_the_demo_client_may_manage_webhooks(tmp_path):
     from organizations.models import ApiClient
 
     assert "manage:webhooks" in ApiClient.objects.get(application__client_id=client_id).scopes
+
+
+@pytest.mark.parametrize("taken", ["PORT", "COGNITO_PORT"])
+def test_make_run_with_a_port_taken_stops_before_setting_anything_up(tmp_path, taken):
+    """The real script in a copy of the checkout's layout, whose bootstrap step only leaves a mark:
+    with a port taken, nothing runs (no install, no seeding, no var/demo.env)."""
+    import socket
+
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "run_demo.sh"
+    script.write_text((ROOT / "scripts" / "run_demo.sh").read_text())
+    bootstrap = tmp_path / "scripts" / "bootstrap.sh"
+    bootstrap.write_text("#!/usr/bin/env bash\ntouch \"$(dirname \"$0\")/../bootstrapped\"\nexit 1\n")
+    bootstrap.chmod(0o755)
+    with socket.socket() as holder, socket.socket() as free:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        free.bind(("127.0.0.1", 0))  # bound, not listening: a port nobody answers on
+        ports = {"PORT": str(free.getsockname()[1]), "COGNITO_PORT": str(free.getsockname()[1])}
+        ports[taken] = str(holder.getsockname()[1])
+        result = subprocess.run(  # noqa: S603
+            ["/bin/bash", str(script)], env={**os.environ, **ports}, capture_output=True, text=True, timeout=30,
+            check=False,
+        )
+    assert result.returncode == 1, result
+    assert f"Port {ports[taken]} on 127.0.0.1 is already in use ({taken})" in result.stderr
+    assert f"make run {taken}=<free port>" in result.stderr
+    assert not (tmp_path / "bootstrapped").exists()
+    assert not (tmp_path / "var").exists()

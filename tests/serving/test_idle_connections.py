@@ -100,7 +100,7 @@ def _token_request(base: str, client_id: str, secret: str):
 
 @pytest.fixture
 def charlie_client(other_organization):
-    from accounts.tenancy import api_client_create
+    from organizations.services import api_client_create
 
     api_client, secret = api_client_create(
         actor=Actor.system("tests"), organization=other_organization, name="Clinic software",

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_the_worker_runs_every_background_job():
     assert [job.name for job in JOBS] == [
+        "heartbeat",
         "cognito_sync",
         "expired_tokens",
         "expired_idempotency_keys",

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 def test_the_job_table_names_each_job_once_with_an_interval():
     names = [job.name for job in JOBS]
     assert names == [
+        "heartbeat",
         "cognito_sync",
         "expired_tokens",
         "expired_idempotency_keys",

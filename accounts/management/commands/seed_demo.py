@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 
 from django.contrib.auth.hashers import check_password
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 
@@ -12,6 +12,7 @@ from accounts.models import User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from core.commands import OperatorCommand
 from organizations.models import ApiClient, Organization
 from organizations.services import api_client_create, api_client_secret_reset, api_client_update, organization_create
 
@@ -40,7 +41,7 @@ DEMO_USERS = [
 ]
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create (or refresh) the demo: a demo organization, a staff superuser, an API client with every "
         "scope, and users in every state. Idempotent: rerunning creates nothing twice. With "

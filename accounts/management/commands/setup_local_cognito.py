@@ -2,12 +2,14 @@ import os
 from urllib.parse import urlparse
 
 import boto3
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+
+from core.commands import OperatorCommand
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Development only: create a user pool on the local Cognito emulator (moto's server) and print "
         "its id. Refuses any endpoint that is not on this machine."
