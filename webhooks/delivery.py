@@ -55,6 +55,9 @@ FAILING_ENDPOINT_DISABLED_AFTER = timedelta(days=3)
 # Deliveries of one endpoint claimed together: sent one after another, so a busy endpoint costs one
 # claim per this many attempts.
 LANE_BATCH = 20
+# Lanes (endpoints) a worker holds per slot: enough that every organization with work has a turn in
+# this worker, few enough that other workers find endpoints to take.
+LANES_PER_SLOT = 2
 # While slots are free, look for newly due work at most this often (a lane that drained looks at once).
 CLAIM_EVERY_SECONDS = 0.05
 
@@ -496,14 +499,9 @@ def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = 
         while True:
             stopping = stopping or (should_stop is not None and should_stop())
             may_claim = not stopping and claimed < limit
-            if (
-                may_claim
-                and concurrency - len(in_flight) > turns.ready_count()
-                and (not exhausted or time.monotonic() - claimed_at >= CLAIM_EVERY_SECONDS)
-            ):
-                rows = _claim(
-                    box, token, endpoints=concurrency - len(in_flight), deliveries=limit - claimed, attempted=attempted
-                )
+            room = LANES_PER_SLOT * concurrency - len(turns.lanes)
+            if may_claim and room > 0 and (not exhausted or time.monotonic() - claimed_at >= CLAIM_EVERY_SECONDS):
+                rows = _claim(box, token, endpoints=room, deliveries=limit - claimed, attempted=attempted)
                 claimed_at, exhausted = time.monotonic(), not rows
                 claimed += len(rows)
                 for row in rows:
@@ -522,8 +520,9 @@ def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = 
                 renewed_at = time.monotonic()
                 for lane in turns.lanes.values():
                     lane.queued = deque(d for d in lane.queued if d.pk in held)  # lapsed: another worker's now
-            # Wake for the first result, or to look for newly due work while slots are free.
-            patience = CLAIM_EVERY_SECONDS if may_claim and len(in_flight) < concurrency else renew_every / 2
+            # Wake for the first result, or to look for newly due work while there is room for it.
+            room = may_claim and len(turns.lanes) < LANES_PER_SLOT * concurrency
+            patience = CLAIM_EVERY_SECONDS if room else renew_every / 2
             finished, _ = wait(list(in_flight), timeout=patience, return_when=FIRST_COMPLETED)
             for future in finished:
                 lane, delivery = in_flight.pop(future)
