@@ -38,6 +38,7 @@ class Receiver:
     release: threading.Event = field(default_factory=threading.Event)
     hung: threading.Event = field(default_factory=threading.Event)
     port: int = 0
+    host: str = "127.0.0.1"
     # Requests being answered now, and the most at once: per path, and over any set of paths.
     active: dict = field(default_factory=dict)
     peaks: list = field(default_factory=list)  # (path, set of paths active then), on each arrival
@@ -49,7 +50,7 @@ class Receiver:
         return f"http://{host}:{port}/hooks"
 
     def start(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        self.server = ThreadingHTTPServer((self.host, self.port), _handler(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
