@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api.pagination import AuditEventCursorPagination
+from config.api.throttling import ApiClientRateThrottle
 from organizations.selectors import organization_for_caller
 from webhooks import selectors, services
 from webhooks.api.serializers import (
@@ -19,6 +20,13 @@ from webhooks.api.serializers import (
 from webhooks.models import WebhookEndpoint
 
 SCOPE = "manage:webhooks"
+
+
+class RedeliveryRateThrottle(ApiClientRateThrottle):
+    """Redeliveries per API client (WEBHOOK_REDELIVERY_RATE), on top of its overall budget: each one
+    is a request to the practice's receiver that the worker makes on the practice's behalf."""
+
+    scope = "webhook_redelivery"
 
 
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
@@ -105,8 +113,15 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(WebhookAttemptSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
-    @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery_id>[^/]+)/redeliver")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"deliveries/(?P<delivery_id>[^/]+)/redeliver",
+        throttle_classes=[ApiClientRateThrottle, RedeliveryRateThrottle],
+    )
     def redeliver(self, request, *args, **kwargs):
+        """Send a delivery's event again (same webhook-id). 409 `webhook_redelivery_pending` while a
+        delivery of that event to this endpoint is pending; 429 past WEBHOOK_REDELIVERY_RATE."""
         delivery = selectors.webhook_delivery_get(endpoint=self.get_object(), delivery_id=kwargs["delivery_id"])
-        again = services.webhook_delivery_redeliver(delivery=delivery)
+        again = services.webhook_delivery_redeliver(delivery=delivery, actor=request.user.actor)
         return Response(WebhookDeliverySerializer(again).data, status=status.HTTP_202_ACCEPTED)
