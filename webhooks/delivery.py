@@ -524,19 +524,29 @@ def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = 
             room = may_claim and len(turns.lanes) < LANES_PER_SLOT * concurrency
             patience = CLAIM_EVERY_SECONDS if room else renew_every / 2
             finished, _ = wait(list(in_flight), timeout=patience, return_when=FIRST_COMPLETED)
+            answered, held_back = [], []
             for future in finished:
                 lane, delivery = in_flight.pop(future)
                 turns.done(lane)
-                if record(delivery, token, future.result()):
-                    delivered += 1
-                    if not lane.queued:
-                        turns.drop(lane)
-                        exhausted = False  # its endpoint is free again: look for more at once
-                else:
-                    failed += 1
+                answered.append((delivery, future.result()))
+                if not answered[-1][1].succeeded:
                     # The endpoint's next deliveries wait for the next claim, behind this one's retry
                     # when that is due at once: one endpoint's deliveries go out in sequence order.
-                    box.release([d.pk for d in turns.drop(lane)], token)
+                    held_back += turns.drop(lane)
                     exhausted = False
+                elif not lane.queued:
+                    turns.drop(lane)
+                    exhausted = False  # its endpoint is free again: look for more at once
+            # The endpoints that answered get their next attempt while these results are written.
+            stopping = stopping or (should_stop is not None and should_stop())
+            while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
+                in_flight[pool.submit(send, turn[1])] = turn
+            for delivery, outcome in answered:
+                if record(delivery, token, outcome):
+                    delivered += 1
+                else:
+                    failed += 1
+            if held_back:
+                box.release([d.pk for d in held_back], token)
     released = box.release(turns.queued_pks(), token) if turns.lanes else 0
     return PassResult(delivered, failed, released)

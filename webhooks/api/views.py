@@ -1,11 +1,12 @@
 """Thin views: the organization first (404 to outsiders), then the scope, then one service call."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api.pagination import AuditEventCursorPagination
+from config.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
 from config.api.throttling import ApiClientRateThrottle
 from organizations.selectors import organization_for_caller
 from webhooks import selectors, services
@@ -112,7 +113,17 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(selectors.webhook_attempt_list(endpoint=self.get_object()))
         return self.get_paginated_response(WebhookAttemptSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: WebhookDeliverySerializer,
+            (409, PROBLEM_MEDIA_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="A delivery of this event to this endpoint is still pending "
+                "(`webhook_redelivery_pending`), or the endpoint is disabled (`webhook_endpoint_disabled`).",
+            ),
+        },
+    )
     @action(
         detail=True,
         methods=["post"],
