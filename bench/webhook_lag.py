@@ -169,7 +169,20 @@ def main():
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE)  # noqa: S603 (our own manage.py)
         for _ in range(args.workers)
     ]
-    time.sleep(3)  # the workers are up and idle
+    # Up and idle: each worker holds a connection to the bench's database once its first pass has run
+    # (on a busy machine starting Django takes well over the few seconds one might guess).
+    from django.db import connection
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] >= args.workers:
+                break
+        time.sleep(0.2)
+    time.sleep(1)
     idle_cpu = sum(_cpu_seconds(worker.pid) for worker in workers)  # their start-up, not the deliveries
 
     committed: dict[str, float] = {}
