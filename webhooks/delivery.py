@@ -337,9 +337,9 @@ def _lagging(endpoint: WebhookEndpoint) -> bool:
     return endpoint.failing_since is not None or endpoint.slow_since is not None
 
 
-def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, attempted=()) -> list[WebhookDelivery]:
+def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> list[WebhookDelivery]:
     """Claim the due deliveries (in sequence order, up to LANE_BATCH each) of up to `endpoints`
-    endpoints that have none in flight, for `token`; at most `deliveries` in all, none of `attempted`.
+    endpoints that have none in flight and are not in `skip`, for `token`; at most `deliveries` in all.
 
     Which endpoints: healthy before slow or failing, then by turn within their organization (each
     organization's first endpoint, then each one's second ...), then the oldest due work."""
@@ -347,7 +347,7 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, attempted=())
     due = (
         WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
         .filter(box.unclaimed(now))
-        .exclude(pk__in=list(attempted))
+        .exclude(endpoint_id__in=list(skip))
     )
     held = WebhookDelivery.objects.filter(
         endpoint=OuterRef("pk"), claim_token__isnull=False, claimed_until__gte=now
@@ -491,7 +491,9 @@ def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = 
     renew_every = box.lease.total_seconds() / 3
     renewed_at = claimed_at = time.monotonic()
     in_flight: dict = {}  # future -> (lane, delivery)
-    attempted = set()
+    # An endpoint whose attempt failed waits for the next pass: its retry (when due at once) then goes
+    # first, in sequence order, and a receiver that is down gets one attempt a pass, not a burst.
+    failed_endpoints = set()
     claimed = delivered = failed = 0
     exhausted = False  # the last claim found nothing more
     stopping = False
@@ -501,12 +503,11 @@ def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = 
             may_claim = not stopping and claimed < limit
             room = LANES_PER_SLOT * concurrency - len(turns.lanes)
             if may_claim and room > 0 and (not exhausted or time.monotonic() - claimed_at >= CLAIM_EVERY_SECONDS):
-                rows = _claim(box, token, endpoints=room, deliveries=limit - claimed, attempted=attempted)
+                rows = _claim(box, token, endpoints=room, deliveries=limit - claimed, skip=failed_endpoints)
                 claimed_at, exhausted = time.monotonic(), not rows
                 claimed += len(rows)
                 for row in rows:
                     turns.add(row)
-                    attempted.add(row.pk)  # once a pass: a retry due at once waits for the next pass
             while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
                 in_flight[pool.submit(send, turn[1])] = turn
             if not in_flight:
@@ -530,10 +531,8 @@ def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = 
                 turns.done(lane)
                 answered.append((delivery, future.result()))
                 if not answered[-1][1].succeeded:
-                    # The endpoint's next deliveries wait for the next claim, behind this one's retry
-                    # when that is due at once: one endpoint's deliveries go out in sequence order.
                     held_back += turns.drop(lane)
-                    exhausted = False
+                    failed_endpoints.add(delivery.endpoint_id)
                 elif not lane.queued:
                     turns.drop(lane)
                     exhausted = False  # its endpoint is free again: look for more at once
