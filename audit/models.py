@@ -46,6 +46,7 @@ class AuditEvent(models.Model):
         WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"
         WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint.deleted"
         WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+        WEBHOOK_DELIVERY_REDELIVERED = "webhook_delivery.redelivered"
         SCIM_TOKEN_CREATED = "scim_token.created"
         SCIM_TOKEN_REVOKED = "scim_token.revoked"
 

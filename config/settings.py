@@ -324,6 +324,17 @@ WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 if WEBHOOK_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("WEBHOOK_RETENTION_DAYS must be a whole number of days, 1 or more.")
+# Attempts one worker has in flight at once (one per endpoint; organizations take turns for them).
+WEBHOOK_DELIVERY_CONCURRENCY = env.int("WEBHOOK_DELIVERY_CONCURRENCY", default=8)
+if WEBHOOK_DELIVERY_CONCURRENCY < 1:
+    raise ImproperlyConfigured("WEBHOOK_DELIVERY_CONCURRENCY must be 1 or more.")
+# An attempt longer than this marks its endpoint slow (a 2xx within the timeout still succeeds).
+WEBHOOK_SLOW_SECONDS = env.float("WEBHOOK_SLOW_SECONDS", default=2.0)
+# How often an idle worker looks for due deliveries.
+WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", default=0.2)
+# Redeliveries one API client may ask for (POST .../redeliver), in DRF's rate notation.
+WEBHOOK_REDELIVERY_RATE = env("WEBHOOK_REDELIVERY_RATE", default="30/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook_redelivery"] = WEBHOOK_REDELIVERY_RATE
 # httpx logs each request's URL at INFO: a webhook URL's query string may carry the receiver's credential.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["WebhookEndpointStatusEnum"] = (

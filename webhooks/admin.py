@@ -1,6 +1,8 @@
 """Webhook endpoints in the admin: every change through webhooks.services (with its audit event),
 the secret shown once, the delivery log per endpoint, and a redeliver action."""
 
+from collections import Counter
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -297,15 +299,21 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Redeliver the selected deliveries' events (same webhook-id)", permissions=["redeliver"])
     def redeliver_action(self, request, queryset):
-        sent = refused = 0
+        sent, refused = 0, Counter()
         for delivery in queryset.select_related("endpoint"):
             try:
-                services.webhook_delivery_redeliver(delivery=delivery)
+                services.webhook_delivery_redeliver(delivery=delivery, actor=_actor(request))
                 sent += 1
-            except ApplicationError:
-                refused += 1
+            except ApplicationError as error:
+                refused[error.code] += 1
+        reasons = {
+            "webhook_redelivery_pending": "already pending",
+            "webhook_endpoint_disabled": "endpoint disabled",
+            "not_found": "history purged",
+        }
+        skipped = ", ".join(f"{count} {reasons.get(code, code)}" for code, count in sorted(refused.items()))
         self.message_user(
             request,
-            f"Queued {sent} redelivery(ies); {refused} skipped (endpoint disabled, or history purged).",
-            messages.SUCCESS,
+            f"Queued {sent} redelivery(ies)" + (f"; skipped {skipped}." if skipped else "."),
+            messages.SUCCESS if sent or not refused else messages.WARNING,
         )

@@ -45,6 +45,10 @@ class WebhookEndpoint(models.Model):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The first failed attempt since the last success: 3 days of nothing but failures disables the endpoint.
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # The first attempt since the last quick one that took longer than WEBHOOK_SLOW_SECONDS (still a
+    # success when it was a 2xx within the timeout). Slow and failing endpoints are sent to after the
+    # healthy ones and share at most half of a worker's delivery slots (webhooks/delivery.py).
+    slow_since = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_reason = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -110,6 +114,8 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    # The event's `data.sequence` (its audit event's id): one endpoint's deliveries are sent in this order.
+    sequence = models.BigIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
@@ -125,6 +131,18 @@ class WebhookDelivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=models.Q(status="pending"),
                 name="webhook_delivery_due_idx",
+            ),
+            # The claim: an endpoint's pending deliveries in sequence order.
+            models.Index(
+                fields=["endpoint", "sequence", "id"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_lane_idx",
+            ),
+            # The claim: does an endpoint have a delivery in flight (held under a lease)?
+            models.Index(
+                fields=["endpoint"],
+                condition=models.Q(claim_token__isnull=False),
+                name="webhook_delivery_held_idx",
             ),
             # Retention (webhooks/retention.py): finished deliveries past WEBHOOK_RETENTION_DAYS.
             models.Index(

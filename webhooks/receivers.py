@@ -64,5 +64,8 @@ def record_webhook_event(sender, event, **kwargs):
     webhook_event.save(force_insert=True)
     now = timezone.now()
     WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(event=webhook_event, endpoint=endpoint, next_attempt_at=now) for endpoint in endpoints]
+        [
+            WebhookDelivery(event=webhook_event, endpoint=endpoint, sequence=event.pk, next_attempt_at=now)
+            for endpoint in endpoints
+        ]
     )

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from accounts import expiry
 from accounts.api.oauth import delete_expired_tokens
 from accounts.cognito import sync
@@ -20,7 +22,8 @@ from worker.heartbeat import heartbeat_record
 
 COGNITO_BATCH_SIZE = 50
 COGNITO_PASS_SECONDS = 3.0
-WEBHOOK_BATCH_SIZE = 50
+# Attempts in one pass (WEBHOOK_DELIVERY_CONCURRENCY at once); the pass claims as slots free up.
+WEBHOOK_BATCH_SIZE = 200
 # The jobs run one after another: a pass of slow receivers (up to WEBHOOK_TIMEOUT_SECONDS each) must not
 # hold the Cognito sync and the access expiry back; past this budget the pass gives the rest back.
 WEBHOOK_PASS_SECONDS = 5.0
@@ -91,8 +94,8 @@ JOBS: tuple[Job, ...] = (
     Job("cognito_sync", cognito_sync, interval=1.0),
     Job("expired_tokens", expired_tokens, interval=15 * 60.0),
     Job("expired_idempotency_keys", expired_idempotency_keys, interval=15 * 60.0),
-    # A 1 s poll: an event is attempted within 5 s of its commit while a worker runs.
-    Job("webhook_delivery", webhook_delivery, interval=1.0),
+    # WEBHOOK_POLL_SECONDS (0.2 s): an event is attempted well within 5 s of its commit while a worker runs.
+    Job("webhook_delivery", webhook_delivery, interval=settings.WEBHOOK_POLL_SECONDS),
     # Access that ends by itself is ended within a minute.
     Job("access_expiry", access_expiry, interval=15.0),
     Job("webhook_retention", webhook_retention, interval=15 * 60.0),
