@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from accounts import roles as role_names
 from accounts import signals
-from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
+from accounts.models import (
+    PERSON_IDENTIFYING_FIELDS,
+    PROVIDER_FIELDS,
+    ProviderDetails,
+    User,
+    VerificationStatus,
+    verification_status_when_asked,
+)
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
@@ -96,6 +103,9 @@ def user_create(
     if errors:
         raise ValidationError(errors)
 
+    identity_given = details is not None and any(getattr(details, f) for f in PERSON_IDENTIFYING_FIELDS)
+    if identity_given:
+        details.verification_status = _status_for_new_identity(details)
     with transaction.atomic():
         _check_conflicts(user, details)
         with _conflicts_as_409():
@@ -118,6 +128,10 @@ def user_create(
                 changes=_diff({}, _snapshot(details, PROVIDER_FIELDS)),
             )
         signals.user_created.send(sender=User, user=user)
+        if identity_given:
+            signals.provider_identity_changed.send(
+                sender=User, user=user, previous_status=VerificationStatus.UNVERIFIED, actor=actor
+            )
     return user
 
 
@@ -153,6 +167,11 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
 
         user_changes = _diff(before, _snapshot(user, USER_FIELDS))
         details_changes = _diff(details_before, _snapshot(details, PROVIDER_FIELDS)) if provider_details else {}
+        identity_changed = bool(details_changes) and not set(PERSON_IDENTIFYING_FIELDS).isdisjoint(details_changes)
+        previous_verification = details.verification_status if details is not None else None
+        if identity_changed:
+            # Can't prescribe on the old answer: these details are not what the register was asked about.
+            details.verification_status = _status_for_new_identity(details)
         _check_conflicts(
             user if user_changes else None,
             details if "hpii_number" in details_changes else None,
@@ -194,6 +213,10 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
             )
         elif details_changes:
             signals.provider_details_updated.send(sender=User, user=user)
+        if identity_changed:
+            signals.provider_identity_changed.send(
+                sender=User, user=user, previous_status=previous_verification, actor=actor
+            )
     return user
 
 
@@ -280,6 +303,12 @@ def user_enable(*, user: User, actor: Actor) -> User:
 
 
 # --- rules ---------------------------------------------------------------------------------------
+
+
+def _status_for_new_identity(details: ProviderDetails) -> str:
+    """Details with an HPI-I or AHPRA number are asked about (pending); without either there is
+    nothing to search the register by, so they are unverified."""
+    return verification_status_when_asked() if details.has_identity else VerificationStatus.UNVERIFIED
 
 
 def _validated_roles(roles) -> list[str]:
