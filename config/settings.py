@@ -303,6 +303,41 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["WebhookEndpointStatu
     "webhooks.models.WebhookEndpoint.Status"
 )
 
+# --- The HI Service (hi_service/client.py; docs/notes/hiclient.md) ----------------------------
+INSTALLED_APPS += ["hi_service"]
+# The provider-individual search endpoint. Unset: the register is never asked.
+HI_SERVICE_URL = env("HI_SERVICE_URL", default="")
+# PEM paths. The TLS client pair (the NASH or contracted-service-provider certificate) ...
+HI_SERVICE_CLIENT_CERT = env("HI_SERVICE_CLIENT_CERT", default="")
+HI_SERVICE_CLIENT_KEY = env("HI_SERVICE_CLIENT_KEY", default="")
+# ... the pair that signs each request (default: the TLS client pair) ...
+HI_SERVICE_SIGNING_CERT = env("HI_SERVICE_SIGNING_CERT", default="") or HI_SERVICE_CLIENT_CERT
+HI_SERVICE_SIGNING_KEY = env("HI_SERVICE_SIGNING_KEY", default="") or HI_SERVICE_CLIENT_KEY
+# ... the CAs the register's TLS certificate is checked against (default: the system's) ...
+HI_SERVICE_CA_BUNDLE = env("HI_SERVICE_CA_BUNDLE", default="")
+# ... and the certificate the register signs its replies with (default: any certificate that
+# chains to HI_SERVICE_CA_BUNDLE). A reply without a valid signature is never trusted.
+HI_SERVICE_REPLY_SIGNING_CERT = env("HI_SERVICE_REPLY_SIGNING_CERT", default="")
+# The product header: the vendor id and qualifier come with the product's registration (PCIN).
+HI_PRODUCT_VENDOR_QUALIFIER = env("HI_PRODUCT_VENDOR_QUALIFIER", default="")
+HI_PRODUCT_VENDOR_ID = env("HI_PRODUCT_VENDOR_ID", default="")
+HI_PRODUCT_NAME = env("HI_PRODUCT_NAME", default="User Management")
+HI_PRODUCT_VERSION = env("HI_PRODUCT_VERSION", default="1.0")
+HI_PRODUCT_PLATFORM = env("HI_PRODUCT_PLATFORM", default="Linux")
+# The qualifier of the local user id sent in the user header (a URI of the vendor's own).
+HI_USER_QUALIFIER = env("HI_USER_QUALIFIER", default="")
+# Seconds. A call never takes longer than connect + read (less when the caller gives a timeout).
+HI_CONNECT_TIMEOUT = env.float("HI_CONNECT_TIMEOUT", default=3.0)
+HI_READ_TIMEOUT = env.float("HI_READ_TIMEOUT", default=10.0)
+# After this many consecutive failures (down, timing out, 5xx) the client answers `error` without
+# calling for HI_PAUSE_SECONDS.
+HI_FAILURES_BEFORE_PAUSE = env.int("HI_FAILURES_BEFORE_PAUSE", default=3)
+HI_PAUSE_SECONDS = env.float("HI_PAUSE_SECONDS", default=30.0)
+# Service-message codes meaning "the register knows this HPI-I or AHPRA number, not with these
+# details" (outcome `mismatch`); the licensed SIS's message table names the real service's. The
+# default is the emulator's (hi_service/fixtures.py).
+HI_MISMATCH_CODES = env.list("HI_MISMATCH_CODES", default=["HI-EMU-MISMATCH"])
+
 # The HI Service's verification of provider details (the verification app; the client and its
 # connection settings are hi_service's).
 INSTALLED_APPS += ["verification"]
