@@ -142,7 +142,7 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         raise ValueError(f"user_update does not change {sorted(unknown)}")
     with transaction.atomic():
         user = _lock(user)
-        _refuse_if_disabled(user)
+        refuse_if_disabled(user)
 
         before = _snapshot(user, USER_FIELDS)
         expires_before = user.access_expires_at
@@ -224,7 +224,7 @@ def user_roles_set(*, user: User, actor: Actor, roles) -> User:
     """Replace the roles. Provider details are never touched: they apply again if provider returns."""
     with transaction.atomic():
         user = _lock(user)
-        _refuse_if_disabled(user)  # before the body's checks, as user_update does
+        refuse_if_disabled(user)  # before the body's checks, as user_update does
         roles = _validated_roles(roles)
         if user.roles == roles:
             return user
@@ -359,7 +359,8 @@ def _validated_reason(reason) -> str | None:
     return reason or None
 
 
-def _refuse_if_disabled(user: User) -> None:
+def refuse_if_disabled(user: User) -> None:
+    """409 user_disabled: a disabled user can't be changed (or asked about) through the API."""
     if user.is_disabled:
         raise ApplicationError(
             "This user is disabled and can't be changed through the API.", code="user_disabled", status=409

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 __all__ = [
-    "INACTIVE_STATUSES",
     "ACTIVE_STATUSES",
+    "INACTIVE_STATUSES",
     "HIServiceClient",
     "ProviderSearch",
     "SearchResult",

@@ -55,6 +55,9 @@ class RequestBudget(models.Model):
     class Meta:
         verbose_name = "HI Service request budget"
 
+    def __str__(self):
+        return f"Next register call free at {self.next_free_at:%H:%M:%S.%f}"
+
 
 class RegisterCallQuerySet(models.QuerySet):
     def update(self, **kwargs):

@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import ProviderDetails, User, VerificationStatus
+from accounts.models import ProviderDetails, User, VerificationStatus, verification_status_when_asked
 from audit.context import Actor
+from config.errors import ApplicationError
 from config.outbox import Outbox
 from config.write_gate import released_while_waiting
 from hi_service import client as hi_client
@@ -107,7 +108,8 @@ def process(user_id, token, *, deadline: float | None = None) -> str:
     operation, provider_search = search
     hpio = details.organization.hpio_number
     if not hpio:
-        return _finish(details, token, task["version"], services.Outcome(VerificationStatus.ERROR, None, services.NO_HPIO_MESSAGE))
+        no_hpio = services.Outcome(VerificationStatus.ERROR, None, services.NO_HPIO_MESSAGE)
+        return _finish(details, token, task["version"], no_hpio)
 
     wait_at_most = (deadline - time.monotonic() - _INLINE_MIN_SECONDS) if inline else WORKER_RATE_WAIT_SECONDS
     wait = rate.reserve(wait_at_most=max(0.0, wait_at_most))
@@ -209,3 +211,38 @@ def process_due(*, limit: int = 20, should_stop=lambda: False) -> dict:
             counts[RELEASED] += OUTBOX.release(pks[index + 1:], token)
             break
     return counts
+
+
+def provider_verification_request(*, user: User, actor: Actor) -> User:
+    """Ask the register about the user's provider details again (the API's verify, the admin's
+    "verify now", verify_providers). A `verified` provider stays verified until the answer; any
+    other state becomes `pending` (asked). 409 for a disabled user or nothing to search by."""
+    from accounts.services import refuse_if_disabled
+
+    with transaction.atomic():
+        user = User.objects.select_for_update(of=("self",)).select_related("provider_details").get(pk=user.pk)
+        refuse_if_disabled(user)
+        details = getattr(user, "provider_details", None)
+        if details is None or not details.has_identity:
+            raise ApplicationError(
+                "This user has no provider details with an HPI-I or AHPRA number: there is nothing to "
+                "ask the HI Service about. Set provider_details.hpii_number or ahpra_number first.",
+                code="nothing_to_verify",
+                status=409,
+            )
+        _mark_asked(details)
+        task_record(user=user, actor=actor)
+        schedule_inline(user.pk)
+    return user
+
+
+def _mark_asked(details: ProviderDetails) -> None:
+    """Inside the caller's transaction: `pending` (or `unverified` with no register), audited, unless verified."""
+    status = verification_status_when_asked()
+    if details.verification_status in (VerificationStatus.VERIFIED, status):
+        return
+    before = details.verification_status
+    details.verification_status = status
+    services.state_save(details)
+    User.objects.filter(pk=details.user_id).update(updated_at=details.updated_at)
+    services.verification_changed_record(details=details, changes={"status": {"from": before, "to": status}})

@@ -29,9 +29,9 @@ NO_HPIO_MESSAGE = (
     "practice's HPI-O in the admin, then the check runs again."
 )
 # Statuses that are the register's answer (asked again in HI_REVALIDATE_DAYS); `error` is retried by the queue.
-ANSWERED = frozenset(
-    {VerificationStatus.VERIFIED, VerificationStatus.MISMATCH, VerificationStatus.NOT_FOUND, VerificationStatus.INACTIVE}
-)
+ANSWERED = frozenset({
+    VerificationStatus.VERIFIED, VerificationStatus.MISMATCH, VerificationStatus.NOT_FOUND, VerificationStatus.INACTIVE
+})
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,7 @@ def verification_record(*, user_id, outcome: Outcome, checked_at: datetime | Non
         before = {field: getattr(details, field) for field in state}
         for field, value in {**state, **times}.items():
             setattr(details, field, value)
-        details._change_reason = f"{HI_SERVICE_ACTOR.type}:{HI_SERVICE_ACTOR.name}"
-        details.save()
+        state_save(details)
         status_changed = previous_status != outcome.status
         if status_changed:
             # The user resource shows the state (and can_prescribe follows it).
@@ -158,6 +157,14 @@ def verification_record(*, user_id, outcome: Outcome, checked_at: datetime | Non
                 },
             )
         return status_changed
+
+
+def state_save(details: ProviderDetails) -> None:
+    """Save a change of verification state through save(), so the details' history has it (by the
+    HI Service, never the API principal the history middleware would otherwise pick up)."""
+    details._history_user = None
+    details._change_reason = f"{HI_SERVICE_ACTOR.type}:{HI_SERVICE_ACTOR.name}"
+    details.save()
 
 
 def verification_changed_record(*, details: ProviderDetails, changes: dict) -> None:

@@ -62,7 +62,10 @@ VERIFICATION_RESOURCE = (
     Key("hpii_status", f"{_V}hpii_status", TEXT, nullable=True, help_text="The register's HPI-I status, as sent."),
     Key("checked_at", f"{_V}checked_at", TIMESTAMP, nullable=True, help_text="When the register last answered."),
     Key("next_check_at", f"{_V}next_check_at", TIMESTAMP, nullable=True, help_text="When it is asked again."),
-    Key("message", f"{_V}message", TEXT, help_text="The register's service-message code and reason, or why it could not be asked."),
+    Key(
+        "message", f"{_V}message", TEXT,
+        help_text="The register's service-message code and reason, or why it could not be asked.",
+    ),
     Key(
         "found_hpii", f"{_V}found_hpii", TEXT, nullable=True,
         help_text="The HPI-I the register gave for a search by AHPRA number (never copied into hpii_number).",
