@@ -2,12 +2,12 @@
 
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 from accounts.models import ProviderDetails
 from tests.verification.conftest import provider_of
 from verification import queue
 from verification.models import RegisterCall, VerificationTask
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _verification(user: dict) -> dict:
