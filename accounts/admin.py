@@ -127,9 +127,16 @@ def cannot_prescribe_because(user) -> str:
     if not user.has_provider_role:
         return "Can't prescribe: no provider role."
     missing = missing_provider_fields(user)
-    if getattr(user, "provider_details", None) is None:
+    details = getattr(user, "provider_details", None)
+    if details is None:
         return f"Can't prescribe: no provider details yet (needs {', '.join(missing)})."
-    return f"Can't prescribe: provider details lack {', '.join(missing)}."
+    if missing:
+        return f"Can't prescribe: provider details lack {', '.join(missing)}."
+    because = f" ({details.verification_message})" if details.verification_message else ""
+    return (
+        f"Can't prescribe: the HI Service has not verified these details: "
+        f"{details.get_verification_status_display()}{because}."
+    )
 
 
 def _boolean_icon(value: bool, title: str):
@@ -205,8 +212,11 @@ class UserAdmin(SimpleHistoryAdmin):
             ]
         provider = {"fields": self._provider_fields}
         if obj.is_active and obj.has_provider_role and not obj.can_prescribe:
+            missing = missing_provider_fields(obj)
             provider["description"] = escape(
-                f"Needed to prescribe, still missing: {', '.join(missing_provider_fields(obj))}."
+                f"Needed to prescribe, still missing: {', '.join(missing)}."
+                if missing
+                else cannot_prescribe_because(obj)
             )
         return [
             (None, {"fields": self._user_fields}),
@@ -471,10 +481,14 @@ for _name in PROVIDER_FIELDS:
 class ProviderDetailsAdmin(SimpleHistoryAdmin):
     """Read-only: provider details change on the user's page. Here for the list and the history."""
 
-    list_display = ("user", "organization", "hpii_number", "prescriber_type", "is_complete_display", "updated_at")
+    list_display = (
+        "user", "organization", "hpii_number", "prescriber_type", "is_complete_display",
+        "verification_status", "verification_checked_at", "updated_at",
+    )
+    list_filter = ("verification_status",)
     list_select_related = ("user", "organization")
     search_fields = ("=hpii_number", "user__email", "family_name")
-    history_list_display = ["hpii_number", "prescriber_type", "prescriber_number"]
+    history_list_display = ["hpii_number", "prescriber_type", "prescriber_number", "verification_status"]
 
     @admin.display(description="complete", boolean=True)
     def is_complete_display(self, obj):

@@ -19,6 +19,14 @@ from verification.models import RequestBudget
 def reserve(*, wait_at_most: float) -> float | None:
     """Reserve one call: the seconds to wait before making it, or None (nothing reserved) when
     the next free moment is more than `wait_at_most` away."""
+    moment = reserve_moment(wait_at_most=wait_at_most)
+    if moment is None:
+        return None
+    return max(0.0, (moment - timezone.now()).total_seconds())
+
+
+def reserve_moment(*, wait_at_most: float):
+    """reserve(), as the moment the call may start (or None)."""
     interval = timedelta(seconds=1.0 / settings.HI_MAX_REQUESTS_PER_SECOND)
     with transaction.atomic():
         budget = RequestBudget.objects.select_for_update().filter(pk=1).first()
@@ -32,7 +40,7 @@ def reserve(*, wait_at_most: float) -> float | None:
             return None
         budget.next_free_at = start + interval
         budget.save(update_fields=["next_free_at"])
-    return wait
+    return start
 
 
 def acquire(*, wait_at_most: float) -> bool:
