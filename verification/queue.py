@@ -8,6 +8,8 @@ answer is applied only while the claim is still ours and the task's `version` is
 details changed meanwhile mean the answer is about old details, and the newer check runs instead.
 """
 
+import contextlib
+import contextvars
 import logging
 import time
 from datetime import timedelta
@@ -17,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.cognito import sync as cognito_sync
 from accounts.models import ProviderDetails, User, VerificationStatus, verification_status_when_asked
 from audit.context import Actor
 from config.errors import ApplicationError
@@ -74,8 +77,22 @@ def task_forget(*, user: User) -> None:
     VerificationTask.objects.filter(pk=user.pk).delete()
 
 
+# Bulk writers (import_users, verify_providers) only queue: the workers ask at the register's rate.
+_inline_disabled: contextvars.ContextVar[bool] = contextvars.ContextVar("hi_inline_disabled", default=False)
+
+
+@contextlib.contextmanager
+def inline_verification_disabled():
+    token = _inline_disabled.set(True)
+    try:
+        yield
+    finally:
+        _inline_disabled.reset(token)
+
+
 def schedule_inline(user_id) -> None:
-    if settings.HI_VERIFY_INLINE and hi_client.configured():
+    bulk = _inline_disabled.get() or cognito_sync.inline_disabled()  # import_users: the workers ask
+    if settings.HI_VERIFY_INLINE and not bulk and hi_client.configured():
         transaction.on_commit(lambda: verify_inline(user_id))
 
 

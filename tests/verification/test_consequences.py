@@ -3,6 +3,7 @@
 the shared request budget. Against the emulator over TLS."""
 
 import dataclasses
+import itertools
 import threading
 import time
 from datetime import timedelta
@@ -207,7 +208,7 @@ def test_the_request_budget_holds_across_threads(hi_register, settings):
         thread.join(timeout=30)
     starts.sort()
     assert len(starts) == 30
-    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 1 / 20.0
     # Nothing reserved when the next free moment is further off than the caller can wait.
     assert rate.reserve(wait_at_most=0.0) is None
