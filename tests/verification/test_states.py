@@ -109,3 +109,20 @@ def test_without_a_register_providers_stay_unverified_and_cant_prescribe(
     assert user["can_prescribe"] is False
     assert queue.process_due()[queue.DONE] == 0
     assert not RegisterCall.objects.exists()
+
+
+def test_an_expired_certificate_makes_every_check_error_with_the_reason(
+    hi_register, practice_api, practice_users_url, settings
+):
+    from hi_service.client import reset_client
+
+    cert, key = hi_register.issue_client_certificate(name="Expired CSP", expired=True)
+    settings.HI_SERVICE_CLIENT_CERT, settings.HI_SERVICE_CLIENT_KEY = str(cert), str(key)
+    settings.HI_SERVICE_SIGNING_CERT, settings.HI_SERVICE_SIGNING_KEY = str(cert), str(key)
+    reset_client()
+    user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
+    assert user["can_prescribe"] is False
+    queue.process_due()
+    details = ProviderDetails.objects.get(pk=user["id"])
+    assert details.verification_status == "error"
+    assert "expired" in details.verification_message.lower()
