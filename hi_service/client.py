@@ -16,7 +16,7 @@ import logging
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -233,7 +233,7 @@ class HIServiceClient:
         if not (search.hpii or search.registration_id) or not search.family_name:
             return SearchResult("error", reason="a search needs an HPI-I or an AHPRA number, and a family name")
         try:
-            envelope, _ = soap.build_request(
+            envelope, request_id = soap.build_request(
                 to=self.url, hpio=hpio, user_id=user_id, user_qualifier=self.user_qualifier, product=self.product,
                 search=soap.Search(search.hpii, search.registration_id, search.family_name,
                                    tuple(search.given_names), search.date_of_birth, search.sex),
@@ -242,10 +242,13 @@ class HIServiceClient:
         except (ValueError, TypeError) as exc:
             return SearchResult("error", reason=f"the request could not be signed ({type(exc).__name__})")
         data = soap.serialize(envelope)
-        connect = min(self.connect_timeout, timeout) if timeout else self.connect_timeout
-        total = min(self.connect_timeout + self.read_timeout, timeout) if timeout else (
-            self.connect_timeout + self.read_timeout)
+        total = self.connect_timeout + self.read_timeout
+        connect = self.connect_timeout
+        if timeout is not None:
+            total, connect = min(total, timeout), min(connect, timeout)
         deadline = started + total
+        if deadline <= time.monotonic():
+            return SearchResult("error", reason="no time was left for the call")
         try:
             status, reply = self._post(data, connect=connect, deadline=deadline)
         except _TooLarge:
@@ -257,13 +260,19 @@ class HIServiceClient:
         except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
             self._record(failed=True)
             return SearchResult("error", reason=f"the HI Service could not be reached ({type(exc).__name__})")
-        result = self._read(status, reply, search)
+        try:
+            result = self._read(status, reply, search, request_id)
+        except Exception as exc:  # the contract: nothing the reply holds makes the search raise
+            # The class name only: a message could echo the reply's values.
+            logger.warning("hi service reply could not be read: %s", type(exc).__name__)
+            result = SearchResult("error", reason=f"unusable reply ({type(exc).__name__})")
         self._record(failed=result.outcome == "error" and status >= 500 and result.reason == _NOT_SOAP)
         return result
 
     def _post(self, data: bytes, *, connect: float, deadline: float) -> tuple[int, bytes]:
         remaining = max(0.001, deadline - time.monotonic())
-        timeouts = httpx.Timeout(remaining, connect=min(connect, remaining))
+        # Each phase has its own limit, and none may run past the call's deadline.
+        timeouts = httpx.Timeout(min(self.read_timeout, remaining), connect=min(connect, remaining))
         headers = {"Content-Type": soap.CONTENT_TYPE, "Accept": "application/soap+xml"}
         with self._http.stream("POST", self.url, content=data, headers=headers, timeout=timeouts) as response:
             declared = response.headers.get("Content-Length", "")
@@ -279,7 +288,7 @@ class HIServiceClient:
                 chunks.append(chunk)
             return response.status_code, b"".join(chunks)
 
-    def _read(self, status: int, reply: bytes, search: ProviderSearch) -> SearchResult:
+    def _read(self, status: int, reply: bytes, search: ProviderSearch, request_id: str) -> SearchResult:
         try:
             envelope = soap.parse(reply)
         except soap.UnsafeXML as exc:
@@ -298,6 +307,9 @@ class HIServiceClient:
         message_id = None
         if "MessageID" in parts:
             message_id = (parts["MessageID"].text or "").strip() or None
+        # A signed answer to another request (a replayed "Active", say) is not this answer.
+        if "RelatesTo" in parts and (parts["RelatesTo"].text or "").strip() != request_id:
+            return SearchResult("error", message_id=message_id, reason="the reply answers another request")
         fault = body.find(soap.q(soap.SOAP, "Fault"))
         if fault is not None:
             messages = _messages(fault.find(f"{soap.q(soap.SOAP, 'Detail')}/{soap.q(soap.CCE, 'serviceMessages')}"))
@@ -367,8 +379,6 @@ def _messages(container) -> tuple[ServiceMessage, ...]:
 
 
 def _with_duration(result: SearchResult, started: float) -> SearchResult:
-    from dataclasses import replace
-
     return replace(result, duration_ms=int((time.monotonic() - started) * 1000))
 
 

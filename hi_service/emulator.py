@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import shlex
 import ssl
 import threading
 from dataclasses import dataclass
@@ -122,13 +123,15 @@ class _Refused(Exception):
 class HIServiceEmulator:
     """The emulator on ``host``:``port`` (0: a free port), its files under ``directory``.
 
-    ``slow_seconds``: how long the ``slow`` fixture takes to answer. ``received`` lists, per
+    ``slow_seconds``: how long the ``slow`` fixture takes to answer; ``delay_seconds``: how long
+    every answer takes (0: at once; the benchmarks set a register's latency). ``received`` lists, per
     request that reached the handler, a dict of what it asked and how it was answered (``hpio``,
     ``user_id``, ``hpii``, ``registration_id``, ``answer``): the tests read it."""
 
     def __init__(self, *, directory: Path | str, host: str = "127.0.0.1", port: int = 0,
-                 slow_seconds: float = 5.0) -> None:
+                 slow_seconds: float = 5.0, delay_seconds: float = 0.0) -> None:
         self.directory = Path(directory).resolve()
+        self.delay_seconds = delay_seconds
         self.host = host
         self.port = port
         self.slow_seconds = slow_seconds
@@ -203,7 +206,8 @@ class HIServiceEmulator:
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, name="hi-emulator", daemon=True)
             self._thread.start()
-            self.files.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings().items()))
+            # Shell-quoted: `make run` loads it with `set -a; . var/hi/hi.env`.
+            self.files.env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in self.settings().items()))
         return self.url
 
     def stop(self) -> None:
@@ -254,6 +258,8 @@ class HIServiceEmulator:
         """(HTTP status, body) for one request body."""
         record: dict = {"answer": None}
         self.received.append(record)
+        if len(self.received) > 1000:  # `make run` runs for days; the tests read the last few
+            del self.received[:500]
         relates_to = None
         try:
             envelope = soap.parse(data)
@@ -282,6 +288,8 @@ class HIServiceEmulator:
             record["answer"] = "refused"
             return 500, self._fault(relates_to, fixtures.REQUEST_CODE, "A field of the search is malformed.")
         record.update(hpii=search.hpii, registration_id=search.registration_id)
+        if self.delay_seconds:
+            self._stopping.wait(self.delay_seconds)
         return self._search(search, relates_to, record)
 
     def _check_headers(self, parts: dict, record: dict) -> None:
@@ -339,9 +347,22 @@ class HIServiceEmulator:
         if behaviour == fixtures.SLOW:
             self._stopping.wait(self.slow_seconds)
         answered = practitioner
+        if behaviour == "replayed":
+            relates_to = "urn:uuid:00000000-0000-4000-8000-000000000000"
         if behaviour == "other_hpii":
             answered = fixtures.PRACTITIONERS["active"]
         envelope = soap.build_response(relates_to=relates_to, product=PRODUCT, found=_found(answered))
+        if behaviour == "wrapped":
+            # The true, signed answer goes into a header; an unsigned "Active" takes the body's place.
+            soap.sign_reply(envelope, key_pem=self._reply_key_pem, cert_pem=self._reply_cert_pem)
+            signed_body = envelope.find(soap.q(soap.SOAP, "Body"))
+            envelope.remove(signed_body)
+            header = envelope.find(soap.q(soap.SOAP, "Header"))
+            etree.SubElement(header, soap.q(soap.CCE, "wrapper")).append(signed_body)
+            forged = soap.build_response(relates_to=relates_to, product=PRODUCT,
+                                         found={**_found(practitioner), "status": "Active"})
+            envelope.append(forged.find(soap.q(soap.SOAP, "Body")))
+            return 200, soap.serialize(envelope)
         if behaviour == "bad_signature":
             # Sign a true answer about someone else, then put this answer in its place.
             other = soap.build_response(relates_to=relates_to, product=PRODUCT,

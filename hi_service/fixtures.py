@@ -24,6 +24,10 @@ How the emulator answers a search (by HPI-I with family name, or by AHPRA number
 | entity_bomb      | 8003610000001301 | MED0000000013 | Bomb        | a reply with an XML entity bomb (DOCTYPE)        |
 | garbage          | 8003610000001400 | MED0000000014 | Garbage     | bytes that are not XML                           |
 | unsigned_reply   | 8003610000001509 | MED0000000015 | Unsigned    | a well-formed reply without a signature          |
+| replayed         | 8003610000001608 | MED0000000016 | Replayed    | a signed reply to another request (RelatesTo)    |
+| wrapped          | 8003610000001707 | MED0000000017 | Wrapped     | signature wrapping: its signed answer (Retired)  |
+|                  |                  |               |             | moved into a header, an unsigned Active in the   |
+|                  |                  |               |             | body                                             |
 
 Any other well-formed HPI-I or AHPRA number is not found. Every practitioner of the table is a
 mismatch when searched with a family name (or, when sent, given name, date of birth or sex) other
@@ -55,7 +59,8 @@ REQUEST_CODE = "HI-EMU-REQUEST"
 ANSWER = "answer"
 FAULT = "fault"
 SLOW = "slow"
-ADVERSARIAL = ("bad_signature", "other_hpii", "oversized", "deep", "entity_bomb", "garbage", "unsigned_reply")
+ADVERSARIAL = ("bad_signature", "other_hpii", "oversized", "deep", "entity_bomb", "garbage", "unsigned_reply",
+               "replayed", "wrapped")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,10 @@ PRACTITIONERS: dict[str, Practitioner] = {
     "garbage": _p("8003610000001400", "MED0000000014", "Garbage", ["Ned"], date(1981, 1, 1), "M", behaviour="garbage"),
     "unsigned_reply": _p("8003610000001509", "MED0000000015", "Unsigned", ["Oda"], date(1981, 1, 1), "F",
                          behaviour="unsigned_reply"),
+    "replayed": _p("8003610000001608", "MED0000000016", "Replayed", ["Pia"], date(1981, 1, 1), "F",
+                   behaviour="replayed"),
+    "wrapped": _p("8003610000001707", "MED0000000017", "Wrapped", ["Quin"], date(1981, 1, 1), "M", "Retired",
+                  behaviour="wrapped"),
 }
 
 # The HPI-O the tests and `make run` use for their organization (passes the HPI-O check).

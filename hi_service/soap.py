@@ -156,6 +156,14 @@ def verified_parts(envelope, *, x509_cert: bytes | None = None, ca_pem_file: str
         if name in parts:
             raise BadSignature("the signature covers one element twice")
         parts[name] = element
+    # Each signed element must be the one in its place (the body, or a direct child of the
+    # header): a signed element moved aside for an unsigned one is signature wrapping.
+    header = envelope.find(q(SOAP, "Header"))
+    for name, element in parts.items():
+        in_place = envelope.find(q(SOAP, "Body")) if name == "Body" else (
+            header.find(etree.QName(element).text) if header is not None else None)
+        if in_place is None or in_place.get(XML_ID) != element.get(XML_ID):
+            raise BadSignature(f"the signed {name} is not the one in its place")
     return parts
 
 

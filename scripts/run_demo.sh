@@ -25,6 +25,21 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 
+# The local HI Service emulator (hi_service/emulator.py): a throwaway CA and certificates in var/hi,
+# the HI_* settings that point the service at it in var/hi/hi.env.
+HI_EMULATOR_PORT="${HI_EMULATOR_PORT:-5012}"
+rm -f var/hi/hi.env
+.venv/bin/python manage.py run_hi_emulator --port "$HI_EMULATOR_PORT" --dir var/hi >var/hi-emulator.log 2>&1 &
+HI_PID=$!
+trap 'kill $HI_PID $MOTO_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  [ -s var/hi/hi.env ] && break
+  sleep 0.2
+done
+[ -s var/hi/hi.env ] || { echo "The HI Service emulator did not start: see var/hi-emulator.log" >&2; exit 1; }
+set -a; . var/hi/hi.env; set +a
+echo "Local HI Service (emulator) at ${HI_SERVICE_URL}"
+
 .venv/bin/python manage.py migrate --noinput -v0
 COGNITO_USER_POOL_ID="$(.venv/bin/python manage.py setup_local_cognito)"
 export COGNITO_USER_POOL_ID
@@ -49,13 +64,14 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS=true
 AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER=${AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER}
 COGNITO_USER_POOL_ID=${COGNITO_USER_POOL_ID}
 ENV
+cat var/hi/hi.env >>var/demo.env
 echo
 echo "Service: http://127.0.0.1:${PORT}/   API docs: http://127.0.0.1:${PORT}/v1/docs   admin: http://127.0.0.1:${PORT}/admin/"
 echo "Operator commands, in another terminal: set -a; . var/demo.env; set +a   (then .venv/bin/python manage.py help)"
 # The background work (Cognito retries, webhook deliveries, access expiry): its log in var/worker.log.
 .venv/bin/python manage.py run_worker >var/worker.log 2>&1 &
 WORKER_PID=$!
-trap 'kill $WORKER_PID $MOTO_PID 2>/dev/null || true' EXIT
+trap 'kill $WORKER_PID $HI_PID $MOTO_PID 2>/dev/null || true' EXIT
 echo "Worker: run_worker (log in var/worker.log)"
 echo
 .venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload

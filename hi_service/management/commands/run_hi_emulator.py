@@ -1,5 +1,6 @@
 """python manage.py run_hi_emulator [--port N] [--dir var/hi]: the local HI Service emulator."""
 
+import shlex
 import signal
 import threading
 
@@ -21,15 +22,16 @@ class Command(BaseCommand):
         parser.add_argument("--dir", default="var/hi", help="where the certificates and hi.env are written")
         parser.add_argument("--slow-seconds", type=float, default=5.0,
                             help="how long the 'slow' fixture practitioner takes to answer")
+        parser.add_argument("--delay-ms", type=float, default=0.0, help="how long every answer takes (benchmarks)")
 
     def handle(self, *args, **options):
         emulator = HIServiceEmulator(directory=options["dir"], host=options["host"], port=options["port"],
-                                     slow_seconds=options["slow_seconds"])
+                                     slow_seconds=options["slow_seconds"], delay_seconds=options["delay_ms"] / 1000)
         emulator.start()
         self.stdout.write(f"HI Service emulator at {emulator.url}")
         self.stdout.write(f"Settings written to {emulator.files.env_file}; export them to use it:")
         for name, value in emulator.settings().items():
-            self.stdout.write(f"{name}={value}")
+            self.stdout.write(f"{name}={shlex.quote(value)}")
         self.stdout.write(f"Fixture practitioners (HPI-O to send: {fixtures.FIXTURE_HPIO}):")
         for key, each in fixtures.PRACTITIONERS.items():
             self.stdout.write(f"  {key:15} {each.hpii} {each.registration_id} {each.family_name}")
