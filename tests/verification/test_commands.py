@@ -128,3 +128,17 @@ def test_check_deploy_warns_of_a_certificate_that_expires_soon(hi_register, sett
     assert not checks.certificate_warnings(now=soonest - datetime.timedelta(days=40))
     assert "expired" in checks.certificate_warnings(now=soonest + datetime.timedelta(days=1))[0]
     assert timezone.now() < soonest
+
+
+def test_seed_demo_makes_one_provider_in_each_state(hi_register):
+    from accounts.models import User
+
+    call_command("seed_demo", stdout=io.StringIO())
+    # The slow answer is left to the worker: pending until it asks.
+    states = dict(
+        User.objects.filter(provider_details__isnull=False).values_list("email", "provider_details__verification_status")
+    )
+    assert set(states.values()) == {"verified", "inactive", "mismatch", "not_found", "error", "pending"}
+    assert states["by.ahpra@demo-practice.example"] == "verified"
+    call_command("verify_providers", stdout=io.StringIO())
+    assert User.objects.get(email="slow@demo-practice.example").provider_details.verification_status == "verified"
