@@ -299,6 +299,8 @@ if WEBHOOK_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("WEBHOOK_RETENTION_DAYS must be a whole number of days, 1 or more.")
 # httpx logs each request's URL at INFO: a webhook URL's query string may carry the receiver's credential.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
+# signxml logs each canonicalized SOAP part at DEBUG: a register search's HPI-I, name and date of birth.
+LOGGING["loggers"]["signxml"] = {"level": "WARNING"}
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["WebhookEndpointStatusEnum"] = (
     "webhooks.models.WebhookEndpoint.Status"
 )

@@ -248,3 +248,64 @@ def test_the_worker_revalidates_when_due_on_a_fake_clock(hi_register, practice_a
         user_id=details.user_id, checked_at=details.verification_checked_at
     )
     assert details.verification_next_check_at > due
+
+
+def test_no_identifier_value_reaches_the_application_logs(
+    hi_register, practice_api, practice_users_url, caplog
+):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    for key in ("active", "fault", "garbage", "not_found"):
+        practice_api.post(practice_users_url, provider_of(key), format="json")
+    queue.process_due()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for key in ("active", "fault", "garbage", "not_found"):
+        person = fixtures.PRACTITIONERS[key]
+        assert person.hpii not in logged
+        assert person.registration_id not in logged
+        assert person.date_of_birth.isoformat() not in logged
+    assert fixtures.FIXTURE_HPIO not in logged
+
+
+def test_staff_verify_now_from_the_admin(hi_register, practice_api, practice_users_url, client, settings):
+    from tests.factories import StaffFactory
+
+    settings.HI_VERIFY_INLINE = False
+    user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
+    assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "pending"
+    settings.HI_VERIFY_INLINE = True
+    staff = StaffFactory(email="sam@platform.example")
+    client.force_login(staff)
+    response = client.post(
+        "/admin/accounts/providerdetails/",
+        {"action": "verify_now_action", "_selected_action": [user["id"]]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Asked the HI Service about 1 provider" in response.content.decode()
+    assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "verified"
+    listing = client.get("/admin/accounts/providerdetails/?verification_status__exact=verified").content.decode()
+    assert "Register Practice" in listing
+    log = client.get("/admin/verification/registercall/").content.decode()
+    assert "provider-individual search by HPI-I" in log
+
+
+def test_the_migration_makes_existing_providers_pending_and_queued_first(hi_register, practice_api, practice_users_url):
+    import importlib
+
+    from django.apps import apps
+
+    user = practice_api.post(practice_users_url, provider_of("active", access_roles=["member"]), format="json").json()
+    # As before the verification state existed: unverified, nothing queued.
+    ProviderDetails.objects.filter(pk=user["id"]).update(verification_status="unverified")
+    VerificationTask.objects.all().delete()
+
+    migration = importlib.import_module("verification.migrations.0002_existing_providers_queued")
+    migration.queue_existing_providers(apps, None)
+
+    assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "pending"
+    task = VerificationTask.objects.get(pk=user["id"])
+    assert task.priority == VerificationTask.Priority.CHANGE  # before any revalidation
+    assert queue.process_due()[queue.DONE] == 1
+    assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "verified"
