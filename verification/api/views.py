@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from accounts.api.serializers import USER_ROW_FIELDS, UserSerializer
 from accounts.selectors import user_get
 from config.api.pagination import AuditEventCursorPagination
+from config.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
 from organizations.selectors import organization_for_caller
 from verification import queue
 from verification.api.serializers import RegisterCallSerializer
@@ -37,7 +38,13 @@ class ProviderVerificationViewSet(viewsets.GenericViewSet):
             "409 `nothing_to_verify` when the user has no provider details with an HPI-I or AHPRA number."
         ),
         request=None,
-        responses={202: OpenApiResponse(UserSerializer, description="The user, with the check queued or done.")},
+        responses={
+            202: OpenApiResponse(UserSerializer, description="The user, with the check queued or done."),
+            (409, PROBLEM_MEDIA_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="`nothing_to_verify` (no provider details with an HPI-I or AHPRA number), `user_disabled`.",
+            ),
+        },
         tags=["users"],
     )
     @action(detail=True, methods=["post"], url_path="provider-details/verify")
