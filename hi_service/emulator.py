@@ -333,17 +333,17 @@ class HIServiceEmulator:
             envelope = soap.build_response(relates_to=relates_to, product=PRODUCT, messages=[
                 (fixtures.NOT_FOUND_CODE, "Error", "No provider was found for the search details.")])
             return 200, self._signed(envelope)
+        if not _details_match(practitioner, search):
+            record["answer"] = "mismatch"
+            envelope = soap.build_response(relates_to=relates_to, product=PRODUCT, messages=[
+                (fixtures.MISMATCH_CODE, "Error", "The identifier is known but the details do not match.")])
+            return 200, self._signed(envelope)
         behaviour = practitioner.behaviour
         record["answer"] = behaviour
         if behaviour == fixtures.FAULT:
             return 500, self._fault(relates_to, fixtures.FAULT_CODE, "The service is unable to process the request.")
         if behaviour in _ADVERSARIAL_BODIES:
             return 200, _ADVERSARIAL_BODIES[behaviour](self, practitioner, relates_to)
-        if not _details_match(practitioner, search):
-            record["answer"] = "mismatch"
-            envelope = soap.build_response(relates_to=relates_to, product=PRODUCT, messages=[
-                (fixtures.MISMATCH_CODE, "Error", "The identifier is known but the details do not match.")])
-            return 200, self._signed(envelope)
         if behaviour == fixtures.SLOW:
             self._stopping.wait(self.slow_seconds)
         answered = practitioner

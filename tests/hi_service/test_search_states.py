@@ -60,6 +60,12 @@ def test_a_known_ahpra_number_with_another_family_name_is_a_mismatch(hi_service)
     assert ask(search_for("by_ahpra", by="ahpra", family_name="Wrong")).outcome == "mismatch"
 
 
+@pytest.mark.parametrize("key", ["fault", "slow", "garbage", "retired"])
+def test_any_fixture_searched_with_other_details_is_a_mismatch_whatever_its_behaviour(hi_service, key):
+    result = ask(search_for(key, family_name="Someone-Else"), timeout=1.0)
+    assert result.outcome == "mismatch", result.reason
+
+
 def test_the_mismatch_codes_come_from_the_settings(hi_service, settings):
     settings.HI_MISMATCH_CODES = ["SOME-OTHER-CODE"]
     reset_client()
