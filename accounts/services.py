@@ -105,7 +105,7 @@ def user_create(
 
     identity_given = details is not None and any(getattr(details, f) for f in PERSON_IDENTIFYING_FIELDS)
     if identity_given:
-        details.verification_status = _status_for_new_identity(details)
+        _mark_identity_changed(details)
     with transaction.atomic():
         _check_conflicts(user, details)
         with _conflicts_as_409():
@@ -171,7 +171,7 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         previous_verification = details.verification_status if details is not None else None
         if identity_changed:
             # Can't prescribe on the old answer: these details are not what the register was asked about.
-            details.verification_status = _status_for_new_identity(details)
+            _mark_identity_changed(details)
         _check_conflicts(
             user if user_changes else None,
             details if "hpii_number" in details_changes else None,
@@ -305,10 +305,17 @@ def user_enable(*, user: User, actor: Actor) -> User:
 # --- rules ---------------------------------------------------------------------------------------
 
 
-def _status_for_new_identity(details: ProviderDetails) -> str:
+def _mark_identity_changed(details: ProviderDetails) -> None:
     """Details with an HPI-I or AHPRA number are asked about (pending); without either there is
-    nothing to search the register by, so they are unverified."""
-    return verification_status_when_asked() if details.has_identity else VerificationStatus.UNVERIFIED
+    nothing to search the register by (unverified). The old answer was about other details: its
+    HPI-I status, message, HPI-I found and next check go (checked_at stays: when it last answered)."""
+    details.verification_status = (
+        verification_status_when_asked() if details.has_identity else VerificationStatus.UNVERIFIED
+    )
+    details.verification_hpii_status = None
+    details.verification_message = ""
+    details.verification_found_hpii = None
+    details.verification_next_check_at = None
 
 
 def _validated_roles(roles) -> list[str]:

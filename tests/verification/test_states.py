@@ -126,3 +126,21 @@ def test_an_expired_certificate_makes_every_check_error_with_the_reason(
     details = ProviderDetails.objects.get(pk=user["id"])
     assert details.verification_status == "error"
     assert "expired" in details.verification_message.lower()
+
+
+def test_an_identity_change_forgets_the_old_answer_until_the_register_answers(
+    hi_register, practice_api, practice_users_url, settings
+):
+    user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
+    assert _verification(user)["hpii_status"] == "Active"
+    settings.HI_VERIFY_INLINE = False
+    changed = practice_api.patch(
+        f"{practice_users_url}/{user['id']}", {"provider_details": {"family_name": "Nguyen-Smith"}}, format="json"
+    ).json()
+    verification = _verification(changed)
+    assert verification["status"] == "pending"
+    assert verification["hpii_status"] is None and verification["next_check_at"] is None
+    assert verification["checked_at"] == _verification(user)["checked_at"]
+    assert changed["can_prescribe"] is False
+    assert queue.process_due()[queue.DONE] == 1
+    assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "mismatch"
