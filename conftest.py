@@ -165,3 +165,13 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+from tests.hi_service_server import hi_service, hi_service_server  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _verification_not_required(settings):
+    """Tests that are not about the register: can_prescribe needs complete provider details only
+    (no HI_SERVICE_URL, so nobody is asked). tests/verification turns it on against the emulator."""
+    settings.HI_VERIFICATION_REQUIRED = False

@@ -42,6 +42,7 @@ from accounts.models import (
     has_role,
     provider_details_complete_q,
     provider_details_missing,
+    provider_details_prescribable_q,
 )
 from audit.context import Actor
 from audit.models import AuditEvent
@@ -102,7 +103,7 @@ class CanPrescribeFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         prescribers = with_provider_role(queryset.filter(access_not_expired_q(), status=User.Status.ACTIVE)).filter(
-            pk__in=complete_provider_details().values("user_id")
+            pk__in=ProviderDetails.objects.filter(provider_details_prescribable_q()).values("user_id")
         )
         if self.value() == "yes":
             return prescribers
@@ -134,9 +135,16 @@ def cannot_prescribe_because(user) -> str:
     if not user.has_provider_role:
         return "Can't prescribe: no provider role."
     missing = missing_provider_fields(user)
-    if getattr(user, "provider_details", None) is None:
+    details = getattr(user, "provider_details", None)
+    if details is None:
         return f"Can't prescribe: no provider details yet (needs {', '.join(missing)})."
-    return f"Can't prescribe: provider details lack {', '.join(missing)}."
+    if missing:
+        return f"Can't prescribe: provider details lack {', '.join(missing)}."
+    because = f" ({details.verification_message})" if details.verification_message else ""
+    return (
+        f"Can't prescribe: the HI Service has not verified these details: "
+        f"{details.get_verification_status_display()}{because}."
+    )
 
 
 def _boolean_icon(value: bool, title: str):
@@ -212,8 +220,11 @@ class UserAdmin(SimpleHistoryAdmin):
             ]
         provider = {"fields": self._provider_fields}
         if obj.is_active and obj.has_provider_role and not obj.can_prescribe:
+            missing = missing_provider_fields(obj)
             provider["description"] = escape(
-                f"Needed to prescribe, still missing: {', '.join(missing_provider_fields(obj))}."
+                f"Needed to prescribe, still missing: {', '.join(missing)}."
+                if missing
+                else cannot_prescribe_because(obj)
             )
         return [
             (None, {"fields": self._user_fields}),
@@ -478,10 +489,14 @@ for _name in PROVIDER_FIELDS:
 class ProviderDetailsAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     """Read-only: provider details change on the user's page. Here for the list and the history."""
 
-    list_display = ("user", "organization", "hpii_number", "prescriber_type", "is_complete_display", "updated_at")
+    list_display = (
+        "user", "organization", "hpii_number", "prescriber_type", "is_complete_display",
+        "verification_status", "verification_checked_at", "updated_at",
+    )
+    list_filter = ("verification_status",)
     list_select_related = ("user", "organization")
     search_fields = ("=hpii_number", "user__email", "family_name")
-    history_list_display = ["hpii_number", "prescriber_type", "prescriber_number"]
+    history_list_display = ["hpii_number", "prescriber_type", "prescriber_number", "verification_status"]
 
     @admin.display(description="complete", boolean=True)
     def is_complete_display(self, obj):

@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from accounts import roles as role_names
 from accounts import signals
-from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
+from accounts.models import (
+    PERSON_IDENTIFYING_FIELDS,
+    PROVIDER_FIELDS,
+    ProviderDetails,
+    User,
+    VerificationStatus,
+    verification_status_when_asked,
+)
 from audit.changes import validated_reason
 from audit.context import Actor
 from audit.models import AuditEvent
@@ -103,6 +110,9 @@ def user_create(
     if errors:
         raise ValidationError(errors)
 
+    identity_given = details is not None and any(getattr(details, f) for f in PERSON_IDENTIFYING_FIELDS)
+    if identity_given:
+        _mark_identity_changed(details)
     with transaction.atomic():
         login_name_lock(organization_id=organization.pk, names=[user.email])
         _check_conflicts(user, details, claims_login_name=True)
@@ -126,6 +136,10 @@ def user_create(
                 changes=_diff({}, _snapshot(details, PROVIDER_FIELDS)),
             )
         signals.user_created.send(sender=User, user=user)
+        if identity_given:
+            signals.provider_identity_changed.send(
+                sender=User, user=user, previous_status=VerificationStatus.UNVERIFIED, actor=actor
+            )
     return user
 
 
@@ -136,7 +150,7 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         raise ValueError(f"user_update does not change {sorted(unknown)}")
     with transaction.atomic():
         user = _lock(user)
-        _refuse_if_disabled(user)
+        refuse_if_disabled(user)
 
         before = _snapshot(user, USER_FIELDS)
         expires_before = user.access_expires_at
@@ -173,6 +187,11 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         details_changes = _diff(details_before, _snapshot(details, PROVIDER_FIELDS)) if provider_details else {}
         if "email" in user_changes:
             login_name_lock(organization_id=user.organization_id, names=[user.email])
+        identity_changed = bool(details_changes) and not set(PERSON_IDENTIFYING_FIELDS).isdisjoint(details_changes)
+        previous_verification = details.verification_status if details is not None else None
+        if identity_changed:
+            # Can't prescribe on the old answer: these details are not what the register was asked about.
+            _mark_identity_changed(details)
         _check_conflicts(
             user if user_changes else None,
             details if "hpii_number" in details_changes else None,
@@ -215,6 +234,10 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
             )
         elif details_changes:
             signals.provider_details_updated.send(sender=User, user=user)
+        if identity_changed:
+            signals.provider_identity_changed.send(
+                sender=User, user=user, previous_status=previous_verification, actor=actor
+            )
     return user
 
 
@@ -222,7 +245,7 @@ def user_roles_set(*, user: User, actor: Actor, roles) -> User:
     """Replace the roles. Provider details are never touched: they apply again if provider returns."""
     with transaction.atomic():
         user = _lock(user)
-        _refuse_if_disabled(user)  # before the body's checks, as user_update does
+        refuse_if_disabled(user)  # before the body's checks, as user_update does
         roles = _validated_roles(roles)
         if user.roles == roles:
             return user
@@ -300,6 +323,19 @@ def user_enable(*, user: User, actor: Actor) -> User:
 # --- rules ---------------------------------------------------------------------------------------
 
 
+def _mark_identity_changed(details: ProviderDetails) -> None:
+    """Details with an HPI-I or AHPRA number are asked about (pending); without either there is
+    nothing to search the register by (unverified). The old answer was about other details: its
+    HPI-I status, message, HPI-I found and next check go (checked_at stays: when it last answered)."""
+    details.verification_status = (
+        verification_status_when_asked() if details.has_identity else VerificationStatus.UNVERIFIED
+    )
+    details.verification_hpii_status = None
+    details.verification_message = ""
+    details.verification_found_hpii = None
+    details.verification_next_check_at = None
+
+
 def _validated_roles(roles) -> list[str]:
     if not isinstance(roles, (list, tuple)) or not roles:
         raise ApplicationError(
@@ -334,7 +370,8 @@ def _expiry_errors(user: User, *, changed: bool) -> dict:
     return {}
 
 
-def _refuse_if_disabled(user: User) -> None:
+def refuse_if_disabled(user: User) -> None:
+    """409 user_disabled: a disabled user can't be changed (or asked about) through the API."""
     if user.is_disabled:
         raise ApplicationError(
             "This user is disabled and can't be changed; platform staff re-enable them in the admin.",

@@ -33,6 +33,7 @@ class AuditEvent(models.Model):
         USER_ENABLED = "user.enabled"
         PROVIDER_DETAILS_UPDATED = "provider_details.updated"
         USER_COGNITO_SYNC_FAILED = "user.cognito_sync_failed"
+        USER_PROVIDER_VERIFICATION_CHANGED = "user.provider_verification_changed"
         STAFF_PRIVILEGES_CHANGED = "staff.privileges_changed"
         ORGANIZATION_CREATED = "organization.created"
         ORGANIZATION_UPDATED = "organization.updated"

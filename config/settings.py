@@ -337,6 +337,8 @@ WEBHOOK_REDELIVERY_RATE = env("WEBHOOK_REDELIVERY_RATE", default="30/min")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook_redelivery"] = WEBHOOK_REDELIVERY_RATE
 # httpx logs each request's URL at INFO: a webhook URL's query string may carry the receiver's credential.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
+# signxml logs each canonicalized SOAP part at DEBUG: a register search's HPI-I, name and date of birth.
+LOGGING["loggers"]["signxml"] = {"level": "WARNING"}
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["WebhookEndpointStatusEnum"] = (
     "webhooks.models.WebhookEndpoint.Status"
 )
@@ -375,3 +377,21 @@ HI_PAUSE_SECONDS = env.float("HI_PAUSE_SECONDS", default=30.0)
 # details" (outcome `mismatch`); the licensed SIS's message table names the real service's. The
 # default is the emulator's (hi_service/fixtures.py).
 HI_MISMATCH_CODES = env.list("HI_MISMATCH_CODES", default=["HI-EMU-MISMATCH"])
+
+# The HI Service's verification of provider details (the verification app; the client and its
+# connection settings are hi_service's).
+INSTALLED_APPS += ["verification"]
+# can_prescribe needs the register's `verified`. Off only while an operator watches the first
+# outcomes of a roll-out: check --deploy warns.
+HI_VERIFICATION_REQUIRED = env.bool("HI_VERIFICATION_REQUIRED", default=True)
+# Every call to the register, inline and from every worker, shares this budget.
+HI_MAX_REQUESTS_PER_SECOND = env.float("HI_MAX_REQUESTS_PER_SECOND", default=10.0)
+if HI_MAX_REQUESTS_PER_SECOND <= 0:
+    raise ImproperlyConfigured("HI_MAX_REQUESTS_PER_SECOND must be more than 0.")
+# Each provider is asked again within this many days, spread over the period.
+HI_REVALIDATE_DAYS = env.int("HI_REVALIDATE_DAYS", default=30)
+if HI_REVALIDATE_DAYS < 1:
+    raise ImproperlyConfigured("HI_REVALIDATE_DAYS must be a whole number of days, 1 or more.")
+# The attempt a write makes after its commit, before it answers; what it leaves, the worker does.
+HI_VERIFY_INLINE_BUDGET_SECONDS = env.float("HI_VERIFY_INLINE_BUDGET_SECONDS", default=2.0)
+HI_VERIFY_INLINE = env.bool("HI_VERIFY_INLINE", default=True)

@@ -15,6 +15,7 @@ api_v1 = [
     path("organizations/<str:organization_id>", organization_detail, name="organization-detail"),
     path("", include("accounts.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("verification.api.urls")),
     path("schema", PublicSchemaView.as_view(), name="openapi-schema"),
     path("docs", PublicDocsView.as_view(), name="openapi-docs"),
     # Anything else under /v1 is a problem+json 404, in DEBUG too (Django's debug 404 page is HTML).

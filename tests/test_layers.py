@@ -59,6 +59,8 @@ RULES = {
     "identifiers": (modules("identifiers"), APPS | PLUMBING | {"bench"}),
     # The HI Service client and emulator know no app; identifiers (the HPI-O check) sits below them.
     "hi_service": (modules("hi_service"), APPS - {"hi_service"} | PLUMBING | {"bench"}),
+    # Beside webhooks and scim: the register check builds on accounts and the HI Service client.
+    "verification": (modules("verification"), {"webhooks", "scim", "worker", "bench"}),
 }
 
 

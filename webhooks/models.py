@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "user.enabled",
     "provider_details.updated",
     "user.cognito_sync_failed",
+    "user.provider_verification_changed",
     "organization.deactivated",
     "organization.activated",
 )

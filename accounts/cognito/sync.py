@@ -149,6 +149,12 @@ def inline_sync_disabled():
         _inline_disabled.reset(token)
 
 
+def inline_disabled() -> bool:
+    """Whether this block is a bulk write (inline_sync_disabled): other inline work after commit
+    (the register check) is left to the workers too."""
+    return _inline_disabled.get()
+
+
 def apply_after_commit(user_id) -> None:
     if settings.COGNITO_SYNC_INLINE and not _inline_disabled.get():
         transaction.on_commit(lambda: _apply_inline(user_id))

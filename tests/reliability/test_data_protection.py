@@ -170,13 +170,25 @@ def test_production_needs_a_secret_key():
     assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
 
 
-def test_check_deploy_is_clean():
+def test_check_deploy_is_clean(hi_service_server):
+    # A production deployment asks the HI Service (here the emulator's URL and certificates, valid
+    # for more than 30 days); without HI_SERVICE_URL check --deploy warns (tests/verification).
+    env = {**_production_env(), **hi_service_server.settings()}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_check_deploy_says_when_the_register_is_not_configured():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=_production_env(), capture_output=True, text=True, timeout=120, check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout, result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "verification.W001" in result.stdout + result.stderr
 
 
 # --- admin sign-in throttling --------------------------------------------------------------------

@@ -25,6 +25,7 @@ def test_the_worker_runs_every_background_job():
         "webhook_delivery",
         "access_expiry",
         "webhook_retention",
+        "hi_verification",
     ]
     assert {job.name: job.interval for job in JOBS}["access_expiry"] <= 60  # "within a minute"
 

@@ -29,6 +29,7 @@ def test_the_job_table_names_each_job_once_with_an_interval():
         "webhook_delivery",
         "access_expiry",
         "webhook_retention",
+        "hi_verification",
     ]
     assert all(job.interval > 0 for job in JOBS)
 

@@ -6,10 +6,13 @@ import uuid
 from dataclasses import astuple
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import connection, connections
+from django.utils import timezone
 
 from accounts import importing
+from accounts.models import ProviderDetails, verification_status_when_asked
 from audit.context import Actor
 from config.request_id import reset_request_id, set_request_id
 from core.commands import OperatorCommand
@@ -113,6 +116,7 @@ class Command(OperatorCommand):
         except OSError as error:
             raise CommandError(f"Can't write the report {report_path}: {error.strerror}.") from error
 
+        started_at = timezone.now()
         run_id = f"import_users-{uuid.uuid4().hex[:12]}"
         verb = "Checking" if dry_run else "Importing"
         self.stdout.write(f"{verb} {_count(total, 'row')} into {organization.name!r} (audit request id {run_id}).")
@@ -165,6 +169,15 @@ class Command(OperatorCommand):
                 f"Cognito: {_count(queued, 'account')} {'is' if queued == 1 else 'are'} queued; `python manage.py "
                 "sync_cognito` (or the running worker) pushes them."
             )
+        if not dry_run and summary.created + summary.updated:
+            asked = _providers_queued_for_the_register(organization, since=started_at)
+            if asked:
+                self.stdout.write(
+                    f"HI Service: {asked} providers' details are queued for verification "
+                    f"({verification_status_when_asked()}); the running worker asks the register at "
+                    f"HI_MAX_REQUESTS_PER_SECOND ({settings.HI_MAX_REQUESTS_PER_SECOND:g}/s), or `python manage.py "
+                    "verify_providers`. Until `verified` they can't prescribe."
+                )
         if summary.rejected:
             raise CommandError(
                 f"{summary.rejected} of {_count(summary.total, 'row')} rejected; see {report_path}.", returncode=2
@@ -295,3 +308,15 @@ class Progress:
 def _duration(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _providers_queued_for_the_register(organization, *, since) -> int:
+    """Providers whose identifying details this run set or changed: the services marked them for
+    the register (and queued the check) in the same transaction."""
+    return (
+        ProviderDetails.objects.filter(
+            organization=organization, updated_at__gte=since, verification_status=verification_status_when_asked()
+        )
+        .exclude(hpii_number__isnull=True, ahpra_number="")
+        .count()
+    )
