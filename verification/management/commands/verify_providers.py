@@ -11,11 +11,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.management.operator import organization_from_option
 from accounts.models import ProviderDetails, User, VerificationStatus
 from audit.context import Actor
 from config.errors import ApplicationError
 from hi_service import client as hi_client
+from organizations.management.operator import organization_from_option
 from verification import queue
 from verification.models import VerificationTask
 
