@@ -150,6 +150,24 @@ def claimed_client_ids(request) -> set[str]:
     return ids
 
 
+# RFC 6749 §5.2 makes error_description optional; the toolkit leaves these without one, and an
+# integrator staring at a bare "invalid_client" can't tell what to fix.
+_ERROR_DESCRIPTIONS = {
+    "invalid_client": (
+        "Client authentication failed: send the client id and secret from create_api_client with HTTP "
+        "Basic. An unknown client, a wrong secret, a revoked client and one of an inactive organization "
+        "all answer this."
+    ),
+    "invalid_scope": "Ask only for scopes this client was given (space-separated), or leave scope out for all of them.",
+    "invalid_request": "The request is missing a parameter, repeats one, or is otherwise malformed.",
+    "unauthorized_client": "This client may not use this grant type: use grant_type=client_credentials.",
+    "unsupported_grant_type": "Only grant_type=client_credentials is served.",
+}
+# RFC 6749 §5.2: a 401 names the scheme the client authenticated with (HTTP Basic, the only one
+# this endpoint documents); the toolkit answers with a Bearer challenge, the resource servers' scheme.
+CLIENT_CHALLENGE = 'Basic realm="oauth", charset="UTF-8"'
+
+
 def _token_error(status: int, error: str, description: str, headers=None) -> HttpResponse:
     """An RFC 6749 §5.2 error body, as the toolkit's own errors at this endpoint."""
     response = HttpResponse(
@@ -179,8 +197,22 @@ class ApiTokenView(TokenView):
         if grant_types[0] != GRANT_TYPE:
             return _token_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is served.")
 
-        if len(request.POST.getlist("client_id")) > 1:
-            return _token_error(400, "invalid_request", "Send client_id at most once.")
+        # RFC 6749 §3.2: no parameter is sent twice (which scope would count?).
+        repeated = sorted(name for name in request.POST if len(request.POST.getlist(name)) > 1)
+        if repeated:
+            return _token_error(400, "invalid_request", f"Send each parameter at most once: {', '.join(repeated)}.")
+        # RFC 6749 §2.3: one client authentication method per request. Authorization header and a
+        # secret in the body, or a body client_id naming another client than the header's, leave
+        # it open which client is asking.
+        if "HTTP_AUTHORIZATION" in request.META:
+            basic_id = _basic_client_id(request)
+            body_id = request.POST.get("client_id")
+            if "client_secret" in request.POST or (body_id is not None and body_id != basic_id):
+                return _token_error(
+                    400,
+                    "invalid_request",
+                    "Use one client authentication method: HTTP Basic, without client_id or client_secret in the body.",
+                )
         counters = [_Counter("address", client_address(request), MAX_FAILURES_PER_ADDRESS)]
         for client_id in sorted(claimed_client_ids(request)):
             counters.append(_Counter("client", client_id, MAX_FAILURES_PER_CLIENT_ID))
@@ -201,7 +233,7 @@ class ApiTokenView(TokenView):
         try:
             response = super().post(request, *args, **kwargs)
             failed = response.status_code == 401
-            return response
+            return _described(response)
         finally:
             if not failed:
                 for counter in counters:
@@ -214,6 +246,22 @@ class ApiTokenView(TokenView):
             detail=f"Method {request.method} is not allowed here: request a token with POST.",
             headers={"Allow": "POST"},
         )
+
+
+def _described(response: HttpResponse) -> HttpResponse:
+    """The toolkit's error response with an error_description, and a 401's challenge for HTTP Basic."""
+    if response.status_code < 400:
+        return response
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = CLIENT_CHALLENGE
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return response
+    if isinstance(body, dict) and body.get("error") in _ERROR_DESCRIPTIONS and not body.get("error_description"):
+        body["error_description"] = _ERROR_DESCRIPTIONS[body["error"]]
+        response.content = json.dumps(body)
+    return response
 
 
 def delete_expired_tokens() -> int:

@@ -86,8 +86,8 @@ def problem_example(status, code, detail, errors=()):
 
 PROBLEMS = {
     400: "Invalid input: `errors` has one entry per problem, naming the field.",
-    401: "No token, or an invalid or expired one (`not_authenticated`).",
-    403: "The token lacks the scope this operation needs (`insufficient_scope`).",
+    401: "No token, or an invalid or expired one (`not_authenticated`); `WWW-Authenticate` says which.",
+    403: "The token lacks the scope this operation needs (`insufficient_scope`); `WWW-Authenticate` names it.",
     404: "No such organization or user for this token (another organization's ids are 404 too).",
     409: "Conflicts with the current state (`user_already_exists`, `partner_user_id_conflict`, "
     "`hpii_conflict`, `user_disabled`, `idempotency_key_reused`, `idempotency_key_in_progress`).",
@@ -103,6 +103,25 @@ WRITE_503 = (
     "The database is unavailable (`database_unavailable`), or the server is busy with other writes "
     "(`server_busy`: nothing was changed); retry after `Retry-After` seconds."
 )
+
+# RFC 6750 §3: a 401 challenges for a bearer token (`error="invalid_token"` when one was sent);
+# a 403 names the scope the token lacks.
+CHALLENGES = {
+    401: {
+        "WWW-Authenticate": {
+            "description": (
+                'The bearer challenge: `Bearer realm="api"`, with `error="invalid_token"` when a token was sent.'
+            ),
+            "schema": {"type": "string"},
+        }
+    },
+    403: {
+        "WWW-Authenticate": {
+            "description": '`Bearer realm="api", error="insufficient_scope", scope="<the scope needed>"`.',
+            "schema": {"type": "string"},
+        }
+    },
+}
 
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}
@@ -138,6 +157,8 @@ class ApiAutoSchema(AutoSchema):
             response = {"description": description, "content": {PROBLEM_MEDIA_TYPE: content}}
             if status in (429, 503):
                 response["headers"] = RETRY_AFTER
+            elif status in CHALLENGES:
+                response["headers"] = CHALLENGES[status]
             operation["responses"].setdefault(str(status), response)
         for parameter in operation.get("parameters", []):
             if parameter["name"] == "limit" and parameter["in"] == "query":
