@@ -7,6 +7,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import time
 from urllib.parse import unquote_plus
@@ -20,8 +21,12 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.views import TokenView
 
-from config.api.problems import problem_response
+from config.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_response
 from config.client_address import client_address
+from config.limits import RETRY_AFTER_SECONDS as LIMITS_RETRY_AFTER_SECONDS
+from config.limits import STORE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 GRANT_TYPE = "client_credentials"
 
@@ -217,10 +222,15 @@ class ApiTokenView(TokenView):
         for client_id in sorted(claimed_client_ids(request)):
             counters.append(_Counter("client", client_id, MAX_FAILURES_PER_CLIENT_ID))
         now = self.timer()
-        refused = [counter for counter in counters if not counter.reserve(now)]
+        try:
+            refused = [counter for counter in counters if not counter.reserve(now)]
+        except STORE_ERRORS as exc:
+            # No budget can be kept: refuse rather than let every guess at a secret through.
+            _release_all(counters)
+            logger.warning("Token request refused: the failure-limit cache is unreachable (%s)", type(exc).__name__)
+            return _limits_unavailable()
         if refused:
-            for counter in counters:
-                counter.release()  # a refused request is no authentication attempt
+            _release_all(counters)  # a refused request is no authentication attempt
             retry_after = max(1, math.ceil(max(counter.window_end for counter in refused) - now))
             return _token_error(
                 429,
@@ -236,8 +246,7 @@ class ApiTokenView(TokenView):
             return _described(response)
         finally:
             if not failed:
-                for counter in counters:
-                    counter.release()
+                _release_all(counters)
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         return problem_response(
@@ -246,6 +255,28 @@ class ApiTokenView(TokenView):
             detail=f"Method {request.method} is not allowed here: request a token with POST.",
             headers={"Allow": "POST"},
         )
+
+
+def _release_all(counters) -> None:
+    try:
+        for counter in counters:
+            counter.release()
+    except STORE_ERRORS as exc:  # the reservation stays counted: the safe side
+        logger.warning("Token failure budget not released: the cache is unreachable (%s)", type(exc).__name__)
+
+
+def _limits_unavailable() -> HttpResponse:
+    """503: a problem document that is also an RFC 6749 §5.2 error, for OAuth client libraries."""
+    detail = "Token requests are paused: the failure limits can't be checked right now. Retry shortly."
+    body = {
+        **problem_body(503, code="limits_unavailable", detail=detail),
+        "error": "temporarily_unavailable",
+        "error_description": detail,
+    }
+    response = HttpResponse(json.dumps(body), status=503, content_type=PROBLEM_CONTENT_TYPE)
+    response["Retry-After"] = str(LIMITS_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _described(response: HttpResponse) -> HttpResponse:
