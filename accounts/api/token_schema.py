@@ -134,8 +134,10 @@ def add_token_endpoint(result, generator, request, public):
                     ),
                 },
                 "503": {
-                    "description": "The database is unreachable (`database_unavailable`), or the server is busy "
-                    "with other writes (`server_busy`); retry after `Retry-After`.",
+                    "description": "The database is unreachable (`database_unavailable`), the server is busy "
+                    "with other writes (`server_busy`), or the cache that keeps the failed-authentication limits "
+                    "is (`limits_unavailable`, also `\"error\": \"temporarily_unavailable\"`); retry after "
+                    "`Retry-After`.",
                     "headers": RETRY_AFTER,
                     "content": problem,
                 },
