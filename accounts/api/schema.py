@@ -107,6 +107,9 @@ class AccountsApiAutoSchema(ApiAutoSchema):
     field_formats = FIELD_FORMATS
     request_formats = REQUEST_FORMATS
     response_formats = RESPONSE_FORMATS
+    # The date-time filters (since, until, expiring_before) take UTC offsets from -14:00 to +14:00
+    # (audit.api._TimestampField: what PostgreSQL and every real zone allow).
+    query_date_time_pattern = r"([Zz]|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$"
 
 
 # --- per-endpoint annotations -----------------------------------------------------------------

@@ -145,6 +145,8 @@ class ApiAutoSchema(AutoSchema):
     field_formats: dict[str, dict] = {}
     request_formats: dict[str, dict] = {}
     response_formats: dict[str, dict] = {}
+    # What a date-time query filter takes beyond `format: date-time` (its UTC offsets), if anything.
+    query_date_time_pattern: str | None = None
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -172,6 +174,8 @@ class ApiAutoSchema(AutoSchema):
             elif parameter["schema"].get("type") == "string" and "enum" not in parameter["schema"]:
                 # `?email=` is 400 naming it (config/api/filtering.py), not "no filter".
                 parameter["schema"]["minLength"] = 1
+                if parameter["schema"].get("format") == "date-time" and self.query_date_time_pattern:
+                    parameter["schema"]["pattern"] = self.query_date_time_pattern
         return operation
 
     def _problem_statuses(self, method, operation):
