@@ -175,3 +175,21 @@ def _verification_not_required(settings):
     """Tests that are not about the register: can_prescribe needs complete provider details only
     (no HI_SERVICE_URL, so nobody is asked). tests/verification turns it on against the emulator."""
     settings.HI_VERIFICATION_REQUIRED = False
+
+
+@pytest.fixture
+def unreachable_cache(settings):
+    """The default cache is a Redis at a port where nothing listens (the shared store is down)."""
+    import socket
+
+    with socket.socket() as probe:  # a port the OS just handed out and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    return port

@@ -11,15 +11,24 @@ The address is config.client_address (the proxy's forwarded one behind DJANGO_TR
 proxies, the socket's otherwise). Counted in the default cache, so one budget across processes
 when DJANGO_CACHE_URL is a shared cache. A window starts at its first failure (fixed, not sliding).
 Keys are hashed: a typed username may be a mistyped password, and it never reaches a log or a key.
+
+When the cache can't be reached no budget can be kept, so sign-in is refused (503 with Retry-After,
+`sign_in`) rather than let every guess through.
 """
 
 import hashlib
+import logging
 
+from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 
 from config.client_address import client_address
+from config.limits import RETRY_AFTER_SECONDS, STORE_ERRORS, LimitStoreUnavailable
+
+logger = logging.getLogger(__name__)
 
 MAX_ACCOUNT_FAILURES = 5
 MAX_ADDRESS_FAILURES = 20
@@ -60,6 +69,13 @@ def sign_in_locked(request, username: str) -> bool:
 
 class RateLimitedAdminLoginForm(AdminAuthenticationForm):
     def clean(self):
+        try:
+            return self._clean_within_limits()
+        except STORE_ERRORS as exc:
+            logger.warning("Admin sign-in refused: the failure-limit cache is unreachable (%s)", type(exc).__name__)
+            raise LimitStoreUnavailable from exc
+
+    def _clean_within_limits(self):
         username = self.cleaned_data.get("username") or ""
         if sign_in_locked(self.request, username):
             raise ValidationError(LOCKED_OUT_MESSAGE, code="too_many_attempts")
@@ -71,3 +87,17 @@ class RateLimitedAdminLoginForm(AdminAuthenticationForm):
             raise
         cache.delete(_account_key(username))
         return cleaned
+
+
+def sign_in(request, extra_context=None):
+    """The admin's sign-in view (config/urls.py routes /admin/login/ here): the admin's own, or a
+    503 page while the sign-in limits can't be kept. The session is untouched: nobody signed in."""
+    try:
+        return admin.site.login(request, extra_context)
+    except LimitStoreUnavailable:
+        response = TemplateResponse(
+            request, "admin/sign_in_unavailable.html", {**admin.site.each_context(request),
+                                                         "retry_after": RETRY_AFTER_SECONDS}, status=503
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

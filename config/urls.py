@@ -4,7 +4,7 @@ from django.views.generic import TemplateView
 
 from accounts.api.oauth import ApiTokenView
 from accounts.api.views import OrganizationViewSet
-from config.admin_security import RateLimitedAdminLoginForm
+from config.admin_security import RateLimitedAdminLoginForm, sign_in
 from config.api.docs import PublicDocsView, PublicSchemaView
 from config.views import api_not_found, healthz
 
@@ -36,6 +36,8 @@ urlpatterns = [
     # `/v1` itself: without it, APPEND_SLASH redirects a POST (a RuntimeError, 500, in DEBUG).
     path("v1", api_not_found),
     path("v1/", include(api_v1)),
+    # Ahead of the admin's own login route: a 503 while the sign-in limits can't be kept.
+    path("admin/login/", sign_in),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("scim.urls")),
 ]

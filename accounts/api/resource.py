@@ -46,11 +46,16 @@ class Key:
     nullable: bool = False
     choices: tuple = ()
     help_text: str = ""
+    # A code stored as "" until it is given reads as null: the one form for "unknown" that the
+    # input takes back (a generated client can send what it read).
+    blank_as_null: bool = False
 
 
 def _provider_details_key(name: str) -> Key:
     field = ProviderDetails._meta.get_field(name)
     kind = DATE if field.get_internal_type() == "DateField" else TEXT
+    if field.choices:
+        return Key(name, f"{PROVIDER_DETAILS_PREFIX}{name}", kind, nullable=True, blank_as_null=True)
     return Key(name, f"{PROVIDER_DETAILS_PREFIX}{name}", kind, nullable=field.null)
 
 
@@ -144,7 +149,7 @@ def _python_expression(key: Key) -> str:
     constants; repr() quotes them)."""
     source = f"row[{key.source!r}]" if key.source else None
     if key.kind in (TEXT, EMAIL):
-        return source
+        return f"({source} or None)" if key.blank_as_null else source
     if key.kind == UUID:
         return f"str({source})"
     if key.kind in (TIMESTAMP, DATE):

@@ -16,7 +16,7 @@ import functools
 
 from django.db import connections
 from django.db.models import BooleanField, Case, ExpressionWrapper, F, Func, Q, TextField, Value, When
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from accounts import roles as role_names
 from accounts.api import resource
@@ -107,7 +107,7 @@ def _expression(key: resource.Key, required: bool):
     """One key's value in SQL, as the Python rendering (accounts/api/resource.py) writes it."""
     source = key.source
     if key.kind in (resource.TEXT, resource.EMAIL, resource.UUID):  # json_build_object writes a uuid as its text
-        return F(source)
+        return NullIf(F(source), Value("")) if key.blank_as_null else F(source)
     if key.kind == resource.TIMESTAMP:
         return _IsoTimestamp(source)
     if key.kind == resource.DATE:

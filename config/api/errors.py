@@ -90,6 +90,17 @@ def validation_problem(errors: list[dict]) -> Response:
     )
 
 
+def _challenge(exc) -> str:
+    """The WWW-Authenticate value: the authenticator's challenge, with the RFC 6750 §3.1 error
+    code (and its description) an exception names in `bearer_error`."""
+    challenge = exc.auth_header
+    error = getattr(exc, "bearer_error", None)
+    if error and challenge.startswith("Bearer"):
+        description = str(exc.detail).replace("\\", "").replace('"', "'")
+        challenge += f', error="{error}", error_description="{description}"'
+    return challenge
+
+
 def problem_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         errors = [{"field": exc.field, "message": exc.message, "code": exc.code}] if exc.field else []
@@ -107,7 +118,7 @@ def problem_exception_handler(exc, context):
     if isinstance(exc, exceptions.APIException):
         headers = {}
         if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
+            headers["WWW-Authenticate"] = _challenge(exc)
         if getattr(exc, "wait", None) is not None:
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
         code = getattr(exc, "problem_code", None) or _CODES.get(type(exc)) or str(exc.default_code)

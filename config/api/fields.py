@@ -12,7 +12,22 @@ from rest_framework import serializers
 # Every text field is one line. Control characters forge log lines and terminal output; bidi
 # overrides and isolates make a name display as something else ("Trojan Source"); surrogates
 # can't be stored. Joiners, combining marks and right-to-left scripts themselves are fine.
-FORBIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# The class as regular-expression source, so the OpenAPI document states the same rule.
+_FORBIDDEN_CLASS = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+FORBIDDEN_CHARACTERS = re.compile(f"[{_FORBIDDEN_CLASS}\\ud800-\\udfff]")
+# What str.strip() trims besides the control characters: a field that may not be blank needs one
+# character that is neither.
+_SPACE_CLASS = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# The same rules for the schema (ECMA-262 and Python read these patterns alike). Surrogates are
+# left out: JSON text can't carry one to the schema's validators.
+TEXT_PATTERN = f"^[^{_FORBIDDEN_CLASS}]*$"
+NON_BLANK_TEXT_PATTERN = f"^[^{_FORBIDDEN_CLASS}]*[^{_FORBIDDEN_CLASS}{_SPACE_CLASS}][^{_FORBIDDEN_CLASS}]*$"
+
+
+def text_pattern(field) -> str:
+    """The schema pattern of a StrictCharField: no control characters, and a visible character
+    when it may not be blank (the field trims whitespace first)."""
+    return TEXT_PATTERN if field.allow_blank or not field.trim_whitespace else NON_BLANK_TEXT_PATTERN
 
 
 class StrictCharField(serializers.CharField):
@@ -33,7 +48,9 @@ class StrictCharField(serializers.CharField):
         if "\x00" in data:
             raise serializers.ValidationError("Must not contain NUL characters.", code="invalid")
         value = super().to_internal_value(data)
-        if FORBIDDEN_CHARACTERS.search(value):
+        # The value as sent, not as trimmed: a tab or line break at either end is refused too,
+        # as the schema's pattern says.
+        if FORBIDDEN_CHARACTERS.search(data):
             raise serializers.ValidationError(
                 "Must not contain control characters (line breaks, tabs, escapes) or bidirectional overrides.",
                 code="invalid",

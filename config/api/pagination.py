@@ -31,6 +31,8 @@ class NewestFirstCursorPagination(CursorPagination):
     def decode_cursor(self, request):
         encoded = request.query_params.get(self.cursor_query_param)
         try:
+            if encoded == "":
+                raise ValueError("an empty cursor")  # not page one: the caller lost its link
             if encoded is not None:
                 # DRF's own decoding drops stray characters, so "%%%" would silently mean page one.
                 b64decode(encoded.encode("ascii"), validate=True)

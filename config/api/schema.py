@@ -12,6 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
+from config.api.fields import StrictCharField, text_pattern
 from config.api.problems import PROBLEM_CONTENT_TYPE
 from config.api.scopes import required_scope
 
@@ -86,8 +87,8 @@ def problem_example(status, code, detail, errors=()):
 
 PROBLEMS = {
     400: "Invalid input: `errors` has one entry per problem, naming the field.",
-    401: "No token, or an invalid or expired one (`not_authenticated`).",
-    403: "The token lacks the scope this operation needs (`insufficient_scope`).",
+    401: "No token, or an invalid or expired one (`not_authenticated`); `WWW-Authenticate` says which.",
+    403: "The token lacks the scope this operation needs (`insufficient_scope`); `WWW-Authenticate` names it.",
     404: "No such organization or user for this token (another organization's ids are 404 too).",
     409: "Conflicts with the current state (`user_already_exists`, `partner_user_id_conflict`, "
     "`hpii_conflict`, `user_disabled`, `access_expired`, `idempotency_key_reused`, "
@@ -107,6 +108,25 @@ WRITE_503 = (
     "(`server_busy`: nothing was changed); retry after `Retry-After` seconds."
 )
 
+# RFC 6750 §3: a 401 challenges for a bearer token (`error="invalid_token"` when one was sent);
+# a 403 names the scope the token lacks.
+CHALLENGES = {
+    401: {
+        "WWW-Authenticate": {
+            "description": (
+                'The bearer challenge: `Bearer realm="api"`, with `error="invalid_token"` when a token was sent.'
+            ),
+            "schema": {"type": "string"},
+        }
+    },
+    403: {
+        "WWW-Authenticate": {
+            "description": '`Bearer realm="api", error="insufficient_scope", scope="<the scope needed>"`.',
+            "schema": {"type": "string"},
+        }
+    },
+}
+
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}
 }
@@ -122,10 +142,14 @@ class ApiAutoSchema(AutoSchema):
     strict_request_serializer: type | None = None
     # Field name → the rule the services check, as the description of a request body's property.
     field_rules: dict[str, str] = {}
-    # Field name → the enum or format the services check, stated on request and response properties.
+    # Field name → the enum, format, pattern or item count the services check, stated on request
+    # and response properties alike; request_formats and response_formats add to it (or override
+    # it) for one direction: an input may be lenient (lower case) where the output is canonical.
     field_formats: dict[str, dict] = {}
-    # Fields whose enum also admits "" in a response: stored before they were given.
-    blank_until_given: frozenset[str] = frozenset()
+    request_formats: dict[str, dict] = {}
+    response_formats: dict[str, dict] = {}
+    # What a date-time query filter takes beyond `format: date-time` (its UTC offsets), if anything.
+    query_date_time_pattern: str | None = None
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -141,11 +165,20 @@ class ApiAutoSchema(AutoSchema):
             response = {"description": description, "content": {PROBLEM_MEDIA_TYPE: content}}
             if status in (429, 503):
                 response["headers"] = RETRY_AFTER
+            elif status in CHALLENGES:
+                response["headers"] = CHALLENGES[status]
             operation["responses"].setdefault(str(status), response)
         for parameter in operation.get("parameters", []):
-            if parameter["name"] == "limit" and parameter["in"] == "query":
+            if parameter["in"] != "query":
+                continue
+            if parameter["name"] == "limit":
                 parameter["schema"].update({"minimum": 1, "maximum": 100, "default": 50})
                 parameter["description"] = "Page size, 1 to 100 (default 50)."
+            elif parameter["schema"].get("type") == "string" and "enum" not in parameter["schema"]:
+                # `?email=` is 400 naming it (config/api/filtering.py), not "no filter".
+                parameter["schema"]["minLength"] = 1
+                if parameter["schema"].get("format") == "date-time" and self.query_date_time_pattern:
+                    parameter["schema"]["pattern"] = self.query_date_time_pattern
         return operation
 
     def _problem_statuses(self, method, operation):
@@ -172,19 +205,52 @@ class ApiAutoSchema(AutoSchema):
             for name, text in self.field_rules.items():
                 if name in schema.get("properties", {}):
                     schema["properties"][name].setdefault("description", text)
-        for name, rule in self.field_formats.items():
-            if name in schema.get("properties", {}):
-                if direction == "response" and name in self.blank_until_given:
-                    rule = {**rule, "enum": [*rule["enum"], ""]}
+        if direction == "request":
+            _declare_text_patterns(serializer, schema)
+        one_way = self.request_formats if direction == "request" else self.response_formats
+        for name in schema.get("properties", {}):
+            rule = {**self.field_formats.get(name, {}), **one_way.get(name, {})}
+            if rule:
                 _declare(schema["properties"][name], rule)
         return schema
 
 
+def _declare_text_patterns(serializer, schema: dict) -> None:
+    """Every StrictCharField of a request body states its refusal of control characters (and of
+    a blank value, where it has one) as a pattern; a field rule's own pattern replaces it."""
+    for name, field in serializer.fields.items():
+        property_schema = schema.get("properties", {}).get(name)
+        if property_schema is None:
+            continue
+        child = getattr(field, "child", None)
+        if isinstance(field, StrictCharField):
+            property_schema["pattern"] = text_pattern(field)
+        elif isinstance(child, StrictCharField) and isinstance(property_schema.get("items"), dict):
+            property_schema["items"]["pattern"] = text_pattern(child)
+
+
+_ARRAY_KEYWORDS = frozenset({"minItems", "maxItems", "uniqueItems"})
+
+
 def _declare(property_schema: dict, rule: dict) -> None:
-    """Put an enum or format on a property, on its items when it is an array."""
+    """Put an enum, format or pattern on a property (on its items when it is an array; item counts
+    on the array itself). A nullable property's enum keeps null."""
     is_array = property_schema.get("type") == "array"
-    target = property_schema.get("items", property_schema) if is_array else property_schema
     for key, value in rule.items():
-        if key == "enum" and None in (target.get("enum") or []):
-            value = [*value, None]  # a nullable choice keeps null
+        on_items = is_array and key not in _ARRAY_KEYWORDS
+        target = property_schema.get("items", property_schema) if on_items else property_schema
+        if key == "enum":
+            for implied in ("pattern", "minLength", "maxLength"):  # the enum says it all
+                target.pop(implied, None)
+            if _is_nullable(target):
+                value = [*value, None]
         target[key] = value
+
+
+def _is_nullable(property_schema: dict) -> bool:
+    types = property_schema.get("type")
+    return (
+        None in (property_schema.get("enum") or [])
+        or property_schema.get("nullable") is True
+        or (isinstance(types, list) and "null" in types)
+    )

@@ -146,6 +146,8 @@ def _production_env():
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
+        # Production runs several processes: its limits need a shared cache (config/limits.py).
+        "DJANGO_CACHE_URL": "redis://127.0.0.1:6379/6",
     })
     return env
 
