@@ -22,13 +22,17 @@ plus the workers' (`run_worker`, one each) and the admin's headroom.
 import os
 
 
-def _int_env(name: str, default: int) -> int:
+# gunicorn reads this file in its master process, before Django and config/settings.py are loaded,
+# so its own variables are read here, all through this one function. The app's own use of one of
+# them (GUNICORN_THREADS: a Cognito connection per thread) reads it in config/settings.py, with the
+# same default (tests/serving/test_gunicorn.py holds the two together).
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     number = int(value)  # a typo stops the server at start, rather than serving with a guess
-    if number < 1:
-        raise ValueError(f"{name} must be at least 1, not {number}")
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {number}")
     return number
 
 
@@ -57,7 +61,7 @@ keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 # Off by default: memory stays flat (bench: peak RSS about 120 MB a process), and a recycled process
 # costs a second of CPU for Django's start, a latency spike on a small machine. GUNICORN_MAX_REQUESTS
 # turns it on (jittered by a tenth, so the processes don't all restart at once).
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "") or 0)
+max_requests = _int_env("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
 
 # The heartbeat file on tmpfs: a heartbeat on a slow disk can look like a wedged worker (gunicorn

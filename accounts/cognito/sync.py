@@ -35,7 +35,7 @@ Finishing. Every result is written only under the worker's own claim_token, and:
   answered that it can never succeed: not retryable) only if no newer state arrived meanwhile: a
   newer state is a new task, whose fresh attempts a stale failure must not clobber. A row that
   becomes `failed` writes the audit event `user.cognito_sync_failed` in the same transaction;
-- a worker that finds its lease taken over (it outlived LEASE) may have written to Cognito after
+- a worker that finds its lease taken over (it outlived the lease) may have written to Cognito after
   the new holder did, so it bumps `desired_version`: the row then can't end `synced` until one
   more complete apply has run after its writes.
 """
@@ -43,7 +43,6 @@ Finishing. Every result is written only under the worker's own claim_token, and:
 import contextlib
 import contextvars
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -65,9 +64,14 @@ from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
 
-# Must exceed the longest single apply_state (a dozen calls, each bounded by the client's timeouts
-# and retries); tests shorten it to show a killed worker's rows coming back.
-LEASE = timedelta(seconds=int(os.environ.get("COGNITO_SYNC_LEASE_SECONDS", "") or 120))
+
+
+def _lease() -> timedelta:
+    """How long a claim holds (settings.COGNITO_SYNC_LEASE_SECONDS); tests shorten it to show a killed
+    worker's rows coming back."""
+    return timedelta(seconds=settings.COGNITO_SYNC_LEASE_SECONDS)
+
+
 MAX_ATTEMPTS = 8  # then the row is `failed` and waits for an operator's retry
 _BACKOFF_BASE_SECONDS = 5
 _BACKOFF_CAP_SECONDS = 15 * 60
@@ -196,7 +200,7 @@ def _read_claim(user_id, token) -> Claim:
 def _claim_one(user_id) -> Claim | None:
     now = timezone.now()
     token = uuid.uuid4()
-    claimed = CognitoSync.objects.filter(_due(now), pk=user_id).update(claimed_until=now + LEASE, claim_token=token)
+    claimed = CognitoSync.objects.filter(_due(now), pk=user_id).update(claimed_until=now + _lease(), claim_token=token)
     if not claimed:
         return None  # synced already, failed, or another worker holds it
     return _read_claim(user_id, token)
@@ -205,7 +209,7 @@ def _claim_one(user_id) -> Claim | None:
 def _renew(claim: Claim) -> Claim | None:
     """Right before applying a batch row: extend the lease and pick up any newer desired state."""
     claimed = CognitoSync.objects.filter(pk=claim.user_id, claim_token=claim.token).update(
-        claimed_until=timezone.now() + LEASE
+        claimed_until=timezone.now() + _lease()
     )
     return _read_claim(claim.user_id, claim.token) if claimed else None
 
@@ -223,7 +227,7 @@ def claim_batch(limit: int = 50) -> list[Claim]:
         )
         if not ids:
             return []
-        CognitoSync.objects.filter(pk__in=ids).update(claimed_until=now + LEASE, claim_token=token)
+        CognitoSync.objects.filter(pk__in=ids).update(claimed_until=now + _lease(), claim_token=token)
         rows = CognitoSync.objects.filter(pk__in=ids).values_list("pk", *_CLAIM_FIELDS)
         return [Claim(pk, token, *fields) for pk, *fields in rows]
 

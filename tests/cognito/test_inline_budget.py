@@ -16,10 +16,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def production_timeouts(monkeypatch):
+def production_timeouts(settings):
     """The client tuning of a deployment (2 s connect, 5 s read, 3 attempts), not the suite's."""
-    for name in ("COGNITO_CONNECT_TIMEOUT", "COGNITO_READ_TIMEOUT", "COGNITO_MAX_ATTEMPTS"):
-        monkeypatch.delenv(name, raising=False)
+    settings.COGNITO_CONNECT_TIMEOUT, settings.COGNITO_READ_TIMEOUT, settings.COGNITO_MAX_ATTEMPTS = 2.0, 5.0, 3
     assert (gateway.get_client().meta.config.read_timeout, gateway.get_client().meta.config.retries) == (
         5,
         {"mode": "adaptive", "total_max_attempts": 3},
@@ -72,10 +71,10 @@ def test_a_create_answers_within_3_s_when_cognito_hangs_and_the_worker_completes
 
 
 def test_a_slow_cognito_uses_up_the_budget_and_pauses_inline_syncs(
-    api, users_url, cognito_server, production_timeouts, monkeypatch, raw_cognito, pool_id
+    api, users_url, cognito_server, production_timeouts, settings, raw_cognito, pool_id
 ):
     with LatencyProxy(cognito_server.port, delay=0.6) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", proxy.endpoint_url)
+        settings.COGNITO_ENDPOINT_URL = proxy.endpoint_url
         # Build the clients first: their one-off creation is not what this test measures.
         gateway.get_client(), gateway.get_inline_client(gateway.Budget(1.5).connect_timeout)
         response, elapsed = timed(lambda: api.post(users_url, body(1, ["admin", "rx_reader"]), format="json"))
@@ -106,10 +105,10 @@ def test_the_budget_is_the_setting(api, users_url, cognito_server, production_ti
 
 
 def test_with_80_ms_more_per_call_a_create_and_a_role_change_still_sync_inline(
-    api, users_url, cognito_server, production_timeouts, monkeypatch
+    api, users_url, cognito_server, production_timeouts, settings
 ):
     with LatencyProxy(cognito_server.port, delay=0.08) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", proxy.endpoint_url)
+        settings.COGNITO_ENDPOINT_URL = proxy.endpoint_url
         gateway.get_inline_client(gateway.Budget(1.5).connect_timeout)
         created = api.post(users_url, body(1), format="json")
         assert created.json()["cognito"] == {"status": "synced"}, row(created.json()["id"]).last_error
