@@ -17,8 +17,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 @pytest.fixture
 def production_timeouts(settings):
-    """The client tuning of a deployment (2 s connect, 5 s read, 3 attempts), not the suite's."""
+    """The client tuning and inline budget of a deployment (2 s connect, 5 s read, 3 attempts; 1.5 s),
+    not the suite's."""
     settings.COGNITO_CONNECT_TIMEOUT, settings.COGNITO_READ_TIMEOUT, settings.COGNITO_MAX_ATTEMPTS = 2.0, 5.0, 3
+    settings.COGNITO_SYNC_INLINE_BUDGET_SECONDS = 1.5
     assert (gateway.get_client().meta.config.read_timeout, gateway.get_client().meta.config.retries) == (
         5,
         {"mode": "adaptive", "total_max_attempts": 3},
