@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # another run holds the usual names), Redis keys and temporary files (tests/isolation.py).
 export TEST_RUN_ID="${TEST_RUN_ID:-$$}"
 RUN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/user-management-tests.XXXXXX")"
+chmod 711 "$RUN_TMP"  # the throwaway PostgreSQL clusters under it run as the postgres user
 trap 'rm -rf "$RUN_TMP"' EXIT
 export TMPDIR="$RUN_TMP"
 
