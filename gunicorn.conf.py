@@ -42,7 +42,7 @@ keepalive = int_env("GUNICORN_KEEPALIVE", 5)
 # Off by default: memory stays flat (bench: peak RSS about 120 MB a process), and a recycled process
 # costs a second of CPU for Django's start, a latency spike on a small machine. GUNICORN_MAX_REQUESTS
 # turns it on (jittered by a tenth, so the processes don't all restart at once).
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "") or 0)
+max_requests = int_env("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
 
 # The heartbeat file on tmpfs: a heartbeat on a slow disk can look like a wedged worker (gunicorn

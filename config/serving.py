@@ -6,13 +6,13 @@ number. Pure Python: gunicorn's master imports it before Django is set up."""
 import os
 
 
-def int_env(name: str, default: int) -> int:
+def int_env(name: str, default: int, minimum: int = 1) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     number = int(value)  # a typo stops the server at start, rather than serving with a guess
-    if number < 1:
-        raise ValueError(f"{name} must be at least 1, not {number}")
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {number}")
     return number
 
 

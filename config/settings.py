@@ -11,6 +11,22 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+
+def _positive(name: str, default, cast=float):
+    """A number from the environment that must be above 0: anything else stops the process at start
+    with the variable's name, rather than every Cognito call failing later."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return cast(default)
+    try:
+        value = cast(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a number above 0, not {raw!r}.")
+    return value
+
+
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Production has no default secret: a missing key must stop the process, not weaken it.
 SECRET_KEY = env("DJANGO_SECRET_KEY") if not DEBUG else env(
@@ -138,6 +154,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 # staff member) may hold in a process at once, waiting or running; past it, 503 at once. Keep it
 # below GUNICORN_THREADS: the threads above it are the others' (reads included) when one floods.
 API_CONCURRENT_WRITES = env.int("API_CONCURRENT_WRITES", default=2)
+# Threads per server process (gunicorn.conf.py serves with as many): each may call Cognito at once,
+# so the Cognito client keeps a connection for each.
+GUNICORN_THREADS = _positive("GUNICORN_THREADS", 32, int)
 API_WRITE_QUEUE_TIMEOUT_SECONDS = env.float("API_WRITE_QUEUE_TIMEOUT_SECONDS", default=10.0)
 API_WRITES_PER_ORGANIZATION = env.int("API_WRITES_PER_ORGANIZATION", default=16)
 if API_CONCURRENT_WRITES < 0 or API_WRITE_QUEUE_TIMEOUT_SECONDS <= 0 or API_WRITES_PER_ORGANIZATION < 1:
@@ -189,6 +208,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,
 }
+# A retry that arrives while the first request with its Idempotency-Key still runs waits this long
+# for its answer, then gets 409.
+IDEMPOTENCY_WAIT_SECONDS = _positive("IDEMPOTENCY_WAIT_SECONDS", 5.0)
 # OPTIONS describes no request schema (the OpenAPI document does): just `Allow`.
 REST_FRAMEWORK["DEFAULT_METADATA_CLASS"] = "config.api.metadata.NoSchemaMetadata"
 
@@ -264,6 +286,20 @@ if SCIM_MAX_PATCH_OPERATIONS < 1 or SCIM_MAX_GROUP_MEMBERS < 1:
     raise ImproperlyConfigured("SCIM_MAX_PATCH_OPERATIONS and SCIM_MAX_GROUP_MEMBERS must be 1 or more.")
 
 COGNITO_USER_POOL_ID = env("COGNITO_USER_POOL_ID", default="")
+# boto3's own variables, read here so the client is built from these settings alone (credentials
+# stay boto3's: its default chain).
+COGNITO_REGION = env("AWS_REGION", default="") or env("AWS_DEFAULT_REGION", default="")
+COGNITO_ENDPOINT_URL = env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", default="") or env(
+    "AWS_ENDPOINT_URL", default=""
+)
+# The worker's client (accounts/cognito/clients.py): timeouts in seconds, and requests per call, the
+# first one included. The inline sync has its own, cut to its budget.
+COGNITO_CONNECT_TIMEOUT = _positive("COGNITO_CONNECT_TIMEOUT", 2.0)
+COGNITO_READ_TIMEOUT = _positive("COGNITO_READ_TIMEOUT", 5.0)
+COGNITO_MAX_ATTEMPTS = _positive("COGNITO_MAX_ATTEMPTS", 3, int)
+# How long a worker holds a claimed sync task; must exceed the longest apply_state (a dozen calls,
+# each bounded by the timeouts and attempts above).
+COGNITO_SYNC_LEASE_SECONDS = _positive("COGNITO_SYNC_LEASE_SECONDS", 120, int)
 # The sync runs inline after commit when Cognito answers; tests of the queue switch this off.
 COGNITO_SYNC_INLINE = env.bool("COGNITO_SYNC_INLINE", default=True)
 COGNITO_SEND_INVITATION = env.bool("COGNITO_SEND_INVITATION", default=False)

@@ -1,6 +1,7 @@
 """Every error under /v1 is RFC 9457 problem+json, the framework's own included; X-Request-ID always."""
 
 import json
+import logging
 
 import pytest
 from rest_framework.test import APIClient
@@ -238,3 +239,18 @@ def test_a_suspicious_request_under_v1_is_a_problem_400_not_an_html_page():
     assert_problem(response, 400, "bad_request")
     # A Host header outside ALLOWED_HOSTS.
     assert_problem(APIClient().get("/v1/organizations/x", HTTP_HOST="evil.example"), 400, "bad_request")
+
+
+def test_an_unexpected_failure_logs_its_type_but_not_its_message(api, users_url, monkeypatch, caplog):
+    detail = "DETAIL: Key (email)=(jane.citizen@example.com) already exists"
+
+    def explode(**kwargs):
+        raise RuntimeError(detail)  # the traceback shows this line; the value is only in the message
+
+    monkeypatch.setattr("accounts.services.user_create", explode)
+    api.raise_request_exception = False
+    with caplog.at_level(logging.DEBUG):
+        response = api.post(users_url, {"given_name": "J", "family_name": "C", "email": "x@example.com"}, format="json")
+    assert response.status_code == 500
+    assert "RuntimeError" in caplog.text
+    assert "jane.citizen" not in caplog.text

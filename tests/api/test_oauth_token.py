@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from audit.context import Actor
 from organizations.services import api_client_create, api_client_revoke
+from tests.isolation import redis_key_prefix
 
 pytestmark = pytest.mark.django_db
 
@@ -385,7 +386,7 @@ def test_with_redis_concurrent_guesses_cannot_overrun_the_budget(settings):
     _redis_or_skip()
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": "redis://127.0.0.1:6379/3",
-                                   "KEY_PREFIX": f"test-{secrets.token_hex(8)}"}}
+                                   "KEY_PREFIX": redis_key_prefix("test-token-failures")}}
     client_id = secrets.token_hex(8)
     now = time.time()
     barrier = threading.Barrier(40)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 EXT = re.escape("urn:ietf:params:scim:schemas:extension:au-prescriber:2.0:User")
 

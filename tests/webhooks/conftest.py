@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from audit.context import Actor
+from tests.isolation import free_port
 
 USER_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit")
 
@@ -50,6 +51,8 @@ class Receiver:
         return f"http://{host}:{port}/hooks"
 
     def start(self):
+        # Restarted on the same port (stop() then start()): one the kernel won't give a client connection.
+        self.port = self.port or free_port()
         self.server = ThreadingHTTPServer((self.host, self.port), _handler(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -194,19 +197,6 @@ def webhooks_api(api_for, organization):
 @pytest.fixture
 def endpoints_url(organization):
     return f"/v1/organizations/{organization.pk}/webhook-endpoints"
-
-
-@pytest.fixture
-def staff(db):
-    from tests.factories import StaffFactory
-
-    return StaffFactory(email="sam@platform.example")
-
-
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture

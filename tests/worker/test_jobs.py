@@ -34,7 +34,9 @@ def test_the_job_table_names_each_job_once_with_an_interval():
     assert all(job.interval > 0 for job in JOBS)
 
 
-def test_one_pass_syncs_cognito_and_deletes_expired_tokens_and_keys(queued, issue_token, organization):
+def test_one_pass_syncs_cognito_and_deletes_expired_tokens_and_keys(queued, issue_token, organization, monkeypatch):
+    # Not the pass's time limit (its own test below): on a loaded machine three syncs can outlast 3 s.
+    monkeypatch.setattr(jobs, "COGNITO_PASS_SECONDS", 60.0)
     users = queued(3)
     issue_token(organization)
     issue_token(organization)

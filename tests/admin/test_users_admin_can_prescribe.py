@@ -1,12 +1,11 @@
-"""The users' admin as a newcomer meets it (issue 17): a provider who can't prescribe says what is
-missing, and with one practice the add form has it chosen already."""
+"""The users' admin says why a provider can't prescribe: what is missing from their details, in the
+list and on the change page."""
 
 import re
 
 import pytest
 
 from accounts.models import provider_details_missing
-from organizations.models import Organization
 from tests.admin.conftest import PROVIDER_DETAILS, change_url
 
 pytestmark = pytest.mark.django_db
@@ -76,28 +75,3 @@ def test_a_prescriber_of_type_t_needs_no_prescriber_number():
     assert provider_details_missing(details.get) == []
     assert provider_details_missing({**details, "prescriber_type": "M"}.get) == ["prescriber_number"]
     assert provider_details_missing({}.get)[-1] == "prescriber_number"
-
-
-def _chosen_organization(response):
-    select = re.search(r'<select name="organization".*?</select>', response.text, flags=re.S).group(0)
-    return [value for value in re.findall(r"<option value=\"([^\"]*)\" selected>", select) if value]  # "" is the blank
-
-
-def test_the_add_form_preselects_the_only_active_organization(staff_client, organization):
-    response = staff_client.get("/admin/accounts/user/add/")
-    assert _chosen_organization(response) == [str(organization.pk)]
-
-
-def test_the_add_form_leaves_the_choice_open_with_several_organizations(staff_client, organization,
-                                                                         other_organization):
-    assert _chosen_organization(staff_client.get("/admin/accounts/user/add/")) == []
-
-    # An inactive practice is no choice: the one active practice is preselected again.
-    Organization.objects.filter(pk=other_organization.pk).update(is_active=False)
-    assert _chosen_organization(staff_client.get("/admin/accounts/user/add/")) == [str(organization.pk)]
-
-
-def test_an_organization_in_the_address_wins(staff_client, organization, other_organization):
-    Organization.objects.filter(pk=other_organization.pk).update(is_active=False)
-    response = staff_client.get(f"/admin/accounts/user/add/?organization={other_organization.pk}")
-    assert _chosen_organization(response) == [str(other_organization.pk)]

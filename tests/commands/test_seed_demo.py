@@ -1,12 +1,11 @@
-"""What a newcomer meets first: the index page, the admin's name, the demo's stable credentials, and a
-one-line error when a setting is missing."""
+"""seed_demo: the demo's credentials are stable across runs (kept in a file only its owner reads),
+replaced when they no longer work, and every staff grant and secret reset is audited."""
 
 import base64
 import io
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,34 +58,6 @@ def test_seed_demo_replaces_kept_credentials_that_no_longer_work(tmp_path):
     assert new_secret != "not-the-secret"
     assert token_status(client_id, new_secret) == 200
     assert token_status(client_id, secret) == 401
-
-
-@pytest.mark.django_db
-def test_the_index_links_to_the_docs_the_admin_and_health(client):
-    response = client.get("/")
-    assert response.status_code == 200
-    page = response.content.decode()
-    for link in ('href="/v1/docs"', 'href="/admin/"', 'href="/healthz"'):
-        assert link in page
-    assert "User management" in page
-
-
-@pytest.mark.django_db
-def test_the_admin_carries_the_product_name_not_djangos(client):
-    page = client.get("/admin/login/").content.decode()
-    assert "User management" in page
-    assert "Django administration" not in page
-
-
-def test_a_command_without_its_settings_says_so_in_one_line():
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[0] == "Configuration error: Set the DJANGO_SECRET_KEY environment variable"
 
 
 @pytest.mark.django_db
