@@ -11,7 +11,7 @@ threads than slow requests, so a read finds a free thread while writes wait on C
 concurrent creates with Cognito 80 ms slower per call: with 16 threads a read's p99 was 24x its
 idle p99, the reads queued for a thread). Threads alone don't keep reads fast: the writes' CPU
 does (one GIL a process), so a process runs only API_CONCURRENT_WRITES writes at once
-(config/write_gate.py); the others wait for their turn without using CPU.
+(core/write_gate.py); the others wait for their turn without using CPU.
 `WEB_CONCURRENCY` (processes) and `GUNICORN_THREADS` (threads per process) override the sizing.
 
 Database connections: each thread keeps its own connection (CONN_MAX_AGE), so one server holds
@@ -78,12 +78,12 @@ def post_worker_init(worker):
 
 def on_starting(server):
     # Every rate limit counts in Django's default cache: with DEBUG off, several processes over a
-    # per-process cache would each have their own budget (config/limits.py). Checked here, with the
+    # per-process cache would each have their own budget (core/limits.py). Checked here, with the
     # process count as finally configured (a --workers flag included), before any worker starts.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings
 
-    from config.limits import per_process_limits_refusal
+    from core.limits import per_process_limits_refusal
 
     refusal = per_process_limits_refusal(
         debug=settings.DEBUG, processes=server.cfg.workers, cache_backend=settings.CACHES["default"]["BACKEND"]

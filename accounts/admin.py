@@ -46,8 +46,8 @@ from accounts.models import (
 )
 from audit.context import Actor
 from audit.models import AuditEvent
-from config.errors import ApplicationError
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.errors import ApplicationError
 from organizations.models import Organization
 
 # --- queries the filters and the index share ------------------------------------------------------

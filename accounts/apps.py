@@ -11,7 +11,7 @@ class AccountsConfig(AppConfig):
 
         receivers.connect()
 
-        from config.limits import check_limits_are_shared
+        from core.limits import check_limits_are_shared
 
         # config is no app: its deploy check is registered by the app that serves the limits.
         checks.register(check_limits_are_shared, checks.Tags.security, deploy=True)

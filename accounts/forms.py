@@ -13,8 +13,8 @@ from accounts import roles as role_names
 from accounts import services
 from accounts.models import PROVIDER_FIELDS, ProviderDetails, StaffUser, User
 from audit.changes import REASON_MAX_LENGTH
-from config.errors import ApplicationError
-from config.operator_time import zone_help
+from core.errors import ApplicationError
+from core.operator_time import zone_help
 
 PROVIDER_PREFIX = "provider_"
 ROLE_CHOICES = [

@@ -35,9 +35,9 @@ from accounts.api.serializers import FLAT_PROVIDER_FIELDS, UserCreateSerializer,
 from accounts.cognito.sync import inline_sync_disabled
 from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
 from audit.context import Actor
-from config import csv as safe_csv
-from config.errors import ApplicationError
+from core import csv as safe_csv
 from core.batches import batched
+from core.errors import ApplicationError
 
 USER_COLUMNS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_roles")
 # The provider's own name and phone: when absent, the user's name and phone fill them (as in the API).

@@ -27,7 +27,7 @@ from audit.changes import validated_reason
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 USER_FIELDS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_expires_at")
 # Needed when a user is created with the provider role (the workflow page's "from scratch").

@@ -1,5 +1,5 @@
 """The audit trail as CSV: one column list and one row shape for every CSV export of audit events
-(`export_audit --format csv` and the admin's "Export CSV"), written through config/csv.py."""
+(`export_audit --format csv` and the admin's "Export CSV"), written through core/csv.py."""
 
 import json
 

@@ -473,7 +473,7 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_DEBUG": "false",
-        # Several processes with DEBUG off start only over a shared cache (config/limits.py), as deployed.
+        # Several processes with DEBUG off start only over a shared cache (core/limits.py), as deployed.
         "DJANGO_CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/5"),
         "DJANGO_SETTINGS_MODULE": "bench.settings",  # the product plus /bench/floor
         # The throttle still runs on every request; its budget is raised so the load isn't refused.

@@ -79,7 +79,7 @@ class Load:
 
 
 def run(duration: float, max_requests: int, clients: int, database_url: str, log_dir: Path) -> dict:
-    # Two processes with DEBUG off start only over a shared cache (config/limits.py).
+    # Two processes with DEBUG off start only over a shared cache (core/limits.py).
     stack = Stack(database_url, log_dir=log_dir,
                   extra_env={"DJANGO_CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/5")})
     try:

@@ -1,6 +1,6 @@
 """How many server processes `gunicorn config.wsgi:application` runs, read from the environment.
 
-gunicorn.conf.py sizes gunicorn with these, and the deploy check (config/limits.py) reads the same
+gunicorn.conf.py sizes gunicorn with these, and the deploy check (core/limits.py) reads the same
 number. Pure Python: gunicorn's master imports it before Django is set up."""
 
 import os

@@ -5,7 +5,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config.logging_filters import credential_logger_names
+from core.logging_filters import credential_logger_names
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,19 +57,19 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.request_id.RequestIdMiddleware",
+    "core.request_id.RequestIdMiddleware",
     # /healthz: ahead of the host check and the HTTPS redirect (load balancers probe by address).
-    "config.middleware.HealthCheckMiddleware",
+    "core.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.middleware.BodySizeLimitMiddleware",
-    "config.middleware.RequestBodyMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
+    "core.middleware.RequestBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # After the session's user is known (a staff member's admin write takes its turn as them).
-    "config.middleware.WriteGateMiddleware",
+    "core.middleware.WriteGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -110,7 +110,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # one budget across every worker.
 CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="locmemcache://")}
 # Redis (`redis://`, `rediss://` or `rediscache://`: django-environ 0.14 maps them all to Django's
-# own RedisCache, which config/api/throttling.py relies on): bounded waits, so a hung Redis costs a
+# own RedisCache, which core/api/throttling.py relies on): bounded waits, so a hung Redis costs a
 # request half a second, not a worker thread.
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"].setdefault("OPTIONS", {}).update(
@@ -129,7 +129,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LANGUAGE_CODE = "en-au"
 # What people read (the admin, logs, operator commands) is in this zone and names it; the API is UTC
-# (config/operator_time.py).
+# (core/operator_time.py).
 TIME_ZONE = "Australia/Sydney"
 FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
@@ -149,7 +149,7 @@ STORAGES = {
 # Requests: the contract caps bodies at 1 MiB (413 beyond it).
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
-# Writes a server process runs at once (config/write_gate.py; 0: no limit), how long one waits
+# Writes a server process runs at once (core/write_gate.py; 0: no limit), how long one waits
 # for a turn before it is answered 503 `server_busy`, and how many writes one organization (or one
 # staff member) may hold in a process at once, waiting or running; past it, 503 at once. Keep it
 # below GUNICORN_THREADS: the threads above it are the others' (reads included) when one floods.
@@ -165,7 +165,7 @@ if API_CONCURRENT_WRITES < 0 or API_WRITE_QUEUE_TIMEOUT_SECONDS <= 0 or API_WRIT
         "API_CONCURRENT_WRITES must be 0 (no limit) or more, API_WRITE_QUEUE_TIMEOUT_SECONDS above 0 "
         "and API_WRITES_PER_ORGANIZATION at least 1."
     )
-# A request's whole body must arrive within this many seconds (config/body_deadline.py), else 408.
+# A request's whole body must arrive within this many seconds (core/body_deadline.py), else 408.
 REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=5.0)
 if REQUEST_BODY_TIMEOUT_SECONDS <= 0:
     raise ImproperlyConfigured("REQUEST_BODY_TIMEOUT_SECONDS must be above 0.")
@@ -180,9 +180,9 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-# Under /v1 a CSRF refusal is a problem+json, never Django's HTML page (config/views.py).
-CSRF_FAILURE_VIEW = "config.views.csrf_failure"
-# How many proxies in front of the app append to X-Forwarded-For (config/client_address.py);
+# Under /v1 a CSRF refusal is a problem+json, never Django's HTML page (core/views.py).
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
+# How many proxies in front of the app append to X-Forwarded-For (core/client_address.py);
 # 0: the socket's address is the client and the header is ignored.
 TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
 # X-Forwarded-Proto is believed only from a proxy in front: without one, any client could send it,
@@ -192,14 +192,14 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_C
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.ApiClientTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api.permissions.HasRequiredScope"],
-    "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
-    "DEFAULT_FILTER_BACKENDS": ["config.api.filtering.QueryStringFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.NewestFirstCursorPagination",
-    "EXCEPTION_HANDLER": "config.api.errors.problem_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["core.api.filtering.QueryStringFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.NewestFirstCursorPagination",
+    "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.AccountsApiAutoSchema",
     # The write turn last: after authentication, the permission and the rate limit.
-    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.ApiClientRateThrottle", "config.write_gate.WriteTurnThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ApiClientRateThrottle", "core.write_gate.WriteTurnThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_client": env("API_THROTTLE_RATE", default="6000/min"),
         # Per SCIM token (scim/throttling.py): an identity provider's whole connection.
@@ -212,7 +212,7 @@ REST_FRAMEWORK = {
 # for its answer, then gets 409.
 IDEMPOTENCY_WAIT_SECONDS = _positive("IDEMPOTENCY_WAIT_SECONDS", 5.0)
 # OPTIONS describes no request schema (the OpenAPI document does): just `Allow`.
-REST_FRAMEWORK["DEFAULT_METADATA_CLASS"] = "config.api.metadata.NoSchemaMetadata"
+REST_FRAMEWORK["DEFAULT_METADATA_CLASS"] = "core.api.metadata.NoSchemaMetadata"
 
 # Named explicitly so migrations can reference the (default) swappable models.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -317,14 +317,14 @@ LOGGING = {
         },
     },
     # Every handler redacts credentials (query strings, Authorization headers, token responses),
-    # whichever logger the record came from (config/logging_filters.py).
+    # whichever logger the record came from (core/logging_filters.py).
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]},
         "django.server": {
             "class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact_credentials"]
         },
     },
-    "filters": {"redact_credentials": {"()": "config.logging_filters.RedactCredentials"}},
+    "filters": {"redact_credentials": {"()": "core.logging_filters.RedactCredentials"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django's defaults would keep their own unfiltered handlers (console in DEBUG, mail_admins

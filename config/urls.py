@@ -4,9 +4,9 @@ from django.views.generic import TemplateView
 
 from accounts.api.oauth import ApiTokenView
 from accounts.api.views import OrganizationViewSet
-from config.admin_security import RateLimitedAdminLoginForm, sign_in
-from config.api.docs import PublicDocsView, PublicSchemaView
-from config.views import api_not_found, healthz
+from core.admin_security import RateLimitedAdminLoginForm, sign_in
+from core.api.docs import PublicDocsView, PublicSchemaView
+from core.views import api_not_found, healthz
 
 organization_detail = OrganizationViewSet.as_view({"get": "retrieve"})
 
@@ -22,7 +22,7 @@ api_v1 = [
     re_path(r"^.*$", api_not_found),
 ]
 
-# Admin sign-in is throttled per address and username (config/admin_security.py).
+# Admin sign-in is throttled per address and username (core/admin_security.py).
 admin.site.login_form = RateLimitedAdminLoginForm
 PRODUCT_NAME = "User management"
 admin.site.site_header = f"{PRODUCT_NAME}: staff admin"
@@ -42,6 +42,6 @@ urlpatterns = [
     path("scim/v2/", include("scim.urls")),
 ]
 
-handler400 = "config.views.bad_request"
-handler404 = "config.views.not_found"
-handler500 = "config.views.internal_error"
+handler400 = "core.views.bad_request"
+handler404 = "core.views.not_found"
+handler500 = "core.views.internal_error"

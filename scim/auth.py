@@ -4,7 +4,7 @@ import datetime
 
 from django.utils import timezone
 
-from config.write_gate import take_write_turn
+from core.write_gate import take_write_turn
 from scim.models import ScimToken
 from scim.services import token_hash
 

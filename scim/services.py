@@ -27,8 +27,7 @@ from accounts.services import USER_FIELDS
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.api.errors import django_validation_errors, flatten_errors
-from config.errors import ApplicationError
+from core.errors import ApplicationError, django_validation_errors, flatten_errors
 from identifiers.checks import IdentifierError, validate_au_phone
 from scim import resources
 from scim.models import ScimIdentity, ScimToken

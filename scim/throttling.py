@@ -3,7 +3,7 @@
 An identity provider's connection is one token, so its budget is the connection's whatever address
 its requests come from (Entra ID spreads them over many)."""
 
-from config.api.throttling import ApiClientRateThrottle
+from core.api.throttling import ApiClientRateThrottle
 
 
 class ScimTokenRateThrottle(ApiClientRateThrottle):

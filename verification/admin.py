@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from accounts.admin import ProviderDetailsAdmin
 from accounts.models import ProviderDetails
 from audit.context import Actor
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from verification import queue
 from verification.models import RegisterCall, VerificationTask
 

@@ -11,7 +11,7 @@ class VerificationTask(models.Model):
     Written in the transaction of the change that needs it (an identity change, a request, the
     revalidation sweep). One row per provider: asking again while one is queued bumps `version`,
     so an answer about details that changed meanwhile is not applied (the newer check runs next).
-    Claimed with config/outbox.py's Outbox; the row is deleted when its answer is recorded."""
+    Claimed with core/outbox.py's Outbox; the row is deleted when its answer is recorded."""
 
     class Priority(models.IntegerChoices):
         # A change or a request: someone is waiting to prescribe. Verified before any revalidation.

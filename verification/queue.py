@@ -2,7 +2,7 @@
 within HI_VERIFY_INLINE_BUDGET_SECONDS, and otherwise by the worker, with back-off, under the
 one request budget (verification/rate.py).
 
-Claiming is config/outbox.py's Outbox (SKIP LOCKED, a lease, a claim token), so two workers never
+Claiming is core/outbox.py's Outbox (SKIP LOCKED, a lease, a claim token), so two workers never
 ask about one provider at once, and a killed worker's rows come back when the lease lapses. An
 answer is applied only while the claim is still ours and the task's `version` is the one we read:
 details changed meanwhile mean the answer is about old details, and the newer check runs instead.
@@ -22,9 +22,9 @@ from django.utils import timezone
 from accounts.cognito import sync as cognito_sync
 from accounts.models import ProviderDetails, User, VerificationStatus, verification_status_when_asked
 from audit.context import Actor
-from config.errors import ApplicationError
-from config.outbox import Outbox
-from config.write_gate import released_while_waiting
+from core.errors import ApplicationError
+from core.outbox import Outbox
+from core.write_gate import released_while_waiting
 from hi_service import client as hi_client
 from verification import rate, services
 from verification.models import VerificationTask

@@ -11,8 +11,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit.context import Actor
-from config.errors import ApplicationError
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.errors import ApplicationError
 from webhooks import services, targets
 from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 

@@ -1,6 +1,6 @@
 """Sending webhook deliveries: claim due rows, POST each signed event, record the outcome.
 
-Claims go through the outbox rules of config/outbox.py (a lease and a token; results written only
+Claims go through the outbox rules of core/outbox.py (a lease and a token; results written only
 under the token), so several workers can run at once, none sends one attempt twice, and a killed
 worker's deliveries come back when its lease lapses (at least once). No transaction is open while
 a request is out.
@@ -44,8 +44,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from config.errors import ApplicationError
-from config.outbox import Outbox
+from core.errors import ApplicationError
+from core.outbox import Outbox
 from webhooks import secrets, services, targets
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 

@@ -1,6 +1,6 @@
 """Webhook endpoints (per organization), the events they are sent, and each delivery's attempts.
 
-A delivery is an outbox row (config/outbox.py): written in the change's transaction, sent after
+A delivery is an outbox row (core/outbox.py): written in the change's transaction, sent after
 commit by the worker, retried on its schedule, `failed` when the schedule is spent."""
 
 import uuid

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from webhooks import secrets, targets
 from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookDelivery, WebhookEndpoint, WebhookEvent
 

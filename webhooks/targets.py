@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 NOT_ALLOWED = "webhook_url_not_allowed"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

@@ -7,7 +7,7 @@ class WorkerConfig(AppConfig):
     verbose_name = "Background worker"
 
     def ready(self):
-        from config.health import register_health_detail
+        from core.health import register_health_detail
         from worker.heartbeat import heartbeat_status
 
         register_health_detail("worker", heartbeat_status)

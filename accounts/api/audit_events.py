@@ -7,7 +7,7 @@ from rest_framework import serializers, viewsets
 
 from audit.models import AuditEvent
 from audit.selectors import audit_event_list
-from config.api.pagination import AuditEventCursorPagination
+from core.api.pagination import AuditEventCursorPagination
 from organizations.selectors import organization_for_caller
 
 

@@ -6,7 +6,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 
 from audit.context import Actor
-from config.db import PreparedQuery
+from core.db import PreparedQuery
 from organizations.models import ApiClient, Organization
 
 
@@ -33,7 +33,7 @@ REALM = "api"
 
 class InvalidToken(AuthenticationFailed):
     """A bearer token was sent and is no good: RFC 6750 §3.1's `invalid_token`, named in the
-    challenge (config/api/errors.py adds `bearer_error` to the WWW-Authenticate header)."""
+    challenge (core/errors.py adds `bearer_error` to the WWW-Authenticate header)."""
 
     bearer_error = "invalid_token"
     problem_code = "not_authenticated"
@@ -75,7 +75,7 @@ class ApiClientTokenAuthentication(BaseAuthentication):
 
 
 # Every API request runs this lookup: the token, its application, API client and organization in
-# one query, compiled once (config/db.py). The instances are built from the row as the ORM's
+# one query, compiled once (core/db.py). The instances are built from the row as the ORM's
 # select_related would build them.
 _TOKEN_PATHS = (
     (AccessToken, ""),

@@ -28,7 +28,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from organizations.models import IDEMPOTENCY_KEY_TTL, IdempotencyKey
 
 HEADER = "Idempotency-Key"

@@ -21,10 +21,10 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.views import TokenView
 
-from config.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_response
-from config.client_address import client_address
-from config.limits import RETRY_AFTER_SECONDS as LIMITS_RETRY_AFTER_SECONDS
-from config.limits import STORE_ERRORS
+from core.client_address import client_address
+from core.errors import PROBLEM_CONTENT_TYPE, problem_body, problem_response
+from core.limits import RETRY_AFTER_SECONDS as LIMITS_RETRY_AFTER_SECONDS
+from core.limits import STORE_ERRORS
 
 logger = logging.getLogger(__name__)
 

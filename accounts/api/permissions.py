@@ -3,7 +3,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from accounts.api.authentication import REALM
-from config.api.scopes import required_scope
+from core.api.scopes import required_scope
 from organizations.selectors import organization_for_caller
 
 

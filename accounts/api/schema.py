@@ -2,7 +2,7 @@
 its endpoints (users, their history, audit events, the organization).
 
 Kept out of the views so they stay thin: view extensions annotate the viewsets during schema
-generation only. What every operation shares is config.api.schema's ApiAutoSchema; the token
+generation only. What every operation shares is core.api.schema's ApiAutoSchema; the token
 endpoint is documented in accounts.api.token_schema.
 """
 
@@ -29,7 +29,7 @@ from accounts.api.serializers import (
 from accounts.models import User
 from accounts.roles import ALL_ROLES
 from audit.models import AuditEvent
-from config.api.schema import ApiAutoSchema, OAuth2ClientCredentialsScheme, problem_example
+from core.api.schema import ApiAutoSchema, OAuth2ClientCredentialsScheme, problem_example
 from identifiers.checks import (
     HPII_PREFIX,
     HPIO_PREFIX,

@@ -13,7 +13,7 @@ from accounts.api.resource import (  # noqa: F401  (the user resource, defined t
     user_row_representation,
 )
 from accounts.models import PROVIDER_FIELDS, ProviderDetails
-from config.api.fields import StrictCharField
+from core.api.fields import StrictCharField
 
 
 class Rfc3339DateTimeField(serializers.DateTimeField):

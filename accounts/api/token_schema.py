@@ -2,7 +2,7 @@
 Django view is invisible to the generator, so a postprocessing hook (SPECTACULAR_SETTINGS'
 POSTPROCESSING_HOOKS) adds it to the document."""
 
-from config.api.schema import PROBLEM_MEDIA_TYPE, RETRY_AFTER, TOKEN_URL
+from core.api.schema import PROBLEM_MEDIA_TYPE, RETRY_AFTER, TOKEN_URL
 
 _TOKEN_ERROR = {
     "type": "object",

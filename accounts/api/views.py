@@ -24,8 +24,8 @@ from accounts.api.user_json import renders_users, user_documents
 from accounts.models import User
 from accounts.selectors import user_get, user_queryset
 from audit.selectors import audit_event_list
-from config.api.pagination import AuditEventCursorPagination
-from config.errors import ApplicationError
+from core.api.pagination import AuditEventCursorPagination
+from core.errors import ApplicationError
 from organizations.selectors import organization_for_caller
 
 

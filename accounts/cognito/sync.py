@@ -22,7 +22,7 @@ disable AdminDisableUser + AdminUserGlobalSignOut + the group removals). A row n
 creates the account without reading first. `synced` is forgotten (NULL: read the account first)
 when an apply fails after sending a write, or when a lease lapses.
 
-Claiming (config/outbox.py, as for webhooks). A worker takes rows with SELECT ... FOR UPDATE SKIP
+Claiming (core/outbox.py, as for webhooks). A worker takes rows with SELECT ... FOR UPDATE SKIP
 LOCKED (PostgreSQL) and stamps each with a lease (`claimed_until`) and its own `claim_token`; the
 inline attempt claims its one row with a conditional UPDATE. Nobody takes a row whose lease is
 live, so no two workers apply a row at once; a killed worker's lease lapses and the row is taken
@@ -61,7 +61,7 @@ from accounts.models import CognitoSync, User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.outbox import Outbox
+from core.outbox import Outbox
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)

@@ -65,7 +65,7 @@ def _assert_every_column_in_view(page, name, expected_last_column):
 
 def test_the_user_and_audit_lists_fit_beside_the_filters_at_1366px(page_at_1366, organization, django_user_model):
     from accounts import services
-    from config.request_id import reset_request_id, set_request_id
+    from core.request_id import reset_request_id, set_request_id
 
     token = set_request_id("pms-7f3c2a9e-51b4-4d0e-9a61-0c5e2b8d4f17")  # as long as a PMS's own ids get
     staff = django_user_model.objects.create_superuser(

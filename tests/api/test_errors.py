@@ -212,8 +212,8 @@ def test_unknown_v1_paths_in_debug_are_a_problem_not_a_500(method, path, setting
 def test_a_csrf_failure_under_v1_is_a_problem_and_elsewhere_djangos_page():
     from django.test import RequestFactory
 
-    from config.request_id import reset_request_id, set_request_id
-    from config.views import csrf_failure
+    from core.request_id import reset_request_id, set_request_id
+    from core.views import csrf_failure
 
     token = set_request_id("req-1")
     try:
@@ -230,7 +230,7 @@ def test_a_csrf_failure_under_v1_is_a_problem_and_elsewhere_djangos_page():
 def test_the_csrf_failure_view_is_the_one_django_uses(settings):
     from django.middleware.csrf import _get_failure_view
 
-    assert _get_failure_view().__module__ == "config.views"
+    assert _get_failure_view().__module__ == "core.views"
 
 
 def test_a_suspicious_request_under_v1_is_a_problem_400_not_an_html_page():

@@ -6,8 +6,8 @@ import pytest
 
 from accounts.api import permissions
 from accounts.api.views import OrganizationViewSet, UserViewSet
-from config.api import schema
-from config.api.scopes import required_scope
+from core.api import schema
+from core.api.scopes import required_scope
 
 
 def _view(viewset, action):

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from audit.context import Actor
-from config.api.throttling import ApiClientRateThrottle
+from core.api.throttling import ApiClientRateThrottle
 from organizations.services import api_client_create
 from tests.isolation import redis_key_prefix
 
@@ -182,7 +182,7 @@ def test_k_allowed_of_many_at_once_are_exactly_k(backend, request, settings):
     import time
     import uuid
 
-    from config.api.throttling import gcra_take
+    from core.api.throttling import gcra_take
 
     key = f"race-{uuid.uuid4().hex}"
     # 7 an hour: a burst of 7, and no refill within the test.

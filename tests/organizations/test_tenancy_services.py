@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from audit.context import Actor
 from audit.models import AuditEvent, staff_pseudonym
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from organizations import services as organization_services
 from organizations.models import ApiClient, Organization
 

@@ -5,7 +5,7 @@ details or how much history they have: a per-row (N+1) query anywhere breaks the
 
 Reads (budgets from issue 7; measured 2 on PostgreSQL and SQLite):
     list a page of users   <= 4   measured 2: the token (+ application, API client, organization in
-                                  the same query, compiled once: config/db.py) and the page (users
+                                  the same query, compiled once: core/db.py) and the page (users
                                   LEFT JOIN provider details LEFT JOIN Cognito sync, keyset-paginated,
                                   no COUNT; on PostgreSQL each row's JSON is built by the query)
     get one user           <= 3   measured 2: the token, the user (same joins, compiled once)

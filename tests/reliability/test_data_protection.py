@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from audit.context import Actor
 from audit.models import AuditEvent
-from config.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES
+from core.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES
 from organizations.services import api_client_create
 from tests.reliability.support import client_and_token
 
@@ -146,7 +146,7 @@ def _production_env():
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
-        # Production runs several processes: its limits need a shared cache (config/limits.py).
+        # Production runs several processes: its limits need a shared cache (core/limits.py).
         "DJANGO_CACHE_URL": "redis://127.0.0.1:6379/6",
     })
     return env
@@ -296,7 +296,7 @@ def _organization():
 
 
 def test_redaction_keeps_the_rest_of_the_line():
-    from config.logging_filters import redact
+    from core.logging_filters import redact
 
     line = '"GET /v1/x?limit=5&access_token=abc&client%5Fsecret=def HTTP/1.1" 200 12 status code=200'
     assert redact(line) == (

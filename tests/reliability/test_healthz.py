@@ -53,7 +53,7 @@ class _DownConnection:
 
 
 def test_healthz_is_503_when_the_database_is_down(production, monkeypatch):
-    monkeypatch.setattr("config.views.connection", _DownConnection())
+    monkeypatch.setattr("core.views.connection", _DownConnection())
     response = Client().get("/healthz", HTTP_HOST="10.1.2.3")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}  # no error text

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from bench.stack import VENV_BIN, free_port, wait_until
-from config.limits import per_process_limits_refusal
+from core.limits import per_process_limits_refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(VENV_BIN / "gunicorn")

@@ -1,4 +1,4 @@
-"""config/write_gate.py: a process runs API_CONCURRENT_WRITES writes at once, shares the turns among
+"""core/write_gate.py: a process runs API_CONCURRENT_WRITES writes at once, shares the turns among
 tenants in rotation, caps each tenant's writes, lends a write's turn while it waits on Cognito, and
 answers 503 `server_busy` (changing nothing) when it refuses one."""
 
@@ -15,7 +15,7 @@ from django.db import transaction
 from accounts.cognito.gateway import CognitoGateway
 from accounts.models import User
 from audit.context import Actor
-from config.write_gate import WriteGate, get_write_gate, reset_write_gate
+from core.write_gate import WriteGate, get_write_gate, reset_write_gate
 from tests.api.support import user_body
 
 ALICE, BOB, CAROL = ("organization", "alice"), ("organization", "bob"), ("organization", "carol")

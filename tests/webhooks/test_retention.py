@@ -145,7 +145,7 @@ def test_the_worker_runs_it_every_15_minutes_and_the_command_shares_it(history):
 
 def test_redelivering_a_delivery_whose_history_was_purged_meanwhile_is_404_not_a_crash(history):
     from audit.context import Actor
-    from config.errors import ApplicationError
+    from core.errors import ApplicationError
     from webhooks.services import webhook_delivery_redeliver
 
     delivery = history("failed", 31 * DAY)

@@ -7,8 +7,8 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import USER_ROW_FIELDS, UserSerializer
 from accounts.selectors import user_get
-from config.api.pagination import AuditEventCursorPagination
-from config.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
+from core.api.pagination import AuditEventCursorPagination
+from core.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
 from organizations.selectors import organization_for_caller
 from verification import queue
 from verification.api.serializers import RegisterCallSerializer

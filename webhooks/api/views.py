@@ -5,9 +5,9 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.pagination import AuditEventCursorPagination
-from config.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
-from config.api.throttling import ApiClientRateThrottle
+from core.api.pagination import AuditEventCursorPagination
+from core.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
+from core.api.throttling import ApiClientRateThrottle
 from organizations.selectors import organization_for_caller
 from webhooks import selectors, services
 from webhooks.api.serializers import (

@@ -6,8 +6,8 @@ from accounts.cognito import sync
 from accounts.cognito.clients import CognitoError, get_user_pool_id
 from accounts.cognito.gateway import CUSTOM_ORGANIZATION_ID, get_gateway
 from accounts.models import CognitoSync, User
-from config.operator_time import local_text
 from core.commands import OperatorCommand
+from core.operator_time import local_text
 
 
 class Command(OperatorCommand):

@@ -5,8 +5,8 @@ from accounts.management.operator import system_actor_name, user_from_argument
 from accounts.selectors import user_get
 from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
-from config.operator_time import local_text
 from core.commands import OperatorCommand
+from core.operator_time import local_text
 from organizations.management.operator import organization_from_option
 
 

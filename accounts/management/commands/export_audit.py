@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from accounts.api.audit_events import AuditEventSerializer
 from audit.export import CSV_COLUMNS, audit_event_csv_row
 from audit.selectors import audit_event_list
-from config import csv as safe_csv
+from core import csv as safe_csv
 from organizations.management.operator import organization_from_option
 
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from accounts import importing
 from accounts.models import ProviderDetails, verification_status_when_asked
 from audit.context import Actor
-from config.request_id import reset_request_id, set_request_id
 from core.commands import OperatorCommand
+from core.request_id import reset_request_id, set_request_id
 from organizations.management.operator import organization_from_option
 
 SHOWN_REJECTIONS = 5  # on the terminal; the report has them all

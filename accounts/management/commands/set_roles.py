@@ -6,8 +6,8 @@ from accounts import services
 from accounts.management.operator import system_actor_name, user_from_argument
 from accounts.selectors import user_get
 from audit.context import Actor
-from config.errors import ApplicationError
 from core.commands import OperatorCommand
+from core.errors import ApplicationError
 from organizations.management.operator import organization_from_option
 
 

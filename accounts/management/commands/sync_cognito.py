@@ -9,8 +9,8 @@ from django.db import close_old_connections
 
 from accounts.cognito import sync
 from accounts.models import CognitoSync
-from config.operator_time import local_stamp
 from core.commands import OperatorCommand
+from core.operator_time import local_stamp
 
 IDLE_SLEEP_MIN = 0.5
 IDLE_SLEEP_MAX = 30.0

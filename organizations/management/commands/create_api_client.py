@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from audit.context import Actor
-from config.errors import ApplicationError
 from core.commands import OperatorCommand
+from core.errors import ApplicationError
 from organizations.models import Organization
 from organizations.services import api_client_create
 

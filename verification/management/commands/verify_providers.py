@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import ProviderDetails, User, VerificationStatus
 from audit.context import Actor
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from hi_service import client as hi_client
 from organizations.management.operator import organization_from_option
 from verification import queue

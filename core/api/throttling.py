@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from config.client_address import client_address
+from core.client_address import client_address
 
 logger = logging.getLogger(__name__)
 

@@ -7,16 +7,22 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found, server_error
 
-from config.api.database import RETRY_AFTER_SECONDS, database_unavailable_response, is_database_unavailable
-from config.api.problems import is_scim, problem_response, scim_error_response
-from config.health import health_details
+from core.errors import (
+    RETRY_AFTER_SECONDS,
+    database_unavailable_response,
+    is_database_unavailable,
+    is_scim,
+    problem_response,
+    scim_error_response,
+)
+from core.health import health_details
 
 
 def healthz(request):
     """200 when the database answers, 503 otherwise (for load balancers and orchestrators), with the
-    details the apps register (config/health.py: the worker's heartbeat). No version, no host, no
+    details the apps register (core/health.py: the worker's heartbeat). No version, no host, no
     error text. Served by HealthCheckMiddleware ahead of the host check and the HTTPS redirect
-    (config/middleware.py)."""
+    (core/middleware.py)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

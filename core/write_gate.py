@@ -16,7 +16,7 @@ once (waiting for a turn, holding one, or lending it while it waits on Cognito):
 refused at once, so the flooding tenant is the one refused, and it can never hold every thread.
 
 A write takes its turn only once its caller is known (`take_write_turn`, called where
-authentication resolves the caller) and its body has been read (config/middleware.py
+authentication resolves the caller) and its body has been read (core/middleware.py
 `RequestBodyMiddleware`): an unauthenticated or idle client never holds one. A write whose turn
 doesn't come within `timeout` seconds is refused too, before it has touched the database. Refusals
 are 503 `server_busy` with Retry-After: nothing was changed, so a retry is always safe.
@@ -217,7 +217,7 @@ def reset_write_gate() -> None:
 def take_write_turn(request, tenant: Hashable) -> None:
     """For a write (any method but GET, HEAD, OPTIONS) by a caller now known to be `tenant`: wait
     for its turn, or raise WriteTurnRefused. The turn is given back when the request ends
-    (config/middleware.py `WriteGateMiddleware`)."""
+    (core/middleware.py `WriteGateMiddleware`)."""
     gate = get_write_gate()
     if gate is None or request.method in SAFE_METHODS or gate.holder() is not None:
         return

@@ -1,9 +1,9 @@
 from django.conf import settings
 
-from config.api.problems import is_scim, problem_response, scim_error_response
-from config.body_deadline import BodyNotReceived, read_body_within
-from config.views import healthz
-from config.write_gate import RETRY_AFTER_SECONDS, SAFE_METHODS, WriteTurnRefused, get_write_gate, take_write_turn
+from core.body_deadline import BodyNotReceived, read_body_within
+from core.errors import is_scim, problem_response, scim_error_response
+from core.views import healthz
+from core.write_gate import RETRY_AFTER_SECONDS, SAFE_METHODS, WriteTurnRefused, get_write_gate, take_write_turn
 
 HEALTHZ_PATH = "/healthz"
 
@@ -42,7 +42,7 @@ class BodySizeLimitMiddleware:
 
 class RequestBodyMiddleware:
     """Read a write's whole body within REQUEST_BODY_TIMEOUT_SECONDS before anything waits or works
-    on it (config/body_deadline.py): a client that sends headers and holds the body back is
+    on it (core/body_deadline.py): a client that sends headers and holds the body back is
     answered 408 and holds nothing, neither a write turn nor, past the deadline, a thread."""
 
     def __init__(self, get_response):
@@ -61,7 +61,7 @@ class RequestBodyMiddleware:
 
 
 class WriteGateMiddleware:
-    """Gives back the write turn a request took (config/write_gate.py) when it ends, and answers a
+    """Gives back the write turn a request took (core/write_gate.py) when it ends, and answers a
     refused one. Turns are taken once the caller is known: API clients after DRF's checks
     (`WriteTurnThrottle`), SCIM tokens in scim/auth.py, and staff signed in to the admin here,
     before the view. Unauthenticated requests (the token endpoint, the admin's sign-in) take none:

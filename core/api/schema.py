@@ -12,9 +12,9 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
-from config.api.fields import StrictCharField, text_pattern
-from config.api.problems import PROBLEM_CONTENT_TYPE
-from config.api.scopes import required_scope
+from core.api.fields import StrictCharField, text_pattern
+from core.api.scopes import required_scope
+from core.errors import PROBLEM_CONTENT_TYPE
 
 OAUTH2 = "oauth2"
 TOKEN_URL = "/v1/oauth/token"  # noqa: S105 (a URL, not a secret)
@@ -102,7 +102,7 @@ PROBLEMS = {
     429: "Too many requests for this API client (`rate_limited`); retry after `Retry-After` seconds.",
     503: "The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds.",
 }
-# A write can also find every write slot of the server process taken (config/write_gate.py).
+# A write can also find every write slot of the server process taken (core/write_gate.py).
 WRITE_503 = (
     "The database is unavailable (`database_unavailable`), or the server is busy with other writes "
     "(`server_busy`: nothing was changed); retry after `Retry-After` seconds."
@@ -175,7 +175,7 @@ class ApiAutoSchema(AutoSchema):
                 parameter["schema"].update({"minimum": 1, "maximum": 100, "default": 50})
                 parameter["description"] = "Page size, 1 to 100 (default 50)."
             elif parameter["schema"].get("type") == "string" and "enum" not in parameter["schema"]:
-                # `?email=` is 400 naming it (config/api/filtering.py), not "no filter".
+                # `?email=` is 400 naming it (core/api/filtering.py), not "no filter".
                 parameter["schema"]["minLength"] = 1
                 if parameter["schema"].get("format") == "date-time" and self.query_date_time_pattern:
                     parameter["schema"]["pattern"] = self.query_date_time_pattern

@@ -9,7 +9,7 @@ process (WEB_CONCURRENCY=1) may keep memory.
 When the shared cache can't be reached, the credential-guessing budgets (token endpoint, admin
 sign-in) refuse with 503 and Retry-After rather than let every guess through
 (`LimitStoreUnavailable`); the API's rate limit, a fairness guard, serves on and logs
-(config/api/throttling.py).
+(core/api/throttling.py).
 """
 
 from django.core import checks

@@ -7,7 +7,7 @@
   usernames, that address's sign-ins are refused until the window has passed. A success does not
   clear it: one valid account must not buy an address more guesses at the others.
 
-The address is config.client_address (the proxy's forwarded one behind DJANGO_TRUSTED_PROXY_COUNT
+The address is core.client_address (the proxy's forwarded one behind DJANGO_TRUSTED_PROXY_COUNT
 proxies, the socket's otherwise). Counted in the default cache, so one budget across processes
 when DJANGO_CACHE_URL is a shared cache. A window starts at its first failure (fixed, not sliding).
 Keys are hashed: a typed username may be a mistyped password, and it never reaches a log or a key.
@@ -25,8 +25,8 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
-from config.client_address import client_address
-from config.limits import RETRY_AFTER_SECONDS, STORE_ERRORS, LimitStoreUnavailable
+from core.client_address import client_address
+from core.limits import RETRY_AFTER_SECONDS, STORE_ERRORS, LimitStoreUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""GET /v1/schema and GET /v1/docs: public, no token. (What every operation shares is config.api.schema; the
+"""GET /v1/schema and GET /v1/docs: public, no token. (What every operation shares is core.api.schema; the
 users API's annotations are accounts.api.schema, the token endpoint's accounts.api.token_schema.)"""
 
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView

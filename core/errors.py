@@ -1,20 +1,97 @@
-"""One exception handler maps every failure in a view to a problem response (HackSoft style)."""
+"""Every error shape, once: the business-rule error services raise, RFC 9457 problem details (the one
+error shape under /v1), the SCIM error schema under /scim, the database outage (503 with
+Retry-After), and the DRF exception handler that maps every failure in a view to a problem."""
 
 import logging
 import traceback
+from http import HTTPStatus
 
+import orjson
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
-from django.http import Http404
+from django.db import DataError, InterfaceError, OperationalError
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from config.api.database import RETRY_AFTER_SECONDS, database_unavailable_body, is_database_unavailable
-from config.api.problems import PROBLEM_CONTENT_TYPE, problem_body
-from config.errors import ApplicationError
-from config.request_id import get_request_id
+from core.request_id import get_request_id
+
+
+class ApplicationError(Exception):
+    """A business rule said no. Carries the contract's machine-readable code and an HTTP status."""
+
+    def __init__(self, message: str, *, code: str, status: int = 400, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.field = field
+
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_body(status: int, *, code: str, detail: str, title: str | None = None, errors=None) -> dict:
+    return {
+        "type": f"https://errors.e-prescribing.example/{code}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": get_request_id(),
+        "errors": errors or [],
+    }
+
+
+def problem_response(status: int, *, code: str, detail: str, errors=None, headers=None) -> HttpResponse:
+    """A problem response built without DRF, for errors raised outside a view (404 route, 413, 500)."""
+    response = HttpResponse(
+        orjson.dumps(problem_body(status, code=code, detail=detail, errors=errors)),
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_CONTENT_TYPE = "application/scim+json"
+
+
+def is_scim(request) -> bool:
+    return request.path.startswith("/scim/")
+
+
+def scim_error_response(status: int, *, detail: str, headers=None) -> HttpResponse:
+    """The SCIM error schema (RFC 7644 §3.12), for errors under /scim raised outside its views."""
+    body = {"schemas": [SCIM_ERROR_SCHEMA], "status": str(status), "detail": detail}
+    response = HttpResponse(orjson.dumps(body), status=status, content_type=SCIM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
+_DETAIL = "The service can't reach its database right now. Retry shortly."
+
+
+def is_database_unavailable(exc) -> bool:
+    return isinstance(exc, DATABASE_ERRORS)
+
+
+def database_unavailable_body() -> dict:
+    return problem_body(503, code="database_unavailable", detail=_DETAIL)
+
+
+def database_unavailable_response():
+    """For errors raised outside a DRF view (the token endpoint, middleware)."""
+    return problem_response(
+        503, code="database_unavailable", detail=_DETAIL, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
 
 logger = logging.getLogger(__name__)
 
