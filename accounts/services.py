@@ -23,7 +23,7 @@ from accounts.models import (
     VerificationStatus,
     verification_status_when_asked,
 )
-from audit.changes import validated_reason
+from audit.changes import changes_between, save_with_history, snapshot, validated_reason
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
@@ -117,15 +117,15 @@ def user_create(
         login_name_lock(organization_id=organization.pk, names=[user.email])
         _check_conflicts(user, details, claims_login_name=True)
         with _conflicts_as_409():
-            _save(user, actor)
+            save_with_history(user, actor)
             if details is not None:
-                _save(details, actor)
+                save_with_history(details, actor)
         audit_event_record(
             action=AuditEvent.Action.USER_CREATED,
             actor=actor,
             organization_id=organization.pk,
             user_id=user.pk,
-            changes=_diff({}, _snapshot(user, USER_FIELDS + ("roles",)), rename={"roles": "access_roles"}),
+            changes=changes_between({}, snapshot(user, USER_FIELDS + ("roles",)), rename={"roles": "access_roles"}),
         )
         if details is not None:
             audit_event_record(
@@ -133,7 +133,7 @@ def user_create(
                 actor=actor,
                 organization_id=organization.pk,
                 user_id=user.pk,
-                changes=_diff({}, _snapshot(details, PROVIDER_FIELDS)),
+                changes=changes_between({}, snapshot(details, PROVIDER_FIELDS)),
             )
         signals.user_created.send(sender=User, user=user)
         if identity_given:
@@ -152,7 +152,7 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         user = _lock(user)
         refuse_if_disabled(user)
 
-        before = _snapshot(user, USER_FIELDS)
+        before = snapshot(user, USER_FIELDS)
         expires_before = user.access_expires_at
         for field, value in data.items():
             setattr(user, field, value)
@@ -171,7 +171,7 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         errors.update(_expiry_errors(user, changed=user.access_expires_at != expires_before))
 
         details = getattr(user, "provider_details", None)
-        details_before = _snapshot(details, PROVIDER_FIELDS) if details else {}
+        details_before = snapshot(details, PROVIDER_FIELDS) if details else {}
         if provider_details:
             if details is None:
                 details = ProviderDetails(user=user, organization_id=user.organization_id)
@@ -183,8 +183,10 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         if errors:
             raise ValidationError(errors)
 
-        user_changes = _diff(before, _snapshot(user, USER_FIELDS))
-        details_changes = _diff(details_before, _snapshot(details, PROVIDER_FIELDS)) if provider_details else {}
+        user_changes = changes_between(before, snapshot(user, USER_FIELDS))
+        details_changes = (
+            changes_between(details_before, snapshot(details, PROVIDER_FIELDS)) if provider_details else {}
+        )
         if "email" in user_changes:
             login_name_lock(organization_id=user.organization_id, names=[user.email])
         identity_changed = bool(details_changes) and not set(PERSON_IDENTIFYING_FIELDS).isdisjoint(details_changes)
@@ -199,9 +201,9 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         )
         with _conflicts_as_409():
             if user_changes:
-                _save(user, actor)
+                save_with_history(user, actor)
             if details_changes:
-                _save(details, actor)
+                save_with_history(details, actor)
         if details_changes and not user_changes:
             # The user resource shows the details, so its updated_at moves with them. No user field
             # changed, so no user history row: a plain UPDATE of the one column.
@@ -250,7 +252,7 @@ def user_roles_set(*, user: User, actor: Actor, roles) -> User:
         if user.roles == roles:
             return user
         old_roles, user.roles = user.roles, roles
-        _save(user, actor)
+        save_with_history(user, actor)
         audit_event_record(
             action=AuditEvent.Action.USER_ROLES_CHANGED,
             actor=actor,
@@ -273,19 +275,19 @@ def user_disable(*, user: User, actor: Actor, reason: str | None = None) -> User
         user = _lock(user)
         if user.is_disabled:
             return user
-        before = _snapshot(user, ("status", "roles", "disabled_at"))
+        before = snapshot(user, ("status", "roles", "disabled_at"))
         user.status = User.Status.DISABLED
         user.disabled_at = timezone.now()
         user.roles = list(role_names.DEFAULT_ROLES)
-        _save(user, actor)
+        save_with_history(user, actor)
         audit_event_record(
             action=AuditEvent.Action.USER_DISABLED,
             actor=actor,
             organization_id=user.organization_id,
             user_id=user.pk,
             changes={
-                **_diff(
-                    before, _snapshot(user, ("status", "roles", "disabled_at")), rename={"roles": "access_roles"}
+                **changes_between(
+                    before, snapshot(user, ("status", "roles", "disabled_at")), rename={"roles": "access_roles"}
                 ),
                 **({"reason": {"from": None, "to": reason}} if reason else {}),
             },
@@ -301,20 +303,20 @@ def user_enable(*, user: User, actor: Actor) -> User:
         if user.is_active:
             return user
         fields = ("status", "disabled_at", "access_expires_at")
-        before = _snapshot(user, fields)
+        before = snapshot(user, fields)
         user.status = User.Status.ACTIVE
         user.disabled_at = None
         if user.access_expires_at is not None and user.access_expires_at <= timezone.now():
             # An expiry already past would have the worker disable the user again within seconds:
             # re-enabling means access without that end date (staff set a new one if needed).
             user.access_expires_at = None
-        _save(user, actor)
+        save_with_history(user, actor)
         audit_event_record(
             action=AuditEvent.Action.USER_ENABLED,
             actor=actor,
             organization_id=user.organization_id,
             user_id=user.pk,
-            changes=_diff(before, _snapshot(user, fields)),
+            changes=changes_between(before, snapshot(user, fields)),
         )
         signals.user_enabled.send(sender=User, user=user)
     return user
@@ -506,37 +508,3 @@ def _blank_to_null(instance, fields) -> None:
     for field in fields:
         if field in _NULLABLE_WHEN_EMPTY and getattr(instance, field) == "":
             setattr(instance, field, None)
-
-
-def _save(instance, actor: Actor) -> None:
-    # django-simple-history: the staff member as history_user, every actor in the change reason.
-    # Set explicitly: otherwise the history middleware would pick up the API principal.
-    instance._history_user = User(pk=actor.id) if actor.type == Actor.STAFF else None
-    instance._change_reason = f"{actor.type}:{actor.id or actor.name}"
-    # A new ProviderDetails has its primary key (the user) already set, so a plain save() would try
-    # an UPDATE first; inserting straight away saves that query.
-    instance.save(force_insert=instance._state.adding)
-
-
-def _snapshot(instance, fields) -> dict:
-    if instance is None:
-        return {}
-    return {field: _jsonable(getattr(instance, field)) for field in fields}
-
-
-def _jsonable(value):
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, list):
-        return list(value)
-    return value
-
-
-def _diff(before: dict, after: dict, rename: dict | None = None) -> dict:
-    rename = rename or {}
-    changes = {}
-    for field, new in after.items():
-        old = before.get(field)
-        if old != new and not (old in (None, "") and new in (None, "")):
-            changes[rename.get(field, field)] = {"from": old, "to": new}
-    return changes

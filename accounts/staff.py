@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from accounts.models import User
+from audit.changes import changes_between
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
@@ -61,10 +62,6 @@ def staff_privileges(member: User) -> dict:
     }
 
 
-def _diff(before: dict, after: dict, keys) -> dict:
-    return {key: {"from": before[key], "to": after[key]} for key in keys if before[key] != after[key]}
-
-
 def _refuse(message: str):
     raise PermissionDenied(message)
 
@@ -104,7 +101,7 @@ def staff_member_save(*, actor: User, member: User, groups=None, permissions=Non
             member.user_permissions.set(permissions)
 
         after = staff_privileges(member)
-        changes = _diff(before, after, PRIVILEGE_KEYS)
+        changes = changes_between(before, after, keys=PRIVILEGE_KEYS, blank_is_empty=False)
         if not creating and stored.email != member.email:
             # Whoever holds the new address signs in as this member: as privileged as a new password.
             changes["email"] = {"from": stored.email, "to": member.email}

@@ -29,13 +29,17 @@ def jsonable(value):
     return value
 
 
-def changes_between(before: dict, after: dict, *, rename: dict | None = None, render=None) -> dict:
-    """`rename` maps a field to the name the event shows; `render(field, value)` masks or shapes a value."""
+def changes_between(
+    before: dict, after: dict, *, keys=None, rename: dict | None = None, render=None, blank_is_empty: bool = True
+) -> dict:
+    """The fields of `after` (or only `keys`) whose value differs from `before`. `rename` maps a field
+    to the name the event shows; `render(field, value)` masks or shapes a value once compared;
+    `blank_is_empty=False` tells None from "" (a value the event must show exactly)."""
     rename = rename or {}
     changes = {}
-    for field, new in after.items():
-        old = before.get(field)
-        if old != new and not (old in (None, "") and new in (None, "")):
+    for field in after if keys is None else keys:
+        old, new = before.get(field), after.get(field)
+        if old != new and not (blank_is_empty and old in (None, "") and new in (None, "")):
             if render is not None:
                 old, new = render(field, old), render(field, new)
             changes[rename.get(field, field)] = {"from": old, "to": new}

@@ -24,6 +24,7 @@ from accounts.api.serializers import (
 )
 from accounts.models import User
 from accounts.services import USER_FIELDS
+from audit.changes import changes_between
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
@@ -309,7 +310,7 @@ def _identity_update(*, user: User, identity: ScimIdentity | None, user_name: st
         identity = ScimIdentity(user=user, organization_id=user.organization_id)
     identity.user_name, identity.external_id = user_name, external_id
     identity.save()
-    changes = {key: {"from": before[key], "to": after[key]} for key in after if before[key] != after[key]}
+    changes = changes_between(before, after, blank_is_empty=False)
     if changes:
         audit_event_record(
             action=AuditEvent.Action.USER_UPDATED,

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.changes import changes_between
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
@@ -113,11 +114,8 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, actor: Actor, data: di
             endpoint.disabled_reason = ""
         endpoint.full_clean()
         after = _snapshot(endpoint)
-        changes = {
-            name: {"from": _audited(name, before[name]), "to": _audited(name, after[name])}
-            for name in _EDITABLE
-            if before[name] != after[name]  # compared in full: a new query string alone is a change
-        }
+        # Compared in full, then redacted: a new query string alone is a change.
+        changes = changes_between(before, after, keys=_EDITABLE, render=_audited, blank_is_empty=False)
         if not changes:
             return endpoint
         endpoint.save()
