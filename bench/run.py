@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark the service against the floor of its own stack (issue 7).
+"""Benchmark the service against the floor of its own stack.
 
 For each N (default 1,000 and 1,000,000) it:
   1. recreates the PostgreSQL database (default postgres://postgres@127.0.0.1:5432/bench_perf),
@@ -18,7 +18,7 @@ For each N (default 1,000 and 1,000,000) it:
 With `--cognito-latency MS`, Cognito is reached through a proxy in this process that holds each
 call for MS milliseconds, and a serving table follows the first N's: GET one user idle, then
 creates from 32 connections with the same reads measured alongside, alternating (two rounds) at +0 ms and at
-+MS per Cognito call (creates/s kept, and read p99 against idle: issue 13's targets).
++MS per Cognito call (creates/s kept, and read p99 against idle: the serving targets).
 
 With `--fairness`, a fairness table follows the first N's: a second practice (B) sends one create
 at a time and reads one of its users, alone and then while practice A holds 64 concurrent creates
@@ -559,7 +559,7 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         log.close()
 
 
-WRITERS = 32  # concurrent creates in the serving rows (issue 13)
+WRITERS = 32  # concurrent creates in the serving rows
 READERS = 4
 SERVING_ROUNDS = 2
 SERVING: list[dict] = []
@@ -622,7 +622,7 @@ def print_serving(rows: list[dict], latency_ms: int) -> None:
     sys.stdout.flush()
 
 
-FLOODERS = 64  # practice A's concurrent creates in the fairness rows (issue 22)
+FLOODERS = 64  # practice A's concurrent creates in the fairness rows
 FAIRNESS: list[dict] = []
 
 

@@ -1,4 +1,4 @@
-"""accounts/expiry.py: the worker disables users whose access has expired (issue 17 c), through
+"""accounts/expiry.py: the worker disables users whose access has expired, through
 user_disable (actor: system, "access expiry"), safely with several workers at once."""
 
 import datetime as dt

@@ -1,4 +1,4 @@
-"""Roles have one spelling each (issue 17 a): `member` is the baseline and appears only alone."""
+"""Roles have one spelling each: `member` is the baseline and appears only alone."""
 
 import importlib
 

@@ -1,4 +1,4 @@
-"""access_expires_at on the user resource (issue 17 c): set on create and update, in the future
+"""access_expires_at on the user resource: set on create and update, in the future
 or null; shown in the detail and the list; `?expiring_before=` filters the list."""
 
 import datetime as dt

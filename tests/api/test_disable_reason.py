@@ -1,4 +1,4 @@
-"""PUT .../disable takes an optional {"reason": "..."} (issue 17 d), recorded in the audit event's
+"""PUT .../disable takes an optional {"reason": "..."}, recorded in the audit event's
 changes as {"reason": {"from": null, "to": "..."}}; the admin's page and disable_user take one too."""
 
 import io

@@ -1,4 +1,4 @@
-"""E-mail addresses (issue 12 item 4): stored lower-cased, ASCII only, at every entry point.
+"""E-mail addresses: stored lower-cased, ASCII only, at every entry point.
 
 A homoglyph (`demo@example.org` with a Cyrillic e) or a Unicode domain looks exactly like another
 user's address; it is 400 naming `email` through the API, and refused by the model's own field

@@ -1,4 +1,4 @@
-"""Tenancy before scope (issue 12 item 5): a token of Alice's practice that may only read users
+"""Tenancy before scope: a token of Alice's practice that may only read users
 learns nothing about Charlie's: every method on Charlie's URLs, and on Charlie's users under
 Alice's URL, is 404, never the 403 that would say "this exists, you may not touch it". OPTIONS
 describes no request schema anywhere."""

@@ -272,7 +272,7 @@ def test_unknown_user_is_404(api, users_url):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_updated_at_moves_when_only_provider_details_change(api, users_url, method):
-    """The user resource shows the details, so a change to them is a change to the user (issue 17 b)."""
+    """The user resource shows the details, so a change to them is a change to the user."""
     user = create_user(api, users_url, **provider_body())
     before = User.objects.get(pk=user["id"])
     response = _send(api, method, f"{users_url}/{user['id']}", {"provider_details": {"qualifications": "FRACGP"}})

@@ -1,4 +1,4 @@
-"""Every CSV the product writes neutralises formula cells (issue 12 item 8, issue 14: one writer).
+"""Every CSV the product writes neutralises formula cells.
 
 A cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to a spreadsheet
 (`=HYPERLINK(...)` as an API client's name would be a live link in the exported audit trail); the

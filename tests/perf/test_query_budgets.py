@@ -3,7 +3,7 @@
 The budgets do not depend on the page size, the number of roles, whether users have provider
 details or how much history they have: a per-row (N+1) query anywhere breaks them.
 
-Reads (budgets from issue 7; measured 2 on PostgreSQL and SQLite):
+Reads (measured 2 on PostgreSQL and SQLite):
     list a page of users   <= 4   measured 2: the token (+ application, API client, organization in
                                   the same query, compiled once: core/db.py) and the page (users
                                   LEFT JOIN provider details LEFT JOIN Cognito sync, keyset-paginated,
