@@ -6,7 +6,10 @@ API test exercises the real sync path.
 Personas (made through the services by tests/factories.py, so each has its history, audit events
 and Cognito outbox row): `organization` is Alice's practice, the caller's organization; `alice` is
 its admin and `bob` a member of it. `other_organization` is Charlie's clinic, another tenant, and
-`charlie` one of its users: they must see nothing of Alice's.
+`charlie` one of its users: they must see nothing of Alice's. `staff` is Sam, platform staff (a
+superuser), signed in to the admin as `staff_client`. `make_user` makes any other practice user.
+
+Fixtures used by more than one directory live here, once; a directory's conftest keeps only its own.
 """
 
 import base64
@@ -16,23 +19,56 @@ import pytest
 
 from audit.context import Actor
 from tests.cognito_server import CognitoServer, cognito_env, create_user_pool
+from tests.isolation import claim_database_name
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings_xdist_suffix(request):
+    """The test database's name: per xdist worker (as pytest-django does), and per run when another
+    run holds the usual name (tests/isolation.py)."""
+    from django.conf import settings
+    from pytest_django.fixtures import _set_suffix_to_test_databases
+
+    worker = getattr(request.config, "workerinput", {}).get("workerid")
+    suffix, reusable = claim_database_name(settings.DATABASES["default"], worker)
+    request.config.stash[_REUSABLE_DATABASE] = reusable
+    if suffix:
+        _set_suffix_to_test_databases(suffix=suffix)
+
+
+_REUSABLE_DATABASE = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request, django_db_modify_db_settings):
+    """--reuse-db keeps the usual database between runs; a run-unique one is dropped at the end."""
+    return bool(request.config.getvalue("reuse_db")) and request.config.stash.get(_REUSABLE_DATABASE, True)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def cognito_server():
-    server = CognitoServer()
-    endpoint = server.start()
-    saved = dict(os.environ)
-    os.environ.update(cognito_env(endpoint))
-    os.environ["COGNITO_USER_POOL_ID"] = create_user_pool(endpoint)
-    os.environ["COGNITO_MAX_ATTEMPTS"] = "1"
-    os.environ["COGNITO_CONNECT_TIMEOUT"] = "1"
-    os.environ["COGNITO_READ_TIMEOUT"] = "2"
+    """This process's moto Cognito: its settings here, and the same in os.environ for the processes
+    a test starts (workers, servers), whose config/settings.py reads them."""
+    from django.test.utils import override_settings
+
     from accounts.cognito.gateway import reset_client
 
+    server = CognitoServer()
+    endpoint = server.start()
+    pool_id = create_user_pool(endpoint)
+    saved = dict(os.environ)
+    os.environ.update(cognito_env(endpoint))
+    tuning = {"COGNITO_MAX_ATTEMPTS": 1, "COGNITO_CONNECT_TIMEOUT": 1.0, "COGNITO_READ_TIMEOUT": 2.0}
+    os.environ.update({name: str(value) for name, value in tuning.items()}, COGNITO_USER_POOL_ID=pool_id)
+    overridden = override_settings(
+        COGNITO_ENDPOINT_URL=endpoint, COGNITO_REGION=os.environ["AWS_REGION"], COGNITO_USER_POOL_ID=pool_id,
+        **tuning,
+    )
+    overridden.enable()
     reset_client()
     yield server
     server.close()
+    overridden.disable()
     os.environ.clear()
     os.environ.update(saved)
     reset_client()
@@ -105,6 +141,53 @@ def charlie(other_organization):
     )
 
 
+@pytest.fixture
+def make_user(organization):
+    """make_user(email, **fields) -> a practice user made by user_create (tests/factories.py), in Alice's
+    practice unless organization= says otherwise. A number instead of an e-mail is a numbered person:
+    make_user(3) is person3@alice-practice.example, Given3 Family3."""
+    from tests.factories import UserFactory
+
+    def make(email, *, organization=organization, **fields):
+        if isinstance(email, int):
+            fields = {"given_name": f"Given{email}", "family_name": f"Family{email}", **fields}
+            email = f"person{email}@alice-practice.example"
+        return UserFactory(organization=organization, email=email, **fields)
+
+    return make
+
+
+@pytest.fixture
+def staff(db):
+    """Sam, platform staff: a superuser."""
+    from tests.factories import StaffFactory
+
+    return StaffFactory(email="sam@platform.example")
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    """The admin, signed in as Sam."""
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def raw_cognito(cognito_server):
+    """A plain boto3 client on the session's moto server, independent of the gateway under test."""
+    from tests.cognito_server import make_client
+
+    return make_client(cognito_server.endpoint_url)
+
+
+@pytest.fixture
+def pool_id(cognito_server):
+    """The session's Cognito user pool."""
+    from django.conf import settings
+
+    return settings.COGNITO_USER_POOL_ID
+
+
 ALL_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit")
 
 
@@ -165,3 +248,31 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+from tests.hi_service_server import hi_service, hi_service_server  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _verification_not_required(settings):
+    """Tests that are not about the register: can_prescribe needs complete provider details only
+    (no HI_SERVICE_URL, so nobody is asked). tests/verification turns it on against the emulator."""
+    settings.HI_VERIFICATION_REQUIRED = False
+
+
+@pytest.fixture
+def unreachable_cache(settings):
+    """The default cache is a Redis at a port where nothing listens (the shared store is down)."""
+    import socket
+
+    with socket.socket() as probe:  # a port the OS just handed out and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    return port

@@ -11,7 +11,7 @@ threads than slow requests, so a read finds a free thread while writes wait on C
 concurrent creates with Cognito 80 ms slower per call: with 16 threads a read's p99 was 24x its
 idle p99, the reads queued for a thread). Threads alone don't keep reads fast: the writes' CPU
 does (one GIL a process), so a process runs only API_CONCURRENT_WRITES writes at once
-(config/write_gate.py); the others wait for their turn without using CPU.
+(core/write_gate.py); the others wait for their turn without using CPU.
 `WEB_CONCURRENCY` (processes) and `GUNICORN_THREADS` (threads per process) override the sizing.
 
 Database connections: each thread keeps its own connection (CONN_MAX_AGE), so one server holds
@@ -20,44 +20,29 @@ plus the workers' (`run_worker`, one each) and the admin's headroom.
 """
 
 import os
+import sys
 
-
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    number = int(value)  # a typo stops the server at start, rather than serving with a guess
-    if number < 1:
-        raise ValueError(f"{name} must be at least 1, not {number}")
-    return number
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the CPUs this process may use (containers, taskset)
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
+from config.serving import int_env, web_processes
 
 worker_class = "gthread"
-workers = _int_env("WEB_CONCURRENCY", max(2, _cpu_count()))
-threads = _int_env("GUNICORN_THREADS", 32)
+workers = web_processes()
+threads = int_env("GUNICORN_THREADS", 32)
 
 # A worker whose main loop is silent this long is killed and replaced. With gthread the main loop
 # keeps beating while its threads wait, so this catches a wedged process, not a slow request: a
 # request's own waits are bounded by the app (Cognito client timeouts and the inline-sync budget,
 # 503 when the database can't be reached).
-timeout = _int_env("GUNICORN_TIMEOUT", 30)
+timeout = int_env("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (a deploy, a scale-in): stop accepting, let requests in flight finish for this long.
-graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
+graceful_timeout = int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Idle keep-alive connections are parked in the worker's poller, not on a thread. Behind a load
 # balancer, set it above the balancer's idle timeout (AWS ALB: 60 s) so the app never closes a
 # connection the balancer is about to reuse.
-keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
+keepalive = int_env("GUNICORN_KEEPALIVE", 5)
 # Off by default: memory stays flat (bench: peak RSS about 120 MB a process), and a recycled process
 # costs a second of CPU for Django's start, a latency spike on a small machine. GUNICORN_MAX_REQUESTS
 # turns it on (jittered by a tenth, so the processes don't all restart at once).
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "") or 0)
+max_requests = int_env("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
 
 # The heartbeat file on tmpfs: a heartbeat on a slow disk can look like a wedged worker (gunicorn
@@ -89,3 +74,20 @@ def post_worker_init(worker):
     import gc
 
     gc.freeze()
+
+
+def on_starting(server):
+    # Every rate limit counts in Django's default cache: with DEBUG off, several processes over a
+    # per-process cache would each have their own budget (core/limits.py). Checked here, with the
+    # process count as finally configured (a --workers flag included), before any worker starts.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.conf import settings
+
+    from core.limits import per_process_limits_refusal
+
+    refusal = per_process_limits_refusal(
+        debug=settings.DEBUG, processes=server.cfg.workers, cache_backend=settings.CACHES["default"]["BACKEND"]
+    )
+    if refusal:
+        print(refusal, file=sys.stderr, flush=True)
+        sys.exit(1)

@@ -5,9 +5,12 @@ so the admin writes the same audit events, history and Cognito work as the API. 
 a User or ProviderDetails directly.
 """
 
+from contextvars import ContextVar
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -35,14 +38,16 @@ from accounts.models import (
     ProviderDetails,
     StaffUser,
     User,
+    access_not_expired_q,
     has_role,
     provider_details_complete_q,
     provider_details_missing,
+    provider_details_prescribable_q,
 )
 from audit.context import Actor
 from audit.models import AuditEvent
-from config.errors import ApplicationError
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.errors import ApplicationError
 from organizations.models import Organization
 
 # --- queries the filters and the index share ------------------------------------------------------
@@ -97,8 +102,8 @@ class CanPrescribeFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        prescribers = with_provider_role(queryset.filter(status=User.Status.ACTIVE)).filter(
-            pk__in=complete_provider_details().values("user_id")
+        prescribers = with_provider_role(queryset.filter(access_not_expired_q(), status=User.Status.ACTIVE)).filter(
+            pk__in=ProviderDetails.objects.filter(provider_details_prescribable_q()).values("user_id")
         )
         if self.value() == "yes":
             return prescribers
@@ -125,12 +130,21 @@ def missing_provider_fields(user) -> list[str]:
 def cannot_prescribe_because(user) -> str:
     if not user.is_active:
         return "Can't prescribe: the user is disabled."
+    if user.access_expired:
+        return "Can't prescribe: access expired (the worker disables the user within a minute)."
     if not user.has_provider_role:
         return "Can't prescribe: no provider role."
     missing = missing_provider_fields(user)
-    if getattr(user, "provider_details", None) is None:
+    details = getattr(user, "provider_details", None)
+    if details is None:
         return f"Can't prescribe: no provider details yet (needs {', '.join(missing)})."
-    return f"Can't prescribe: provider details lack {', '.join(missing)}."
+    if missing:
+        return f"Can't prescribe: provider details lack {', '.join(missing)}."
+    because = f" ({details.verification_message})" if details.verification_message else ""
+    return (
+        f"Can't prescribe: the HI Service has not verified these details: "
+        f"{details.get_verification_status_display()}{because}."
+    )
 
 
 def _boolean_icon(value: bool, title: str):
@@ -206,8 +220,11 @@ class UserAdmin(SimpleHistoryAdmin):
             ]
         provider = {"fields": self._provider_fields}
         if obj.is_active and obj.has_provider_role and not obj.can_prescribe:
+            missing = missing_provider_fields(obj)
             provider["description"] = escape(
-                f"Needed to prescribe, still missing: {', '.join(missing_provider_fields(obj))}."
+                f"Needed to prescribe, still missing: {', '.join(missing)}."
+                if missing
+                else cannot_prescribe_because(obj)
             )
         return [
             (None, {"fields": self._user_fields}),
@@ -472,10 +489,14 @@ for _name in PROVIDER_FIELDS:
 class ProviderDetailsAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     """Read-only: provider details change on the user's page. Here for the list and the history."""
 
-    list_display = ("user", "organization", "hpii_number", "prescriber_type", "is_complete_display", "updated_at")
+    list_display = (
+        "user", "organization", "hpii_number", "prescriber_type", "is_complete_display",
+        "verification_status", "verification_checked_at", "updated_at",
+    )
+    list_filter = ("verification_status",)
     list_select_related = ("user", "organization")
     search_fields = ("=hpii_number", "user__email", "family_name")
-    history_list_display = ["hpii_number", "prescriber_type", "prescriber_number"]
+    history_list_display = ["hpii_number", "prescriber_type", "prescriber_number", "verification_status"]
 
     @admin.display(description="complete", boolean=True)
     def is_complete_display(self, obj):
@@ -493,6 +514,19 @@ class ProviderDetailsAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
 # --- platform staff ----------------------------------------------------------------------------------
 
 
+# Django's password view builds its form from (member, POST) only; the acting superuser reaches the
+# form's save() through this, set for the length of one request by StaffUserAdmin.
+_password_actor: ContextVar = ContextVar("staff_password_actor")
+
+
+class StaffPasswordForm(AdminPasswordChangeForm):
+    """Saved by staff_password_set, which records the change in the same transaction."""
+
+    def save(self, commit=True):
+        password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
+        return staff.staff_password_set(actor=_password_actor.get(), member=self.user, password=password)
+
+
 @admin.register(StaffUser)
 class StaffUserAdmin(DjangoUserAdmin):
     """Platform staff sign in here; they belong to no organization and have no Cognito account.
@@ -503,6 +537,7 @@ class StaffUserAdmin(DjangoUserAdmin):
 
     form = StaffUserChangeForm
     add_form = StaffUserCreationForm
+    change_password_form = StaffPasswordForm
     list_display = ("email", "given_name", "family_name", "is_superuser", "status", "last_login")
     list_filter = ("is_superuser", "status", "groups")
     search_fields = ("email", "given_name", "family_name")
@@ -549,7 +584,11 @@ class StaffUserAdmin(DjangoUserAdmin):
     def user_change_password(self, request, id, form_url=""):
         # No old password is asked here, so it is for superusers only, their own included.
         staff.ensure_may_set_password(actor=request.user)
-        return super().user_change_password(request, id, form_url)
+        token = _password_actor.set(request.user)
+        try:
+            return super().user_change_password(request, id, form_url)
+        finally:
+            _password_actor.reset(token)
 
     def save_model(self, request, obj, form, change):
         pass  # saved with its groups and permissions in save_related, in one service call

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class AccountsConfig(AppConfig):
@@ -9,3 +10,8 @@ class AccountsConfig(AppConfig):
         from accounts.cognito import receivers
 
         receivers.connect()
+
+        from core.limits import check_limits_are_shared
+
+        # config is no app: its deploy check is registered by the app that serves the limits.
+        checks.register(check_limits_are_shared, checks.Tags.security, deploy=True)

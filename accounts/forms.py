@@ -7,12 +7,14 @@ from django.contrib.admin.widgets import AdminDateWidget
 from django.contrib.auth.forms import BaseUserCreationForm, ReadOnlyPasswordHashField
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
+from django.utils.functional import lazy
 
 from accounts import roles as role_names
 from accounts import services
 from accounts.models import PROVIDER_FIELDS, ProviderDetails, StaffUser, User
 from audit.changes import REASON_MAX_LENGTH
-from config.errors import ApplicationError
+from core.errors import ApplicationError
+from core.operator_time import zone_help
 
 PROVIDER_PREFIX = "provider_"
 ROLE_CHOICES = [
@@ -74,6 +76,18 @@ _ProviderDetailsFields = type(
 )
 
 
+def _expiry_help_text() -> str:
+    # Read in TIME_ZONE, as Django's admin reads every date-time; the API takes RFC 3339.
+    return (
+        f"In {zone_help()}, as every time in the admin. The user is disabled automatically at this moment. "
+        "Empty: never."
+    )
+
+
+# Lazy: the zone's current abbreviation and offset, at each rendering.
+_expiry_help = lazy(_expiry_help_text, str)
+
+
 class PracticeUserAdminForm(ServiceErrorsMixin, _ProviderDetailsFields, forms.ModelForm):
     """One form for the user and their provider details, saved by user_create / user_update.
 
@@ -101,6 +115,8 @@ class PracticeUserAdminForm(ServiceErrorsMixin, _ProviderDetailsFields, forms.Mo
             "organization", "email", "given_name", "family_name", "title", "phone", "partner_user_id",
             "access_expires_at",
         ]
+        # Also what a read-only page shows beside the value (Django reads Meta.help_texts there).
+        help_texts = {"access_expires_at": _expiry_help()}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

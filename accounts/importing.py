@@ -35,9 +35,9 @@ from accounts.api.serializers import FLAT_PROVIDER_FIELDS, UserCreateSerializer,
 from accounts.cognito.sync import inline_sync_disabled
 from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
 from audit.context import Actor
-from config import csv as safe_csv
-from config.errors import ApplicationError
+from core import csv as safe_csv
 from core.batches import batched
+from core.errors import ApplicationError
 
 USER_COLUMNS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_roles")
 # The provider's own name and phone: when absent, the user's name and phone fill them (as in the API).
@@ -362,7 +362,7 @@ class Importer:
                 return Outcome(line, "rejected", [Rejection(
                     line, "partner_user_id", "partner_user_id_conflict",
                     f"The user with this email has a different partner_user_id ({existing.partner_user_id}); "
-                    "fix the file, or change the user's partner_user_id through the API first.",
+                    "fix the file, or change the user's partner_user_id (the admin or the API) before the import.",
                 )])
         try:
             row = parse_row(line, cells, for_update=existing is not None)

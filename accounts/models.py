@@ -1,10 +1,11 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -163,9 +164,21 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.given_name
 
     @property
+    def access_expired(self) -> bool:
+        """The expiry has passed: the user counts as expired now, whether or not the worker has
+        disabled them yet."""
+        return self.access_expires_at is not None and self.access_expires_at <= timezone.now()
+
+    @property
     def can_prescribe(self) -> bool:
         details = getattr(self, "provider_details", None)
-        return self.is_active and self.has_provider_role and details is not None and details.is_complete
+        return (
+            self.is_active
+            and not self.access_expired
+            and self.has_provider_role
+            and details is not None
+            and details.is_prescribable
+        )
 
     def clean(self):
         super().clean()
@@ -182,8 +195,36 @@ class StaffUser(User):
         verbose_name_plural = "platform staff"
 
 
+class VerificationStatus(models.TextChoices):
+    """What the HI Service said about the person-identifying provider details (CONTRACT.md, third part)."""
+
+    UNVERIFIED = "unverified", "unverified (nothing asked yet)"
+    PENDING = "pending", "pending (asked, no answer yet)"
+    VERIFIED = "verified", "verified"
+    MISMATCH = "mismatch", "mismatch (the register knows the number, not with these details)"
+    NOT_FOUND = "not_found", "not found"
+    INACTIVE = "inactive", "inactive (deactivated or retired)"
+    ERROR = "error", "error (the register could not be asked)"
+
+
+# The provider fields that say who the person is: a change to any of them asks the register again.
+PERSON_IDENTIFYING_FIELDS = ("hpii_number", "ahpra_number", "family_name", "given_name", "date_of_birth", "sex")
+
+
+def verification_status_when_asked() -> str:
+    """The state of details whose register check is queued: `pending`, or `unverified` while no
+    register is configured (HI_SERVICE_URL unset: nobody asks it)."""
+    if getattr(settings, "HI_SERVICE_URL", ""):
+        return VerificationStatus.PENDING
+    return VerificationStatus.UNVERIFIED
+
+
 class ProviderDetails(models.Model):
-    """What makes a user a prescriber. Kept when the provider role goes; applies again when it returns."""
+    """What makes a user a prescriber. Kept when the provider role goes; applies again when it returns.
+
+    The `verification_*` columns are the HI Service's answer about these details, written by the
+    verification app (and set `pending` by accounts.services when an identifying field changes).
+    They are not provider fields a caller sets (PROVIDER_FIELDS leaves them out)."""
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="provider_details", primary_key=True)
     # Copied from the user so HPI-I uniqueness per organization is a plain database constraint.
@@ -200,6 +241,17 @@ class ProviderDetails(models.Model):
     provider_number = ProviderNumberField("Medicare provider number", max_length=8, blank=True)
     ahpra_number = AhpraNumberField("AHPRA number", max_length=13, blank=True)
     hospital_provider_number = models.CharField(max_length=32, blank=True)
+    verification_status = models.CharField(
+        "verification", max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED
+    )
+    # The register's own value for the HPI-I's status (e.g. "A", "Active", "Deactivated"), as sent.
+    verification_hpii_status = models.CharField("HPI-I status (register)", max_length=32, null=True, blank=True)
+    verification_checked_at = models.DateTimeField("last check", null=True, blank=True)
+    verification_next_check_at = models.DateTimeField("next check", null=True, blank=True)
+    # The register's service-message codes and reasons, or why it could not be asked.
+    verification_message = models.CharField("verification message", max_length=500, blank=True)
+    # The HPI-I the register gave for a search by AHPRA number: shown, never copied into hpii_number.
+    verification_found_hpii = models.CharField("HPI-I found (register)", max_length=16, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -214,6 +266,16 @@ class ProviderDetails(models.Model):
                 name="provider_hpii_per_org_unique",
             ),
         ]
+        indexes = [
+            # The revalidation sweep (verification/schedule.py): details whose next check is due.
+            models.Index(
+                fields=["verification_next_check_at"],
+                condition=Q(verification_next_check_at__isnull=False),
+                name="provider_next_check_idx",
+            ),
+            # The admin's filter by verification state.
+            models.Index(fields=["verification_status"], name="provider_verification_idx"),
+        ]
 
     def __str__(self):
         return f"Provider details of {self.user_id}"
@@ -222,15 +284,29 @@ class ProviderDetails(models.Model):
     def is_complete(self) -> bool:
         return provider_details_complete(lambda field: getattr(self, field))
 
+    @property
+    def is_prescribable(self) -> bool:
+        return provider_details_prescribable(lambda field: getattr(self, field))
+
+    @property
+    def has_identity(self) -> bool:
+        """Something the register can be searched by: an HPI-I or an AHPRA number."""
+        return bool(self.hpii_number or self.ahpra_number)
+
+
+# The verification state's columns, in the model's order: written by the verification app only.
+VERIFICATION_FIELDS = tuple(
+    field.name for field in ProviderDetails._meta.concrete_fields if field.name.startswith("verification_")
+)
 
 # THE provider field list: ProviderDetails' own columns, in the model's order (everything but the
-# key, the organization copy and the timestamps). The services, the API's input and output, the
+# key, the organization copy, the verification state and the timestamps). The services, the API's input and output, the
 # users list's SQL, the importer's columns and the admin's forms all read it, so a field added to
 # the model (and its migration) is everywhere at once.
 PROVIDER_FIELDS = tuple(
     field.name
     for field in ProviderDetails._meta.concrete_fields
-    if field.name not in ("user", "organization", "created_at", "updated_at")
+    if field.name not in ("user", "organization", "created_at", "updated_at") and field.name not in VERIFICATION_FIELDS
 )
 
 # What a prescriber needs on file; prescriber_number too unless the prescriber type is T.
@@ -252,6 +328,33 @@ def provider_details_missing(get) -> list[str]:
     if get("prescriber_type") != "T" and not get("prescriber_number"):
         missing.append("prescriber_number")
     return missing
+
+
+def access_not_expired_q() -> Q:
+    """not User.access_expired, as a query condition on User."""
+    return Q(access_expires_at__isnull=True) | Q(access_expires_at__gt=Now())
+
+
+def verification_required() -> bool:
+    """HI_VERIFICATION_REQUIRED (default on): prescribing needs the register's `verified`. Off only
+    while an operator watches the first outcomes (check --deploy warns)."""
+    return getattr(settings, "HI_VERIFICATION_REQUIRED", True)
+
+
+def provider_details_prescribable(get) -> bool:
+    """THE rule for what provider details let a provider prescribe: complete, and verified by the
+    register (unless HI_VERIFICATION_REQUIRED is off). provider_details_prescribable_q is the same in SQL."""
+    if not provider_details_complete(get):
+        return False
+    return not verification_required() or get("verification_status") == VerificationStatus.VERIFIED
+
+
+def provider_details_prescribable_q(prefix: str = "", *, required: bool | None = None) -> Q:
+    """provider_details_prescribable() as a query condition (`required`: the setting, read now if None)."""
+    condition = provider_details_complete_q(prefix)
+    if verification_required() if required is None else required:
+        condition &= Q(**{f"{prefix}verification_status": VerificationStatus.VERIFIED})
+    return condition
 
 
 def provider_details_complete_q(prefix: str = "") -> Q:

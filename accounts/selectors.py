@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from accounts.models import User
-from config.db import PreparedQuery
+from core.db import PreparedQuery
 
 
 def user_queryset(*, organization_id):

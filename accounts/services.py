@@ -8,19 +8,26 @@ and sends the domain signal. Work outside the database (Cognito) happens after c
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import roles as role_names
 from accounts import signals
-from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
+from accounts.models import (
+    PERSON_IDENTIFYING_FIELDS,
+    PROVIDER_FIELDS,
+    ProviderDetails,
+    User,
+    VerificationStatus,
+    verification_status_when_asked,
+)
 from audit.changes import validated_reason
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 USER_FIELDS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_expires_at")
 # Needed when a user is created with the provider role (the workflow page's "from scratch").
@@ -36,6 +43,12 @@ _CONFLICTS = {
         "partner_user_id",
         "partner_user_id_conflict",
         "Another user of this organization already has this partner_user_id.",
+    ),
+    # Not a database constraint: checked under login_name_lock (see _check_conflicts).
+    "scim_user_name": (
+        "email",
+        "user_already_exists",
+        "Another user of this organization signs in through the identity provider with this email as its userName.",
     ),
     "provider_hpii_per_org_unique": (
         "provider_details.hpii_number",
@@ -97,8 +110,12 @@ def user_create(
     if errors:
         raise ValidationError(errors)
 
+    identity_given = details is not None and any(getattr(details, f) for f in PERSON_IDENTIFYING_FIELDS)
+    if identity_given:
+        _mark_identity_changed(details)
     with transaction.atomic():
-        _check_conflicts(user, details)
+        login_name_lock(organization_id=organization.pk, names=[user.email])
+        _check_conflicts(user, details, claims_login_name=True)
         with _conflicts_as_409():
             _save(user, actor)
             if details is not None:
@@ -119,6 +136,10 @@ def user_create(
                 changes=_diff({}, _snapshot(details, PROVIDER_FIELDS)),
             )
         signals.user_created.send(sender=User, user=user)
+        if identity_given:
+            signals.provider_identity_changed.send(
+                sender=User, user=user, previous_status=VerificationStatus.UNVERIFIED, actor=actor
+            )
     return user
 
 
@@ -129,13 +150,23 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
         raise ValueError(f"user_update does not change {sorted(unknown)}")
     with transaction.atomic():
         user = _lock(user)
-        _refuse_if_disabled(user)
+        refuse_if_disabled(user)
 
         before = _snapshot(user, USER_FIELDS)
         expires_before = user.access_expires_at
         for field, value in data.items():
             setattr(user, field, value)
         _blank_to_null(user, data)
+        if expires_before is not None and expires_before <= timezone.now() and user.access_expires_at != expires_before:
+            # Cleared or moved, a passed expiry would hand back access that has ended: staff
+            # re-enable the user instead (user_enable), which is audited as such.
+            raise ApplicationError(
+                f"Access expired at {expires_before.astimezone(datetime.UTC).isoformat()}: it can't be cleared or "
+                "moved. The user is disabled within a minute; platform staff re-enable them.",
+                code="access_expired",
+                status=409,
+                field="access_expires_at",
+            )
         errors = _clean(user, exclude=["password", "last_login", "organization"])  # not changeable here
         errors.update(_expiry_errors(user, changed=user.access_expires_at != expires_before))
 
@@ -154,9 +185,17 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
 
         user_changes = _diff(before, _snapshot(user, USER_FIELDS))
         details_changes = _diff(details_before, _snapshot(details, PROVIDER_FIELDS)) if provider_details else {}
+        if "email" in user_changes:
+            login_name_lock(organization_id=user.organization_id, names=[user.email])
+        identity_changed = bool(details_changes) and not set(PERSON_IDENTIFYING_FIELDS).isdisjoint(details_changes)
+        previous_verification = details.verification_status if details is not None else None
+        if identity_changed:
+            # Can't prescribe on the old answer: these details are not what the register was asked about.
+            _mark_identity_changed(details)
         _check_conflicts(
             user if user_changes else None,
             details if "hpii_number" in details_changes else None,
+            claims_login_name="email" in user_changes,
         )
         with _conflicts_as_409():
             if user_changes:
@@ -195,6 +234,10 @@ def user_update(*, user: User, actor: Actor, data: dict, provider_details: dict 
             )
         elif details_changes:
             signals.provider_details_updated.send(sender=User, user=user)
+        if identity_changed:
+            signals.provider_identity_changed.send(
+                sender=User, user=user, previous_status=previous_verification, actor=actor
+            )
     return user
 
 
@@ -202,7 +245,7 @@ def user_roles_set(*, user: User, actor: Actor, roles) -> User:
     """Replace the roles. Provider details are never touched: they apply again if provider returns."""
     with transaction.atomic():
         user = _lock(user)
-        _refuse_if_disabled(user)  # before the body's checks, as user_update does
+        refuse_if_disabled(user)  # before the body's checks, as user_update does
         roles = _validated_roles(roles)
         if user.roles == roles:
             return user
@@ -280,6 +323,19 @@ def user_enable(*, user: User, actor: Actor) -> User:
 # --- rules ---------------------------------------------------------------------------------------
 
 
+def _mark_identity_changed(details: ProviderDetails) -> None:
+    """Details with an HPI-I or AHPRA number are asked about (pending); without either there is
+    nothing to search the register by (unverified). The old answer was about other details: its
+    HPI-I status, message, HPI-I found and next check go (checked_at stays: when it last answered)."""
+    details.verification_status = (
+        verification_status_when_asked() if details.has_identity else VerificationStatus.UNVERIFIED
+    )
+    details.verification_hpii_status = None
+    details.verification_message = ""
+    details.verification_found_hpii = None
+    details.verification_next_check_at = None
+
+
 def _validated_roles(roles) -> list[str]:
     if not isinstance(roles, (list, tuple)) or not roles:
         raise ApplicationError(
@@ -314,10 +370,13 @@ def _expiry_errors(user: User, *, changed: bool) -> dict:
     return {}
 
 
-def _refuse_if_disabled(user: User) -> None:
+def refuse_if_disabled(user: User) -> None:
+    """409 user_disabled: a disabled user can't be changed (or asked about) through the API."""
     if user.is_disabled:
         raise ApplicationError(
-            "This user is disabled and can't be changed through the API.", code="user_disabled", status=409
+            "This user is disabled and can't be changed; platform staff re-enable them in the admin.",
+            code="user_disabled",
+            status=409,
         )
 
 
@@ -341,23 +400,41 @@ def _fill_details_from_user(details: ProviderDetails, user: User, *, given: dict
             setattr(details, field, getattr(user, field) or "")
 
 
-def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None:
+def _check_conflicts(user: User | None, details: ProviderDetails | None, *, claims_login_name: bool = False) -> None:
     if user is not None:
-        # One query for both user-level rules: lower(email) is served by the unique index
+        # One query for the user-level rules: lower(email) is served by the unique index
         # user_email_ci_unique (iexact's UPPER() is not), the partner id by its per-org constraint.
-        same = Q(email_lower=user.email.lower())
+        email = user.email.lower()
+        same = Q(email_lower=email)
         if user.partner_user_id:
             same |= Q(organization_id=user.organization_id, partner_user_id=user.partner_user_id)
+        if claims_login_name:
+            # An identity provider finds users by SCIM userName, and a user SCIM never wrote answers
+            # to its e-mail: no user's e-mail may be another user's userName in the organization,
+            # or the identity provider could update or disable the wrong one. (The SCIM identity is
+            # named by its relation: accounts doesn't import the scim app.) The caller holds
+            # login_name_lock for the e-mail, which SCIM takes too before it checks a userName.
+            same |= Q(
+                organization_id=user.organization_id,
+                user_name_lower=email,
+                scim_identity__deleted_at__isnull=True,
+            )
+        users = User.objects.alias(email_lower=Lower("email"))
+        if claims_login_name:
+            users = users.alias(user_name_lower=Lower("scim_identity__user_name"))
         clashes = list(
-            User.objects.alias(email_lower=Lower("email"))
-            .filter(same)
+            users.filter(same)
             .exclude(pk=user.pk)
-            .values_list("email", flat=True)[:2]
+            .values_list("email", "organization_id", "partner_user_id")[:3]
         )
-        if user.email.lower() in (email.lower() for email in clashes):
+        if any(other.lower() == email for other, _org, _partner in clashes):
             _raise_conflict("user_email_ci_unique")
-        if clashes:
+        if user.partner_user_id and any(
+            org == user.organization_id and partner == user.partner_user_id for _email, org, partner in clashes
+        ):
             _raise_conflict("user_partner_id_per_org_unique")
+        if clashes:
+            _raise_conflict("scim_user_name")
     if (
         details is not None
         and details.hpii_number
@@ -366,6 +443,18 @@ def _check_conflicts(user: User | None, details: ProviderDetails | None) -> None
         .exists()
     ):
         _raise_conflict("provider_hpii_per_org_unique")
+
+
+def login_name_lock(*, organization_id, names) -> None:
+    """Hold, until the transaction ends, the organization's lock on each of these login names
+    (case-insensitive): the SCIM userNames and the e-mail addresses an identity provider matches
+    users by. Taken in one order, so two writers claiming each other's names can't deadlock."""
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one writer at a time anyway
+    keys = sorted({f"login-name:{organization_id}:{name.strip().lower()}" for name in names if name})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def _raise_conflict(constraint: str):

@@ -7,9 +7,10 @@ which asks for the old one), groups, permissions or superuser flag, and no group
 The admin's pages ask `may_manage_staff` to decide what to offer; these services enforce it again,
 whatever the page sent.
 
-Every change of a staff member's privileges (is_staff, is_superuser, is_active, groups, permissions),
-and every change of a group's permissions, writes `staff.privileges_changed` in the change's
-transaction. Staff belong to no organization, so the event has none.
+Every change of a staff member's privileges (is_staff, is_superuser, is_active, groups, permissions)
+or of how they sign in (e-mail, password), and every change of a group's permissions, writes
+`staff.privileges_changed` in the change's transaction. Staff belong to no organization, so the
+event has none.
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -104,6 +105,9 @@ def staff_member_save(*, actor: User, member: User, groups=None, permissions=Non
 
         after = staff_privileges(member)
         changes = _diff(before, after, PRIVILEGE_KEYS)
+        if not creating and stored.email != member.email:
+            # Whoever holds the new address signs in as this member: as privileged as a new password.
+            changes["email"] = {"from": stored.email, "to": member.email}
         if changes:
             audit_event_record(
                 action=AuditEvent.Action.STAFF_PRIVILEGES_CHANGED,
@@ -120,6 +124,30 @@ def ensure_may_set_password(*, actor: User) -> None:
     their own included; everyone changes their own through /admin/password_change/."""
     if not may_manage_staff(actor):
         _refuse("Only a superuser sets a staff member's password.")
+
+
+def staff_password_set(*, actor: User, member: User, password: str | None) -> User:
+    """Set a staff member's password (None: no password sign-in at all); superusers only. The old
+    password is not asked, so whoever does it could sign in as the member: it is recorded, without
+    the password."""
+    ensure_may_set_password(actor=actor)
+    with transaction.atomic():
+        stored = User.objects.select_for_update().filter(pk=member.pk).first()
+        if stored is None or stored.organization_id is not None or not stored.is_staff:
+            _refuse("Only platform staff are managed here.")
+        if password is None:
+            stored.set_unusable_password()
+        else:
+            stored.set_password(password)
+        stored.save(update_fields=["password"])
+        audit_event_record(
+            action=AuditEvent.Action.STAFF_PRIVILEGES_CHANGED,
+            actor=Actor.staff(actor),
+            organization_id=None,
+            user_id=stored.pk,
+            changes={"password": "set" if password is not None else "removed"},
+        )
+    return stored
 
 
 def group_save(*, actor: User, group: Group, permissions=None) -> Group:

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from audit.export import CSV_COLUMNS, audit_event_csv_row
 from audit.models import AuditEvent
-from config import csv as safe_csv
+from core import csv as safe_csv
 from core.admin_mixins import ReadOnlyAdminMixin
 
 
@@ -82,10 +82,10 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         events = changelist.get_queryset(request).select_related("organization")
 
         def rows():
-            writer = safe_csv.writer(safe_csv.Echo())  # every cell neutralised (config/csv.py)
+            writer = safe_csv.writer(safe_csv.Echo())  # every cell neutralised (core/csv.py)
             yield writer.writerow(CSV_COLUMNS)
             for event in events.iterator(chunk_size=1000):
-                yield writer.writerow(audit_event_csv_row(event))
+                yield writer.writerow(audit_event_csv_row(event, for_practice=False))
 
         filename = f"audit-events-{timezone.now():%Y%m%d-%H%M%S}.csv"
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

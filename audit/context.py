@@ -1,6 +1,6 @@
 """Who is acting: set at the edge (authentication, the admin, a command), read where the audit row is written.
 
-The request id is plumbing and lives in config.request_id."""
+The request id is plumbing and lives in core.request_id."""
 
 from dataclasses import dataclass
 

@@ -1,5 +1,14 @@
+import hashlib
+
 from django.conf import settings
 from django.db import models
+
+
+def staff_pseudonym(staff_id: str) -> str:
+    """What a practice sees of the platform staff member behind a change: the same name for the same
+    person in every event, and neither their name, e-mail nor account id. (A user id is 122 random
+    bits, so the hash can't be walked back.)"""
+    return "staff-" + hashlib.sha256(staff_id.encode()).hexdigest()[:10]
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -24,6 +33,7 @@ class AuditEvent(models.Model):
         USER_ENABLED = "user.enabled"
         PROVIDER_DETAILS_UPDATED = "provider_details.updated"
         USER_COGNITO_SYNC_FAILED = "user.cognito_sync_failed"
+        USER_PROVIDER_VERIFICATION_CHANGED = "user.provider_verification_changed"
         STAFF_PRIVILEGES_CHANGED = "staff.privileges_changed"
         ORGANIZATION_CREATED = "organization.created"
         ORGANIZATION_UPDATED = "organization.updated"
@@ -37,6 +47,7 @@ class AuditEvent(models.Model):
         WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"
         WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint.deleted"
         WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+        WEBHOOK_DELIVERY_REDELIVERED = "webhook_delivery.redelivered"
         SCIM_TOKEN_CREATED = "scim_token.created"
         SCIM_TOKEN_REVOKED = "scim_token.revoked"
 
@@ -86,3 +97,11 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")
+
+    def actor_for_practice(self) -> dict:
+        """The actor as a practice sees it (its API, webhooks, exports): platform staff by pseudonym.
+        Platform staff, in the admin, see the person (actor_id, actor_name)."""
+        if self.actor_type == self.ActorType.STAFF:
+            pseudonym = staff_pseudonym(self.actor_id)
+            return {"type": self.actor_type, "id": pseudonym, "name": pseudonym}
+        return {"type": self.actor_type, "id": self.actor_id, "name": self.actor_name}

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from audit.context import Actor
 from audit.models import AuditEvent
-from config.request_id import get_request_id
+from core.request_id import get_request_id
 
 # Sent inside the change's transaction with `event=` (the AuditEvent just written). Receivers may
 # only write rows in that transaction (never call out).

@@ -20,8 +20,13 @@ call for MS milliseconds, and a serving table follows the first N's: GET one use
 creates from 32 connections with the same reads measured alongside, alternating (two rounds) at +0 ms and at
 +MS per Cognito call (creates/s kept, and read p99 against idle: issue 13's targets).
 
+With `--fairness`, a fairness table follows the first N's: a second practice (B) sends one create
+at a time and reads one of its users, alone and then while practice A holds 64 concurrent creates
+(A's client waits Retry-After after each 503, as the README asks integrators to): B's create p99
+and read p99 against their idle values, B's refusals and A's. `--fairness-only` runs it alone.
+
 Run: `make bench`, or `.venv/bin/python bench/run.py [--quick] [--n 1000,1000000] [--duration 10]
-[--cognito-latency 80]`.
+[--cognito-latency 80] [--fairness]`.
 Needs wrk (`apt-get install -y wrk`) and PostgreSQL on 127.0.0.1:5432.
 """
 
@@ -379,6 +384,27 @@ end
 """ + LUA_DONE
 
 
+LUA_BACK_OFF = r"""
+local refused = 0
+response = function(status, headers, body)
+  if status == 503 or status == 429 then refused = refused + tonumber(headers["Retry-After"] or "1") end
+end
+delay = function()
+  if refused > 0 then
+    refused = refused - 1
+    return 1000
+  end
+  return 0
+end
+"""
+
+
+def lua_create_backing_off(token: str, path: str, tag: str, hpii_offset: int = 0) -> str:
+    """lua_create, whose client waits Retry-After seconds before its next request after a 503 or a 429
+    (wrk runs one Lua state for all its connections: each refusal delays one next request)."""
+    return lua_create(token, path, tag, hpii_offset) + LUA_BACK_OFF
+
+
 def lua_put(token: str, paths: list[str], bodies: list[str]) -> str:
     """PUT paths in turn; each pass over the list sends the next body, so every request changes something."""
     return f"""
@@ -413,6 +439,8 @@ def run_wrk(base_url: str, script: str, duration: int, connections: int) -> dict
         if line.startswith("BENCH "):
             stats = json.loads(line[len("BENCH "):])
             stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+            # Refusals (503 server_busy, 429) come back fast: a row's writes are its 2xx answers.
+            stats["ok_rps"] = (stats["requests"] - stats["non2xx"]) / (stats["duration_us"] / 1e6)
             return stats
     raise SystemExit(f"wrk failed:\n{result.stdout}\n{result.stderr}")
 
@@ -445,6 +473,8 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_DEBUG": "false",
+        # Several processes with DEBUG off start only over a shared cache (core/limits.py), as deployed.
+        "DJANGO_CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/5"),
         "DJANGO_SETTINGS_MODULE": "bench.settings",  # the product plus /bench/floor
         # The throttle still runs on every request; its budget is raised so the load isn't refused.
         "API_THROTTLE_RATE": "100000000/min",
@@ -467,14 +497,7 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
     )
     try:
         wait_http(f"{base_url}/healthz")
-        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-        token_request = urllib.request.Request(  # noqa: S310
-            f"{base_url}/v1/oauth/token", data=b"grant_type=client_credentials", method="POST",
-            headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
-        )
-        with urllib.request.urlopen(token_request, timeout=10) as response:  # noqa: S310
-            token = json.loads(response.read())["access_token"]
-
+        token = issue_token(base_url, client)
         users = f"/v1/organizations/{org_id}/users"
         read_ids, role_ids, disable_ids = sample_ids(url, org_id)
         cursor = deep_cursor(url, org_id, n // 2)
@@ -488,6 +511,9 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         assert http("GET", f"{base_url}{users}/{read_ids[0]}", token)[0] == 200
 
         rows = []
+        if args.fairness_only:
+            FAIRNESS.extend(measure_fairness(base_url, env, token, users, args))
+            return rows
         if args.serving_only and proxy is not None:
             SERVING.extend(measure_serving(base_url, token, users, read_ids, proxy, args, gunicorn.pid))
             return rows
@@ -524,6 +550,8 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
             stats["note"] = f"only {len(disable_ids)} distinct users: the rest were no-op repeats"
         if proxy is not None and n == serving_n:
             SERVING.extend(measure_serving(base_url, token, users, read_ids, proxy, args, gunicorn.pid))
+        if args.fairness and n == serving_n:
+            FAIRNESS.extend(measure_fairness(base_url, env, token, users, args))
         return rows
     finally:
         gunicorn.terminate()
@@ -551,7 +579,9 @@ def measure_serving(base_url, token, users, read_ids, proxy, args, master_pid) -
     # a drift would otherwise count against whichever latency was measured second.
     for offset, latency_ms in enumerate((0, args.cognito_latency) * SERVING_ROUNDS, start=1):
         proxy.latency = latency_ms / 1000
-        creates = lua_create(token, users, f"serve{offset}-{uuid.uuid4().hex[:6]}", hpii_offset=offset * 10_000_000)
+        # The writers wait Retry-After after a refusal, as the README asks integrators to.
+        creates = lua_create_backing_off(token, users, f"serve{offset}-{uuid.uuid4().hex[:6]}",
+                                         hpii_offset=offset * 10_000_000)
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             writing = pool.submit(run_wrk, base_url, creates, args.duration, WRITERS)
             time.sleep(1)  # the writers are up to speed before the reads are timed
@@ -571,24 +601,100 @@ def print_serving(rows: list[dict], latency_ms: int) -> None:
     sizing = _gunicorn_sizing()
     print(f"\nServing: gunicorn.conf.py ({sizing}); Cognito through a proxy adding 0 or {latency_ms} ms to "
           f"every call; wrk -t1, {ARGS.duration} s per row, reads from {READERS} connections\n")
-    print("| row | Cognito +ms | req/s | p50 ms | p95 ms | p99 ms | worker peak RSS MB | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| row | Cognito +ms | req/s | 2xx/s | p50 ms | p95 ms | p99 ms | worker peak RSS MB | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['label']} | {r['latency_ms']} | {r['rps']:.1f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | "
-              f"{r['p99'] / 1000:.1f} | {r['rss']:.0f} | {r['non2xx'] + r['socket_errors']} |")
+        print(f"| {r['label']} | {r['latency_ms']} | {r['rps']:.1f} | {r['ok_rps']:.1f} | {r['p50'] / 1000:.1f} | "
+              f"{r['p95'] / 1000:.1f} | {r['p99'] / 1000:.1f} | {r['rss']:.0f} | {r['non2xx'] + r['socket_errors']} |")
     idle = rows[0]
 
     def mean(label, latency, field):
         values = [r[field] for r in rows[1:] if r["label"].startswith(label) and r["latency_ms"] == latency]
         return sum(values) / len(values)
 
-    kept = mean("POST", latency_ms, "rps") / mean("POST", 0, "rps")
+    kept = mean("POST", latency_ms, "ok_rps") / mean("POST", 0, "ok_rps")
     read_ratio = mean("GET", latency_ms, "p99") / max(idle["p99"], 1)
-    print(f"\ncreates/s at +{latency_ms} ms over +0 ms (means of {SERVING_ROUNDS} rounds each): {kept:.2f} "
+    print(f"\ncreates answered 2xx a second at +{latency_ms} ms over +0 ms (means of {SERVING_ROUNDS} rounds each): "
+          f"{kept:.2f} "
           f"(target >= 0.7: {'met' if kept >= 0.7 else 'missed'})")
     print(f"read p99 during the creates at +{latency_ms} ms (mean) over idle p99: {read_ratio:.1f} "
           f"(target <= 10: {'met' if read_ratio <= 10 else 'missed'})")
     sys.stdout.flush()
+
+
+FLOODERS = 64  # practice A's concurrent creates in the fairness rows (issue 22)
+FAIRNESS: list[dict] = []
+
+
+def measure_fairness(base_url, env, token_a, users_a, args) -> list[dict]:
+    """Practice B's creates (one at a time) and reads (one connection), alone, then while practice A
+    holds FLOODERS concurrent creates."""
+    org_b = manage(env, "create_organization", "--name", "Bench Practice B").strip().splitlines()[-1].strip()
+    client_b = json.loads(
+        manage(env, "create_api_client", "--organization", org_b, "--name", "bench B", "--scopes", SCOPES, "--json")
+    )
+    token_b = issue_token(base_url, client_b)
+    users_b = f"/v1/organizations/{org_b}/users"
+    reader = {"given_name": "Read", "family_name": "Me", "email": f"read-me-{uuid.uuid4().hex[:8]}@b.example"}
+    status, created = http("POST", f"{base_url}{users_b}", token_b, reader)
+    assert status == 201, status
+    reads_b = lua_get(token_b, [f"{users_b}/{created['id']}"])
+    seconds = args.duration
+
+    def b_alone_and_alongside(label: str, offset: int, flood: bool) -> list[dict]:
+        creates_b = lua_create(token_b, users_b, f"b{offset}-{uuid.uuid4().hex[:6]}", hpii_offset=offset * 10_000_000)
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            flooding = None
+            if flood:
+                creates_a = lua_create_backing_off(token_a, users_a, f"a{offset}-{uuid.uuid4().hex[:6]}",
+                                                   hpii_offset=(offset + 1) * 10_000_000)
+                flooding = pool.submit(run_wrk, base_url, creates_a, seconds + 2, FLOODERS)
+                time.sleep(2)  # A's connections are all waiting or refused before B is timed
+            creating = pool.submit(run_wrk, base_url, creates_b, seconds, 1)
+            reading = pool.submit(run_wrk, base_url, reads_b, seconds, 1)
+            rows = [{"label": f"B: POST create, 1 connection, {label}", **creating.result()},
+                    {"label": f"B: GET one user, 1 connection, {label}", **reading.result()}]
+            if flooding is not None:
+                rows.insert(0, {"label": f"A: POST create, {FLOODERS} connections (waits Retry-After)",
+                                **flooding.result()})
+        return rows
+
+    rows = b_alone_and_alongside("idle", 1, flood=False)
+    rows += b_alone_and_alongside(f"during A's {FLOODERS}", 2, flood=True)
+    for r in rows:
+        print(f"  fairness: {r['label']}: {r['rps']:.1f} req/s, p99 {r['p99'] / 1000:.1f} ms, "
+              f"non-2xx {r['non2xx']}", flush=True)
+    return rows
+
+
+def print_fairness(rows: list[dict]) -> None:
+    print(f"\nFairness: gunicorn.conf.py ({_gunicorn_sizing()}), API_CONCURRENT_WRITES and "
+          f"API_WRITES_PER_ORGANIZATION at their defaults; wrk -t1, {ARGS.duration} s per B row\n")
+    print("| row | requests | req/s | p50 ms | p95 ms | p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['label']} | {r['requests']} | {r['rps']:.1f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | "
+              f"{r['p99'] / 1000:.1f} | {r['non2xx'] + r['socket_errors']} |")
+    by_label = {r["label"].split(",")[0] + (" flood" if "during" in r["label"] else ""): r for r in rows}
+    create_ratio = by_label["B: POST create flood"]["p99"] / max(by_label["B: POST create"]["p99"], 1)
+    read_ratio = by_label["B: GET one user flood"]["p99"] / max(by_label["B: GET one user"]["p99"], 1)
+    b_refused = sum(r["non2xx"] + r["socket_errors"] for r in rows if r["label"].startswith("B"))
+    a = next(r for r in rows if r["label"].startswith("A"))
+    print(f"\nB's create p99 during A's flood over idle: {create_ratio:.1f} "
+          f"(target <= 2: {'met' if create_ratio <= 2 else 'missed'}); B's read p99: {read_ratio:.1f}")
+    print(f"B refused: {b_refused} (target 0); A: {a['requests'] - a['non2xx']} answered 2xx, "
+          f"{a['non2xx']} refused (503 server_busy)")
+    sys.stdout.flush()
+
+
+def issue_token(base_url: str, client: dict) -> str:
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    token_request = urllib.request.Request(  # noqa: S310
+        f"{base_url}/v1/oauth/token", data=b"grant_type=client_credentials", method="POST",
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(token_request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())["access_token"]
 
 
 def _gunicorn_sizing() -> str:
@@ -643,13 +749,20 @@ def main() -> None:
         help="with --cognito-latency: only the serving table (about 1.5 minutes instead of 7)",
     )
     parser.add_argument(
+        "--fairness", action="store_true",
+        help="add the fairness table: practice B's creates and reads alone and during practice A's 64 concurrent "
+             "creates (run after the first N)",
+    )
+    parser.add_argument("--fairness-only", action="store_true", help="only the fairness table (about a minute)")
+    parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_perf"),
         help="the database to (re)create; everything in it is dropped",
     )
     ARGS = args = parser.parse_args()
     if args.serving_only and args.cognito_latency is None:
         parser.error("--serving-only needs --cognito-latency MS")
-    sizes = [1000] if args.quick or args.serving_only else [int(x.replace("_", "")) for x in args.n.split(",")]
+    one_size = args.quick or args.serving_only or args.fairness_only
+    sizes = [1000] if one_size else [int(x.replace("_", "")) for x in args.n.split(",")]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     (ROOT / "var").mkdir(exist_ok=True)
@@ -686,6 +799,8 @@ def main() -> None:
             print_table(n, rows)
     if SERVING:
         print_serving(SERVING, args.cognito_latency)
+    if FAIRNESS:
+        print_fairness(FAIRNESS)
     if len(results) > 1:
         small, large = results[0], results[-1]
         print(f"\np50 at N = {large[0]:,} over p50 at N = {small[0]:,} (target <= 1.5 for reads):")

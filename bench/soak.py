@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
+import os
 import random
 import sys
 import tempfile
@@ -78,7 +79,9 @@ class Load:
 
 
 def run(duration: float, max_requests: int, clients: int, database_url: str, log_dir: Path) -> dict:
-    stack = Stack(database_url, log_dir=log_dir)
+    # Two processes with DEBUG off start only over a shared cache (core/limits.py).
+    stack = Stack(database_url, log_dir=log_dir,
+                  extra_env={"DJANGO_CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/5")})
     try:
         stack.start_cognito()
         organization_id, client_id, secret = stack.prepare_database()

@@ -6,7 +6,7 @@ request line of a request it can't parse ("Invalid request from ip=...: Invalid 
 
 from gunicorn.glogging import Logger
 
-from config.logging_filters import RedactCredentials
+from core.logging_filters import RedactCredentials
 
 
 class RedactingLogger(Logger):

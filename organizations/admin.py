@@ -21,8 +21,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
-from config.errors import ApplicationError
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.errors import ApplicationError
 from organizations import services
 from organizations.models import ApiClient, Organization
 

@@ -16,7 +16,7 @@ from audit.changes import changes_between, save_with_history, snapshot, validate
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from organizations.models import ApiClient, Organization
 from organizations.signals import organization_active_changed
 

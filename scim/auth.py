@@ -4,6 +4,7 @@ import datetime
 
 from django.utils import timezone
 
+from core.write_gate import take_write_turn
 from scim.models import ScimToken
 from scim.services import token_hash
 
@@ -25,6 +26,8 @@ def authenticate(request) -> ScimToken | None:
     )
     if token is None:
         return None
+    # The caller is known: a write now waits for its organization's turn (raises when refused).
+    take_write_turn(request, ("organization", token.organization_id))
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -8,6 +8,7 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
+from django.conf import settings
 from pydantic import Field
 from scim2_models import (
     URN,
@@ -64,6 +65,11 @@ class AuPrescriber(Extension):
     provider_number: str | None = Field(None, description="Medicare provider number.")
     ahpra_number: str | None = Field(None, description="Three letters and ten digits.")
     hospital_provider_number: str | None = None
+    verification_status: Annotated[str | None, Mutability.read_only] = Field(
+        None,
+        description="What the HI Service said about these details (unverified, pending, verified, mismatch, "
+        "not_found, inactive, error); prescribing needs verified. Read-only.",
+    )
 
 
 class AuName(ComplexAttribute):
@@ -120,8 +126,12 @@ def fill_emails_from_user_name(payload: dict) -> dict:
     return payload
 
 
+# Shown, never written: the register's verdict is the verification app's to set.
+READ_ONLY_EXTENSION_FIELDS = ("verification_status",)
 # Extension attribute (python name) -> provider-details field. The same names, by design.
-EXTENSION_FIELDS = {name: name for name in AuPrescriber.model_fields if name not in ("schemas",)}
+EXTENSION_FIELDS = {
+    name: name for name in AuPrescriber.model_fields if name not in ("schemas", *READ_ONLY_EXTENSION_FIELDS)
+}
 
 # Our field (as the REST API's validation names it) -> the SCIM attribute an error names.
 ATTRIBUTE_OF_FIELD = {
@@ -162,7 +172,13 @@ def service_provider_config(base_url: str) -> ServiceProviderConfig:
     return ServiceProviderConfig(
         documentation_uri=None,
         patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        # No Bulk endpoint; its two RFC 7643 §5 limits are the ones every request meets: the
+        # operations of one PATCH (SCIM_MAX_PATCH_OPERATIONS) and the body's size.
+        bulk=Bulk(
+            supported=False,
+            max_operations=settings.SCIM_MAX_PATCH_OPERATIONS,
+            max_payload_size=settings.MAX_REQUEST_BODY_BYTES,
+        ),
         filter=Filter(supported=True, max_results=MAX_COUNT),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),
@@ -214,7 +230,10 @@ def user_resource(user, identity, base_url: str) -> Any:
     if details is not None:
         values = {name: getattr(details, field) for name, field in EXTENSION_FIELDS.items()}
         values["date_of_birth"] = details.date_of_birth.isoformat() if details.date_of_birth else None
-        extension = AuPrescriber(**{name: (value or None) for name, value in values.items()})
+        extension = AuPrescriber(
+            **{name: (value or None) for name, value in values.items()},
+            verification_status=details.verification_status,
+        )
     assignable = [role for role in user.roles if role in role_names.ASSIGNABLE_ROLES]
     resource = ScimUser(
         id=str(user.pk),

@@ -27,8 +27,7 @@ from accounts.services import USER_FIELDS
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.api.errors import django_validation_errors, flatten_errors
-from config.errors import ApplicationError
+from core.errors import ApplicationError, django_validation_errors, flatten_errors
 from identifiers.checks import IdentifierError, validate_au_phone
 from scim import resources
 from scim.models import ScimIdentity, ScimToken
@@ -111,6 +110,8 @@ def scim_user_create(*, token: ScimToken, resource) -> User:
     roles = fields.pop("access_roles", None)
     try:
         with transaction.atomic():
+            # Both names up front, in one order: the create below claims the e-mail too.
+            account_services.login_name_lock(organization_id=organization.pk, names=[user_name, fields.get("email")])
             _check_user_name_free(organization.pk, user_name, exclude_user_id=None)
             with _as_scim_errors():
                 user = account_services.user_create(
@@ -154,6 +155,9 @@ def scim_user_apply(*, token: ScimToken, user: User, identity: ScimIdentity | No
 
     try:
         with transaction.atomic():
+            account_services.login_name_lock(
+                organization_id=user.organization_id, names=[user_name, profile.get("email")]
+            )
             _identity_update(user=user, identity=identity, user_name=user_name, external_id=external_id, actor=actor)
             with _as_scim_errors():
                 if profile or details:
@@ -266,6 +270,9 @@ def _user_name_taken() -> ScimError:
 
 
 def _check_user_name_free(organization_id, user_name: str, *, exclude_user_id) -> None:
+    # The REST API's creates and e-mail changes take the same lock for the e-mail they claim
+    # (accounts.services.login_name_lock): between the check and the commit, nobody takes the name.
+    account_services.login_name_lock(organization_id=organization_id, names=[user_name])
     key = user_name.lower()
     identities = (
         ScimIdentity.objects.alias(key=Lower("user_name"))
@@ -290,6 +297,12 @@ def _identity_update(*, user: User, identity: ScimIdentity | None, user_name: st
     after = {"scim.userName": user_name, "scim.externalId": external_id}
     if identity is not None and before == after:
         return
+    changed = [key for key in after if before[key] != after[key]]
+    if changed and user.is_disabled:
+        # As for every other attribute: an identity provider re-pointing a disabled user's login name
+        # could make it answer for someone else.
+        attribute = changed[0].removeprefix("scim.")
+        raise ScimError(400, f"{attribute}: this user is disabled and can't be changed through SCIM.", "mutability")
     if user_name.lower() != before["scim.userName"].lower():
         _check_user_name_free(user.organization_id, user_name, exclude_user_id=user.pk)
     if identity is None:

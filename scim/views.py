@@ -6,8 +6,10 @@ identity providers post without CSRF tokens (the bearer token is the credential)
 
 import json
 import logging
+import math
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -32,7 +34,7 @@ from scim2_models.path.expressions import AttrPath, CompareOperator, Comparison
 
 from accounts import roles as role_names
 from accounts.models import User, has_role
-from scim import resources
+from scim import membership, patching, resources
 from scim.auth import authenticate
 from scim.models import ScimIdentity
 from scim.resources import POLICY, ScimUser
@@ -43,6 +45,7 @@ from scim.services import (
     scim_user_create,
     scim_user_delete,
 )
+from scim.throttling import ScimTokenRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +94,15 @@ class ScimView(View):
                 401, "A valid SCIM bearer token is required.", headers={"WWW-Authenticate": 'Bearer realm="scim"'}
             )
         self.organization = self.token.organization
+        request.scim_token = self.token
+        throttle = ScimTokenRateThrottle()
+        if not throttle.allow_request(request, self):
+            retry_after = max(1, math.ceil(throttle.wait() or 1))
+            return error_response(
+                429,
+                f"Too many requests for this SCIM token; retry after {retry_after} s.",
+                headers={"Retry-After": str(retry_after)},
+            )
         self.base_url = request.build_absolute_uri("/scim/v2").rstrip("/")
         if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
             return error_response(405, f"{request.method} is not supported here.")
@@ -115,8 +127,8 @@ class ScimView(View):
             raise ScimError(400, "The request body must be a JSON object.", "invalidSyntax")
         return payload
 
-    def validate(self, model, context):
-        payload = self.body()
+    def validate(self, model, context, payload: dict | None = None):
+        payload = self.body() if payload is None else payload
         if model is ScimUser:
             payload = resources.fill_emails_from_user_name(payload)
         try:
@@ -124,6 +136,17 @@ class ScimView(View):
         except PydanticValidationError as error:
             first = Error.from_validation_errors(error)[0]
             raise ScimError(int(first.status or 400), first.detail or "Invalid request.", first.scim_type) from None
+
+    def check_operation_cap(self, payload: dict) -> None:
+        """Refuse an over-long PATCH before reading its operations: each one costs a write turn's time."""
+        limit = settings.SCIM_MAX_PATCH_OPERATIONS
+        sent = membership.count_operations(payload)
+        if sent > limit:
+            raise ScimError(
+                400,
+                f"Operations: at most {limit} operations per PATCH (this one has {sent}); send the rest in another.",
+                "invalidValue",
+            )
 
     def response_parameters(self, model):
         attributes = self.request.GET.get("attributes")
@@ -268,11 +291,16 @@ class UserView(UsersView):
 
     def patch(self, request, user_id):
         self.lookup(user_id)
-        patch = self.validate(PatchOp[ScimUser], Context.RESOURCE_PATCH_REQUEST)
+        payload = self.body()
+        self.check_operation_cap(payload)
+        patch = self.validate(PatchOp[ScimUser], Context.RESOURCE_PATCH_REQUEST, patching.spread_filtered_keys(payload))
+        patching.refuse_fixed_sub_attributes(patch.operations)
         with transaction.atomic():
             user, identity, current = self.lookup(user_id, lock=True)
             self.check_if_match(current)
+            stored = current.model_copy(deep=True)
             patch.patch(current, scim_policy=POLICY)
+            patching.refuse_what_is_not_kept(stored, current)
             scim_user_apply(token=self.token, user=user, identity=identity, resource=current)
         return self._render(user.pk)
 
@@ -338,26 +366,40 @@ class GroupView(ScimView):
     def put(self, request, group_id):
         current = self.lookup(group_id)
         self.check_if_match(current)
-        wanted = self.validate(Group, Context.RESOURCE_REPLACEMENT_REQUEST)
+        payload = self.body()
+        self.check_member_cap(payload)
+        self.validate(Group, Context.RESOURCE_REPLACEMENT_REQUEST, payload)  # the RFC's shape, before ours
+        wanted = membership.members_of_put(payload, role=group_id, base_url=self.base_url)
         return self._change_members(group_id, current, wanted)
 
     def patch(self, request, group_id):
         current = self.lookup(group_id)
         self.check_if_match(current)
-        patch = self.validate(PatchOp[Group], Context.RESOURCE_PATCH_REQUEST)
-        wanted = current.model_copy(deep=True)
-        patch.patch(wanted, scim_policy=POLICY)
+        payload = self.body()
+        self.check_operation_cap(payload)
+        self.check_member_cap(payload)
+        patch = self.validate(PatchOp[Group], Context.RESOURCE_PATCH_REQUEST, payload)
+        wanted = membership.members_after_patch(
+            patch.operations, _member_ids(current), role=group_id, base_url=self.base_url
+        )
         return self._change_members(group_id, current, wanted)
 
     def delete(self, request, group_id):
         self.lookup(group_id)
         return _not_implemented("Deleting a group")
 
-    def _change_members(self, role, current: Group, wanted: Group):
-        if wanted.display_name is not None and wanted.display_name != role:
-            return _not_implemented("Renaming a group")
-        before = {member.value for member in current.members or []}
-        after = {member.value for member in wanted.members or [] if member.value}
+    def check_member_cap(self, payload: dict) -> None:
+        limit = settings.SCIM_MAX_GROUP_MEMBERS
+        sent = membership.count_member_objects(payload)
+        if sent > limit:
+            raise ScimError(
+                400,
+                f"members: at most {limit} members per request (this one has {sent}); send the rest in another PATCH.",
+                "invalidValue",
+            )
+
+    def _change_members(self, role, current: Group, after: set[str]):
+        before = _member_ids(current)
         added, removed = after - before, before - after
         users = {
             str(user.pk): user
@@ -375,6 +417,10 @@ class GroupView(ScimView):
             remove=[users[pk] for pk in sorted(removed)],
         )
         return _resource_response(self.lookup(role))
+
+
+def _member_ids(group: Group) -> set[str]:
+    return {member.value for member in group.members or []}
 
 
 # --- discovery -------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ Not a test module.  Typical use from a fixture::
 
     server = CognitoServer()
     endpoint = server.start()            # "http://127.0.0.1:<free port>"
-    for name, value in cognito_env(endpoint).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", create_user_pool(endpoint))
+    settings.COGNITO_ENDPOINT_URL = endpoint   # the gateway reads django.conf.settings
+    settings.COGNITO_USER_POOL_ID = create_user_pool(endpoint)
+    # cognito_env(endpoint): the same as environment variables, for a process the test starts
     ...
     server.stop()    # "Cognito is down": connections are refused
     server.stall()   # "Cognito hangs": TCP connects, no response ever comes
@@ -36,6 +36,8 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from tests.isolation import free_port
+
 DEFAULT_REGION = "ap-southeast-2"
 
 
@@ -59,7 +61,7 @@ def cognito_env(endpoint_url: str, region: str = DEFAULT_REGION) -> dict[str, st
 class CognitoServer:
     """moto ``ThreadedMotoServer`` on 127.0.0.1 that can go down and come back.
 
-    The first :meth:`start` picks a free port; later starts reuse it so that
+    The first :meth:`start` picks a free port (tests/isolation.py); later starts reuse it so that
     clients configured with :attr:`endpoint_url` reconnect transparently.
     """
 
@@ -87,9 +89,11 @@ class CognitoServer:
             if self._server is None:
                 # werkzeug logs every request at INFO; keep test output readable.
                 logging.getLogger("werkzeug").setLevel(logging.WARNING)
-                server = ThreadedMotoServer(ip_address=self.host, port=self.port or 0, verbose=False)
+                # A port outside the ephemeral range: a restart on it can't find it taken by a
+                # client connection (this process's or another test run's).
+                self.port = self.port or free_port(self.host)
+                server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
                 server.start()
-                self.port = server.get_host_and_port()[1]
                 self._server = server
         return self.endpoint_url
 

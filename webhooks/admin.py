@@ -1,6 +1,8 @@
 """Webhook endpoints in the admin: every change through webhooks.services (with its audit event),
 the secret shown once, the delivery log per endpoint, and a redeliver action."""
 
+from collections import Counter
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -9,9 +11,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit.context import Actor
-from config.errors import ApplicationError
 from core.admin_mixins import ReadOnlyAdminMixin
-from webhooks import services
+from core.errors import ApplicationError
+from webhooks import services, targets
 from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 _EVENT_CHOICES = [(ALL_EVENTS, "* (every event type)"), *((name, name) for name in EVENT_TYPES)]
@@ -109,12 +111,37 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     inlines = [WebhookAttemptInline]
     save_as = False
 
+    # The URL's query string may carry the receiver's credential: it is shown whole only to staff who
+    # may change the endpoint (and so set the URL anyway); the others see it as audit events show it.
+    def _sees_whole_url(self, request, obj=None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def get_list_display(self, request):
+        if self._sees_whole_url(request):
+            return self.list_display
+        return ("url_redacted", *self.list_display[1:])
+
+    def get_search_fields(self, request):
+        # Searching the URL would let anyone who may only view it read a credential a letter at a time.
+        if self._sees_whole_url(request):
+            return self.search_fields
+        return tuple(field for field in self.search_fields if field != "url")
+
+    def get_readonly_fields(self, request, obj=None):
+        if self._sees_whole_url(request, obj):
+            return self.readonly_fields
+        return (*self.readonly_fields, "url_redacted")
+
+    @admin.display(description="URL", ordering="url")
+    def url_redacted(self, obj):
+        return targets.redacted(obj.url)
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("organization", "url", "events", "description")
         return (
             "organization_display",
-            "url",
+            "url" if self._sees_whole_url(request, obj) else "url_redacted",
             "events",
             "description",
             "status",
@@ -272,15 +299,21 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Redeliver the selected deliveries' events (same webhook-id)", permissions=["redeliver"])
     def redeliver_action(self, request, queryset):
-        sent = refused = 0
+        sent, refused = 0, Counter()
         for delivery in queryset.select_related("endpoint"):
             try:
-                services.webhook_delivery_redeliver(delivery=delivery)
+                services.webhook_delivery_redeliver(delivery=delivery, actor=_actor(request))
                 sent += 1
-            except ApplicationError:
-                refused += 1
+            except ApplicationError as error:
+                refused[error.code] += 1
+        reasons = {
+            "webhook_redelivery_pending": "already pending",
+            "webhook_endpoint_disabled": "endpoint disabled",
+            "not_found": "history purged",
+        }
+        skipped = ", ".join(f"{count} {reasons.get(code, code)}" for code, count in sorted(refused.items()))
         self.message_user(
             request,
-            f"Queued {sent} redelivery(ies); {refused} skipped (endpoint disabled, or history purged).",
-            messages.SUCCESS,
+            f"Queued {sent} redelivery(ies)" + (f"; skipped {skipped}." if skipped else "."),
+            messages.SUCCESS if sent or not refused else messages.WARNING,
         )

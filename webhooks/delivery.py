@@ -1,14 +1,25 @@
 """Sending webhook deliveries: claim due rows, POST each signed event, record the outcome.
 
-Claims go through config/outbox.py (SELECT ... FOR UPDATE SKIP LOCKED, a lease and a token), so
-several workers can run at once, none sends one attempt twice, and a killed worker's deliveries
-come back when its lease lapses (at least once). No transaction is open while a request is out.
+Claims go through the outbox rules of core/outbox.py (a lease and a token; results written only
+under the token), so several workers can run at once, none sends one attempt twice, and a killed
+worker's deliveries come back when its lease lapses (at least once). No transaction is open while
+a request is out.
+
+Fair and concurrent: a worker keeps up to WEBHOOK_DELIVERY_CONCURRENCY attempts in flight, at most
+one per endpoint, across every worker (an endpoint's row is locked while its deliveries are claimed,
+and none are claimed while one of them is held), and sends each endpoint's due deliveries in order
+of `sequence`. A free slot goes to the next organization in rotation; healthy endpoints go before
+slow or failing ones, which share at most half the slots. So one practice's flooded, slow or dead
+receivers hold back its own events only. Attempts run in threads that only talk to the network; the
+database work (claims, results) stays in the calling thread.
 
 Each attempt checks the URL again (its host resolved now, within WEBHOOK_DNS_TIMEOUT_SECONDS, every
-address public unless WEBHOOK_ALLOW_PRIVATE_TARGETS), then connects to the address it checked, with
-the URL's host in Host and TLS SNI (certificates are verified against that name), follows no
-redirect, and ignores proxy environment variables. A 2xx within the timeout is success; anything else is retried after
-the next gap of WEBHOOK_RETRY_SCHEDULE, and the delivery is `failed` once the schedule is spent.
+address public unless WEBHOOK_ALLOW_PRIVATE_TARGETS), then connects to the address it checked (the
+network backend handed to httpcore's connection pool, its documented extension point, connects the
+URL's host to that address and nowhere else), with the URL's host in Host and TLS SNI (certificates
+are verified against that name), follows no redirect, and reads no proxy settings. A 2xx within
+the timeout is success; anything else is retried after the next gap of WEBHOOK_RETRY_SCHEDULE, and
+the delivery is `failed` once the schedule is spent.
 """
 
 import functools
@@ -16,39 +27,53 @@ import json
 import logging
 import ssl
 import time
+import uuid
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import certifi
 import httpcore
-import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.expressions import Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from config.errors import ApplicationError
-from config.outbox import Outbox
+from core.errors import ApplicationError
+from core.outbox import Outbox
 from webhooks import secrets, services, targets
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
 FAILING_ENDPOINT_DISABLED_AFTER = timedelta(days=3)
+# Deliveries of one endpoint claimed together: sent one after another, so a busy endpoint costs one
+# claim per this many attempts.
+LANE_BATCH = 20
+# Lanes (endpoints) a worker holds per slot: enough that every organization with work has a turn in
+# this worker, few enough that other workers find endpoints to take.
+LANES_PER_SLOT = 2
+# While slots are free, look for newly due work at most this often (a lane that drained looks at once).
+CLAIM_EVERY_SECONDS = 0.05
+
+_HTTP_ERRORS = (
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+    ssl.SSLError,
+    OSError,
+)
 
 
 def outbox() -> Outbox:
     # Read each time: tests shorten the lease to show a killed worker's deliveries coming back.
     return Outbox(WebhookDelivery, lease=timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS))
-
-
-def _due(now) -> Q:
-    return Q(
-        status=WebhookDelivery.Status.PENDING,
-        next_attempt_at__lte=now,
-        endpoint__status=WebhookEndpoint.Status.ENABLED,
-    )
 
 
 class PassResult(NamedTuple):
@@ -57,37 +82,18 @@ class PassResult(NamedTuple):
     released: int  # claimed but given back: the worker is stopping
 
 
-def deliver_due(*, limit: int = 50, should_stop=None) -> PassResult:
-    """One pass over up to `limit` due deliveries (for run_worker and `deliver_webhooks`).
+# --- One attempt: the network side (runs in a sender thread; touches no database) -----------------
 
-    The batch's rows are read once. Leases are renewed for the rest of the batch whenever a third
-    of the lease has gone by, so a row's lease can't lapse under us unless one attempt outlasts
-    two thirds of it (the attempt's own timeout is far shorter)."""
-    box = outbox()
-    # Healthy endpoints first: one receiver failing on every attempt must not keep other practices'
-    # fresh events waiting behind its retries.
-    order = (F("endpoint__failing_since").asc(nulls_first=True), "next_attempt_at", "id")
-    token, pks = box.claim_due(_due(timezone.now()), order_by=order, limit=limit)
-    if not pks:
-        return PassResult(0, 0, 0)
-    rows = {d.pk: d for d in WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=pks)}
-    renew_every = box.lease.total_seconds() / 3
-    renewed_at = time.monotonic()
-    held = set(pks)
-    delivered = failed = 0
-    for index, pk in enumerate(pks):
-        if should_stop is not None and should_stop():
-            return PassResult(delivered, failed, box.release(pks[index:], token))
-        if time.monotonic() - renewed_at > renew_every:
-            held = box.renew_all(pks[index:], token)
-            renewed_at = time.monotonic()
-        if pk not in held or pk not in rows:
-            continue  # our lease lapsed and another worker has it, or its endpoint was deleted
-        if attempt(rows[pk], token):
-            delivered += 1
-        else:
-            failed += 1
-    return PassResult(delivered, failed, 0)
+
+class Outcome(NamedTuple):
+    attempted_at: datetime
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.error
 
 
 def signature_headers(*, endpoint: WebhookEndpoint, webhook_id: str, body: str, now: datetime) -> dict:
@@ -114,9 +120,9 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write waits at most until one deadline: httpx's timeouts are
-    per read, so a receiver dripping a byte of its headers just inside each one could hold the worker
-    for hours."""
+    """A connection whose every read and write waits at most until one deadline: timeouts are per
+    read, so a receiver dripping a byte of its headers just inside each one could hold a slot for
+    hours."""
 
     def __init__(self, stream, deadline: float):
         self._stream, self._deadline = stream, deadline
@@ -144,59 +150,75 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, deadline: float):
-        self._backend, self._deadline = httpcore.SyncBackend(), deadline
+class PinnedBackend(httpcore.NetworkBackend):
+    """httpcore's network backend for one checked target: the URL's host and port connect to the
+    address the check resolved (no second lookup a hostile name server could answer differently),
+    any other host is refused, and the whole attempt ends at one deadline. TLS is untouched: httpcore
+    still sends the URL's host as SNI and the certificate is verified against it."""
+
+    def __init__(self, target: targets.Target, *, deadline: float):
+        self._target, self._deadline = target, deadline
+        self._backend = httpcore.SyncBackend()
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        if (host, port) != (_url_host(self._target.host), self._target.port):
+            raise httpcore.ConnectError("Only the checked webhook target may be connected to.")
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise httpcore.ConnectTimeout("The webhook attempt's total time is spent.")
         timeout = left if timeout is None else min(timeout, left)
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        stream = self._backend.connect_tcp(self._target.address, port, timeout, local_address, socket_options)
         return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore.ConnectError("Webhooks are sent over TCP only.")
 
     def sleep(self, seconds):
         self._backend.sleep(seconds)
 
 
+def _url_host(host: str) -> str:
+    """The host as httpcore reads it back from the URL (IDNA-encoded; IPv6 literals bare)."""
+    try:
+        return host.encode("ascii").decode()
+    except UnicodeEncodeError:
+        return host.encode("idna").decode()
+
+
 def _post(target: targets.Target, *, body: bytes, headers: dict, deadline: float) -> int:
-    host = f"[{target.address}]" if ":" in target.address else target.address
+    host = _url_host(target.host)
     default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    if ":" in target.host:  # an IPv6 literal in the URL
-        host_header = f"[{target.host}]" if target.port == default_port else f"[{target.host}]:{target.port}"
+    url_host = f"[{host}]" if ":" in host else host
+    host_header = url_host if target.port == default_port else f"{url_host}:{target.port}"
     seconds = settings.WEBHOOK_TIMEOUT_SECONDS
-    timeout = httpx.Timeout(seconds, connect=min(seconds, 5.0))
-    transport = httpx.HTTPTransport(verify=_tls_context(), trust_env=False)
-    # WEBHOOK_TIMEOUT_SECONDS bounds the whole attempt, not each read (see _DeadlineStream).
-    transport._pool._network_backend = _DeadlineBackend(deadline)
-    with httpx.Client(
-        timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context(), transport=transport
-    ) as client:
-        request = client.build_request(
+    timeouts = {"connect": min(seconds, 5.0), "read": seconds, "write": seconds, "pool": seconds}
+    # One connection for one request: no pool kept between attempts, so every attempt connects to the
+    # address its own check resolved.
+    backend = PinnedBackend(target, deadline=deadline)
+    pool = httpcore.ConnectionPool(ssl_context=_tls_context(), max_connections=1, retries=0, network_backend=backend)
+    with (
+        pool,
+        pool.stream(
             "POST",
-            f"{target.scheme}://{host}:{target.port}{target.path}",
-            content=body,
+            f"{target.scheme}://{url_host}:{target.port}{target.path}",
             headers={
                 **headers,
                 "Host": host_header,
                 "Content-Type": "application/json",
+                "Content-Length": str(len(body)),
                 "User-Agent": "user-management-webhooks/1",
             },
-            extensions={"sni_hostname": target.host},
-        )
-        response = client.send(request, stream=True)  # the status is all we need; never read a huge body
-        response.close()
-        return response.status_code
+            content=body,
+            extensions={"timeout": timeouts},
+        ) as response,  # the status is all we need; never read a huge body
+    ):
+        return response.status
 
 
-def attempt(delivery: WebhookDelivery, token) -> bool:
-    """Send one claimed delivery (read with its event and endpoint) once; record the outcome. True on success."""
+def send(delivery: WebhookDelivery) -> Outcome:
+    """POST one delivery (read with its event and endpoint) once. No database access: it runs in a
+    sender thread."""
     endpoint, event = delivery.endpoint, delivery.event
-    if endpoint.status != WebhookEndpoint.Status.ENABLED:  # disabled since the claim: not sent, not counted
-        outbox().release([delivery.pk], token)
-        return False
     now = timezone.now()
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=False)
     status_code, error = None, ""
@@ -212,47 +234,76 @@ def attempt(delivery: WebhookDelivery, token) -> bool:
         error = f"DNS resolution timed out after {exc.seconds:.3g} s"
     except ApplicationError as exc:
         error = f"Target refused: {exc.message}"
-    except httpx.TimeoutException:
+    except httpcore.TimeoutException:
         error = f"Timed out after {settings.WEBHOOK_TIMEOUT_SECONDS:g} s"
-    except httpx.HTTPError as exc:
+    except _HTTP_ERRORS as exc:
         error = f"{type(exc).__name__}"  # the class only: a message may echo the URL's query
     except Exception as exc:  # a bug must not strand the row under its lease
         error = f"Unexpected {type(exc).__name__}"
-    duration_ms = int((time.monotonic() - started) * 1000)
-    succeeded = not error
+    return Outcome(now, status_code, error, int((time.monotonic() - started) * 1000))
+
+
+# --- Recording an outcome (the calling thread) ----------------------------------------------------
+
+
+def attempt(delivery: WebhookDelivery, token) -> bool:
+    """Send one claimed delivery (read with its event and endpoint) once, in this thread; record the
+    outcome. True on success."""
+    if delivery.endpoint.status != WebhookEndpoint.Status.ENABLED:  # disabled since the claim: not sent
+        outbox().release([delivery.pk], token)
+        return False
+    return record(delivery, token, send(delivery))
+
+
+def record(delivery: WebhookDelivery, token, outcome: Outcome) -> bool:
+    """Write the attempt, the delivery's next state and the endpoint's health. True on success."""
     try:
-        _record(
-            delivery, token, now=now, succeeded=succeeded, status_code=status_code, error=error, duration_ms=duration_ms
-        )
+        _record(delivery, token, outcome)
     except IntegrityError:  # the endpoint (and so this delivery) was deleted while the POST was out
         logger.info("Webhook delivery %s vanished before its attempt was recorded", delivery.pk)
         return False
-    if not succeeded:
-        logger.warning("Webhook delivery %s to endpoint %s failed: %s", delivery.pk, endpoint.pk, error)
-    return succeeded
+    if not outcome.succeeded:
+        logger.warning(
+            "Webhook delivery %s to endpoint %s failed: %s", delivery.pk, delivery.endpoint_id, outcome.error
+        )
+    return outcome.succeeded
 
 
-def _record(delivery, token, *, now, succeeded, status_code, error, duration_ms) -> None:
+def _health_change(endpoint: WebhookEndpoint, outcome: Outcome) -> dict:
+    """The endpoint's new failing_since / slow_since (only the fields that change)."""
+    if not outcome.succeeded:
+        return {} if endpoint.failing_since else {"failing_since": outcome.attempted_at}
+    change = {"failing_since": None} if endpoint.failing_since else {}
+    slow = outcome.duration_ms > settings.WEBHOOK_SLOW_SECONDS * 1000
+    if slow and not endpoint.slow_since:
+        change["slow_since"] = outcome.attempted_at
+    elif not slow and endpoint.slow_since:
+        change["slow_since"] = None
+    return change
+
+
+def _record(delivery, token, outcome: Outcome) -> None:
     number = delivery.attempts + 1
     schedule = settings.WEBHOOK_RETRY_SCHEDULE
     finished_at = timezone.now()
-    if succeeded:
+    if outcome.succeeded:
         status, next_attempt_at = WebhookDelivery.Status.SUCCEEDED, None
     elif number <= len(schedule):
         status, next_attempt_at = WebhookDelivery.Status.PENDING, finished_at + timedelta(seconds=schedule[number - 1])
     else:
         status, next_attempt_at = WebhookDelivery.Status.FAILED, None
-    endpoints = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id)
+    endpoint = delivery.endpoint
+    health = _health_change(endpoint, outcome)
     with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery=delivery,
             endpoint_id=delivery.endpoint_id,
             number=number,
-            attempted_at=now,
-            succeeded=succeeded,
-            status_code=status_code,
-            error=error[:500],
-            duration_ms=duration_ms,
+            attempted_at=outcome.attempted_at,
+            succeeded=outcome.succeeded,
+            status_code=outcome.status_code,
+            error=outcome.error[:500],
+            duration_ms=outcome.duration_ms,
             next_attempt_at=next_attempt_at,
         )
         kept = outbox().finish(
@@ -265,13 +316,236 @@ def _record(delivery, token, *, now, succeeded, status_code, error, duration_ms)
         )
         if not kept:
             logger.warning("Webhook delivery %s: the lease lapsed before the attempt was recorded", delivery.pk)
-        if succeeded:
-            endpoints.filter(failing_since__isnull=False).update(failing_since=None)
-        else:
-            endpoints.filter(failing_since__isnull=True).update(failing_since=now)
-    if not succeeded:
-        failing_since = endpoints.values_list("failing_since", flat=True).first()
-        if failing_since is not None and failing_since <= timezone.now() - FAILING_ENDPOINT_DISABLED_AFTER:
-            services.webhook_endpoint_disable_failing(
-                endpoint_id=delivery.endpoint_id, failing_for=FAILING_ENDPOINT_DISABLED_AFTER
+        if health:
+            # Only one worker sends to an endpoint at a time, so the copy read at the claim is current;
+            # the condition keeps a racing re-enable (which clears failing_since) from being undone.
+            WebhookEndpoint.objects.filter(pk=endpoint.pk, status=WebhookEndpoint.Status.ENABLED).update(**health)
+            for name, value in health.items():
+                setattr(endpoint, name, value)
+    delivery.attempts, delivery.status = number, status
+    failing_since = endpoint.failing_since
+    if not outcome.succeeded and failing_since and failing_since <= timezone.now() - FAILING_ENDPOINT_DISABLED_AFTER:
+        services.webhook_endpoint_disable_failing(
+            endpoint_id=delivery.endpoint_id, failing_for=FAILING_ENDPOINT_DISABLED_AFTER
+        )
+
+
+# --- Claiming: whole lanes, one endpoint at a time ------------------------------------------------
+
+
+def _lagging(endpoint: WebhookEndpoint) -> bool:
+    return endpoint.failing_since is not None or endpoint.slow_since is not None
+
+
+def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> list[WebhookDelivery]:
+    """Claim the due deliveries (in sequence order, up to LANE_BATCH each) of up to `endpoints`
+    endpoints that have none in flight and are not in `skip`, for `token`; at most `deliveries` in all.
+
+    Which endpoints: healthy before slow or failing, then by turn within their organization (each
+    organization's first endpoint, then each one's second ...), then the oldest due work."""
+    now = timezone.now()
+    due = (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .filter(box.unclaimed(now))
+        .exclude(endpoint_id__in=list(skip))
+    )
+    held = WebhookDelivery.objects.filter(
+        endpoint=OuterRef("pk"), claim_token__isnull=False, claimed_until__gte=now
+    )
+    lagging = Case(
+        When(Q(failing_since__isnull=False) | Q(slow_since__isnull=False), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    oldest = Subquery(due.filter(endpoint=OuterRef("pk")).order_by("next_attempt_at").values("next_attempt_at")[:1])
+    candidates = list(
+        WebhookEndpoint.objects.filter(status=WebhookEndpoint.Status.ENABLED, pk__in=due.values("endpoint_id"))
+        .exclude(Exists(held))
+        .annotate(lagging=lagging, oldest=oldest)
+        .annotate(
+            turn=Window(RowNumber(), partition_by=[F("organization_id")], order_by=[F("lagging"), F("oldest")])
+        )
+        .order_by("lagging", "turn", "oldest", "pk")
+        .values_list("pk", flat=True)[: endpoints * 2]
+    )
+    if not candidates:
+        return []
+    with transaction.atomic():
+        # FOR NO KEY UPDATE: two workers never claim for one endpoint at once, while the changes
+        # inserting new deliveries (their foreign key takes KEY SHARE on the endpoint) never wait.
+        free = set(
+            WebhookEndpoint.objects.select_for_update(no_key=True, skip_locked=True)
+            .filter(pk__in=candidates, status=WebhookEndpoint.Status.ENABLED)
+            .exclude(Exists(held))
+            .values_list("pk", flat=True)
+        )
+        pks = []
+        for endpoint_id in [pk for pk in candidates if pk in free][:endpoints]:
+            room = min(LANE_BATCH, deliveries - len(pks))
+            if room <= 0:
+                break
+            pks += due.filter(endpoint_id=endpoint_id).order_by("sequence", "id").values_list("pk", flat=True)[:room]
+        if pks:
+            WebhookDelivery.objects.filter(pk__in=pks).update(
+                claimed_until=now + box.lease, claim_token=token
             )
+    rows = WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=pks)
+    order = {pk: n for n, pk in enumerate(pks)}
+    return sorted(rows, key=lambda row: order[row.pk])
+
+
+# --- The pass: lanes, turns, slots -----------------------------------------------------------------
+
+
+@dataclass
+class _Lane:
+    """One endpoint's claimed deliveries, sent one at a time in sequence order."""
+
+    endpoint: WebhookEndpoint
+    queued: deque = field(default_factory=deque)
+    busy: bool = False
+    lagging: bool = False  # slow or failing when it was started
+
+    @property
+    def ready(self) -> bool:
+        return not self.busy and bool(self.queued)
+
+
+class _Turns:
+    """Which lane sends next: organizations in rotation; healthy endpoints before slow or failing
+    ones, which together hold at most `lagging_slots` slots."""
+
+    def __init__(self, lagging_slots: int):
+        self.lanes: dict = {}  # endpoint id -> _Lane
+        self._organizations: deque = deque()  # organization ids, the next turn first
+        self._by_organization: dict = {}  # organization id -> deque of its lanes
+        self.lagging_slots = lagging_slots
+        self.lagging_busy = 0
+
+    def add(self, delivery: WebhookDelivery) -> None:
+        lane = self.lanes.get(delivery.endpoint_id)
+        if lane is None:
+            lane = self.lanes[delivery.endpoint_id] = _Lane(delivery.endpoint)
+            organization = lane.endpoint.organization_id
+            if organization not in self._by_organization:
+                self._by_organization[organization] = deque()
+                self._organizations.append(organization)
+            self._by_organization[organization].append(lane)
+        delivery.endpoint = lane.endpoint  # one copy per endpoint: its health as the lane learns it
+        lane.queued.append(delivery)
+
+    def ready_count(self) -> int:
+        return sum(lane.ready for lane in self.lanes.values())
+
+    def take(self) -> tuple[_Lane, WebhookDelivery] | None:
+        for lagging in (False, True):
+            if lagging and self.lagging_busy >= self.lagging_slots:
+                break
+            for organization in list(self._organizations):
+                lanes = self._by_organization[organization]
+                lane = next((ln for ln in lanes if ln.ready and _lagging(ln.endpoint) == lagging), None)
+                if lane is None:
+                    continue
+                lanes.remove(lane)
+                lanes.append(lane)  # the organization's other endpoints go first next time
+                self._organizations.remove(organization)
+                self._organizations.append(organization)  # then the other organizations
+                lane.busy = True
+                lane.lagging = _lagging(lane.endpoint)
+                self.lagging_busy += lane.lagging
+                return lane, lane.queued.popleft()
+        return None
+
+    def done(self, lane: _Lane) -> None:
+        lane.busy = False
+        self.lagging_busy -= lane.lagging
+
+    def drop(self, lane: _Lane) -> list:
+        """Forget a lane; its queued deliveries are returned (to be given back)."""
+        rest = list(lane.queued)
+        lane.queued.clear()
+        del self.lanes[lane.endpoint.pk]
+        organization = lane.endpoint.organization_id
+        self._by_organization[organization].remove(lane)
+        if not self._by_organization[organization]:
+            del self._by_organization[organization]
+            self._organizations.remove(organization)
+        return rest
+
+    def queued_pks(self) -> list:
+        return [delivery.pk for lane in self.lanes.values() for delivery in lane.queued]
+
+
+def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = None) -> PassResult:
+    """One pass, for run_worker and `deliver_webhooks`: up to `limit` attempts, up to `concurrency`
+    (WEBHOOK_DELIVERY_CONCURRENCY) at once, claiming as slots free up, until nothing is due.
+
+    When `should_stop()` turns true, attempts in flight are finished and recorded, and what was
+    claimed but not started is given back. Leases are renewed whenever a third of the lease has gone
+    by, so a claimed delivery's lease can't lapse under us unless one attempt outlasts two thirds of
+    it (the attempt's own timeout is far shorter)."""
+    concurrency = concurrency or settings.WEBHOOK_DELIVERY_CONCURRENCY
+    box = outbox()
+    token = uuid.uuid4()  # one token for everything this pass claims
+    turns = _Turns(lagging_slots=max(1, concurrency // 2))
+    renew_every = box.lease.total_seconds() / 3
+    renewed_at = claimed_at = time.monotonic()
+    in_flight: dict = {}  # future -> (lane, delivery)
+    # An endpoint whose attempt failed waits for the next pass: its retry (when due at once) then goes
+    # first, in sequence order, and a receiver that is down gets one attempt a pass, not a burst.
+    failed_endpoints = set()
+    claimed = delivered = failed = 0
+    exhausted = False  # the last claim found nothing more
+    stopping = False
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook-send") as pool:
+        while True:
+            stopping = stopping or (should_stop is not None and should_stop())
+            may_claim = not stopping and claimed < limit
+            room = LANES_PER_SLOT * concurrency - len(turns.lanes)
+            if may_claim and room > 0 and (not exhausted or time.monotonic() - claimed_at >= CLAIM_EVERY_SECONDS):
+                rows = _claim(box, token, endpoints=room, deliveries=limit - claimed, skip=failed_endpoints)
+                claimed_at, exhausted = time.monotonic(), not rows
+                claimed += len(rows)
+                for row in rows:
+                    turns.add(row)
+            while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
+                in_flight[pool.submit(send, turn[1])] = turn
+            if not in_flight:
+                # Nothing out, and (with nothing out) every ready lane was started: done, unless the
+                # last claim found work and more may be due.
+                if stopping or exhausted or claimed >= limit:
+                    break
+                continue
+            if time.monotonic() - renewed_at > renew_every:
+                held = box.renew_all([d.pk for _, d in in_flight.values()] + turns.queued_pks(), token)
+                renewed_at = time.monotonic()
+                for lane in turns.lanes.values():
+                    lane.queued = deque(d for d in lane.queued if d.pk in held)  # lapsed: another worker's now
+            # Wake for the first result, or to look for newly due work while there is room for it.
+            room = may_claim and len(turns.lanes) < LANES_PER_SLOT * concurrency
+            patience = CLAIM_EVERY_SECONDS if room else renew_every / 2
+            finished, _ = wait(list(in_flight), timeout=patience, return_when=FIRST_COMPLETED)
+            answered, held_back = [], []
+            for future in finished:
+                lane, delivery = in_flight.pop(future)
+                turns.done(lane)
+                answered.append((delivery, future.result()))
+                if not answered[-1][1].succeeded:
+                    held_back += turns.drop(lane)
+                    failed_endpoints.add(delivery.endpoint_id)
+                elif not lane.queued:
+                    turns.drop(lane)
+                    exhausted = False  # its endpoint is free again: look for more at once
+            # The endpoints that answered get their next attempt while these results are written.
+            stopping = stopping or (should_stop is not None and should_stop())
+            while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
+                in_flight[pool.submit(send, turn[1])] = turn
+            for delivery, outcome in answered:
+                if record(delivery, token, outcome):
+                    delivered += 1
+                else:
+                    failed += 1
+            if held_back:
+                box.release([d.pk for d in held_back], token)
+    released = box.release(turns.queued_pks(), token) if turns.lanes else 0
+    return PassResult(delivered, failed, released)

@@ -1,11 +1,13 @@
 """Webhook endpoints (per organization), the events they are sent, and each delivery's attempts.
 
-A delivery is an outbox row (config/outbox.py): written in the change's transaction, sent after
+A delivery is an outbox row (core/outbox.py): written in the change's transaction, sent after
 commit by the worker, retried on its schedule, `failed` when the schedule is spent."""
 
 import uuid
 
 from django.db import models
+
+from webhooks import targets
 
 # Every type a webhook event can have; the audit actions of the same name map to them 1:1.
 EVENT_TYPES = (
@@ -16,6 +18,7 @@ EVENT_TYPES = (
     "user.enabled",
     "provider_details.updated",
     "user.cognito_sync_failed",
+    "user.provider_verification_changed",
     "organization.deactivated",
     "organization.activated",
 )
@@ -43,6 +46,10 @@ class WebhookEndpoint(models.Model):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The first failed attempt since the last success: 3 days of nothing but failures disables the endpoint.
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # The first attempt since the last quick one that took longer than WEBHOOK_SLOW_SECONDS (still a
+    # success when it was a 2xx within the timeout). Slow and failing endpoints are sent to after the
+    # healthy ones and share at most half of a worker's delivery slots (webhooks/delivery.py).
+    slow_since = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_reason = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -57,7 +64,9 @@ class WebhookEndpoint(models.Model):
         ]
 
     def __str__(self):
-        return self.url
+        # Shown wherever the endpoint is named (filters, links, the admin's log): the query string
+        # may hold the receiver's credential, so it is redacted as in audit events.
+        return targets.redacted(self.url)
 
     def wants(self, event_type: str) -> bool:
         return ALL_EVENTS in self.events or event_type in self.events
@@ -106,6 +115,8 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    # The event's `data.sequence` (its audit event's id): one endpoint's deliveries are sent in this order.
+    sequence = models.BigIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
@@ -122,6 +133,18 @@ class WebhookDelivery(models.Model):
                 condition=models.Q(status="pending"),
                 name="webhook_delivery_due_idx",
             ),
+            # The claim: an endpoint's pending deliveries in sequence order.
+            models.Index(
+                fields=["endpoint", "sequence", "id"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_lane_idx",
+            ),
+            # The claim: does an endpoint have a delivery in flight (held under a lease)?
+            models.Index(
+                fields=["endpoint"],
+                condition=models.Q(claim_token__isnull=False),
+                name="webhook_delivery_held_idx",
+            ),
             # Retention (webhooks/retention.py): finished deliveries past WEBHOOK_RETENTION_DAYS.
             models.Index(
                 fields=["updated_at"],
@@ -131,7 +154,7 @@ class WebhookDelivery(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.event.type} to {self.endpoint.url}"
+        return f"{self.event.type} to {self.endpoint}"
 
 
 class WebhookAttempt(models.Model):

@@ -37,7 +37,7 @@ def payload_for(audit_event, event_type: str, event_id) -> dict:
         # Audit ids grow with commit order per user: changes to one user are serialized by its row lock.
         "sequence": audit_event.pk,
         "organization_id": str(audit_event.organization_id),
-        "actor": {"type": audit_event.actor_type, "id": audit_event.actor_id, "name": audit_event.actor_name},
+        "actor": audit_event.actor_for_practice(),
         "changes": audit_event.changes,
     }
     if audit_event.user_id is not None:
@@ -64,5 +64,8 @@ def record_webhook_event(sender, event, **kwargs):
     webhook_event.save(force_insert=True)
     now = timezone.now()
     WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(event=webhook_event, endpoint=endpoint, next_attempt_at=now) for endpoint in endpoints]
+        [
+            WebhookDelivery(event=webhook_event, endpoint=endpoint, sequence=event.pk, next_attempt_at=now)
+            for endpoint in endpoints
+        ]
     )

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from webhooks import secrets, targets
 from webhooks.models import ALL_EVENTS, EVENT_TYPES, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -184,17 +184,49 @@ def webhook_endpoint_disable_failing(*, endpoint_id, failing_for: timedelta) -> 
     return True
 
 
-def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send the delivery's event to its endpoint again (same webhook-id), as a new delivery due now."""
+def webhook_delivery_redeliver(*, delivery: WebhookDelivery, actor: Actor) -> WebhookDelivery:
+    """Send the delivery's event to its endpoint again (same webhook-id), as a new delivery due now,
+    with an audit event. Refused (409 `webhook_redelivery_pending`) while a delivery of that event to
+    that endpoint is still pending: a redelivery asked for twice is sent once."""
     if delivery.endpoint.status != WebhookEndpoint.Status.ENABLED:
         raise ApplicationError(
             "The endpoint is disabled: enable it before redelivering.", code="webhook_endpoint_disabled", status=409
         )
     with transaction.atomic():
-        # The event locked: retention (webhooks/retention.py) deletes an event once its last
-        # delivery has gone, and a redelivery racing it must either keep the event or see it gone.
-        if not WebhookEvent.objects.select_for_update().filter(pk=delivery.event_id).exists():
+        # The event locked: concurrent redeliveries of it take turns (so the pending check holds), and
+        # retention (webhooks/retention.py), which deletes an event once its last delivery has gone,
+        # either keeps the event or has deleted it before we look.
+        event = WebhookEvent.objects.select_for_update().filter(pk=delivery.event_id).first()
+        if event is None:
             raise ApplicationError("No such delivery: its history has been purged.", code="not_found", status=404)
-        return WebhookDelivery.objects.create(
-            event_id=delivery.event_id, endpoint_id=delivery.endpoint_id, next_attempt_at=timezone.now()
+        pending = (
+            WebhookDelivery.objects.filter(
+                event_id=delivery.event_id, endpoint_id=delivery.endpoint_id, status=WebhookDelivery.Status.PENDING
+            )
+            .values_list("pk", flat=True)
+            .first()
         )
+        if pending is not None:
+            raise ApplicationError(
+                f"Delivery {pending} of this event to this endpoint is still pending; "
+                "it is sent (or retried) without another request.",
+                code="webhook_redelivery_pending",
+                status=409,
+            )
+        again = WebhookDelivery.objects.create(
+            event_id=delivery.event_id,
+            endpoint_id=delivery.endpoint_id,
+            sequence=delivery.sequence,
+            next_attempt_at=timezone.now(),
+        )
+        _audit(
+            AuditEvent.Action.WEBHOOK_DELIVERY_REDELIVERED,
+            delivery.endpoint,
+            actor,
+            {
+                "event_id": event.webhook_id,
+                "event_type": event.type,
+                "webhook_delivery_id": {"from": delivery.pk, "to": again.pk},
+            },
+        )
+    return again

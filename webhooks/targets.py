@@ -1,4 +1,4 @@
-"""Where a webhook may be sent: an https:// URL whose host resolves only to public addresses.
+"""Where a webhook may be sent: an https:// URL whose host resolves only to global unicast addresses.
 
 Checked at registration and again at each delivery, and the delivery connects to the address that
 was checked (no second DNS lookup an attacker could answer differently). WEBHOOK_ALLOW_PRIVATE_TARGETS
@@ -15,10 +15,27 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 NOT_ALLOWED = "webhook_url_not_allowed"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+# IANA's special-purpose registries (RFC 6890 and successors): none of these is a receiver on the
+# internet, even where the registry (and Python's `is_global`) calls a block globally reachable
+# (anycast services, relays, Teredo, whose far end is whatever client address it embeds).
+_IPV4_SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24",
+        "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+        "224.0.0.0/4", "240.0.0.0/4",
+    )
+)
+_IPV6_SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(block)
+    for block in ("2001::/23", "2001:db8::/32", "2620:4f:8000::/48", "3fff::/20")
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,8 @@ def _resolve_within(host: str, port: int, seconds: float) -> list[str]:
 
 
 def is_public(address: str) -> bool:
+    """Global unicast only. An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64 64:ff9b::/96,
+    6to4) is judged by the IPv4 address it reaches."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
@@ -81,11 +100,13 @@ def is_public(address: str) -> bool:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         elif ip.sixtofour is not None:
             ip = ip.sixtofour
-        elif ip.teredo is not None:
-            ip = ip.teredo[1]
-    return ip.is_global and not (
-        ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
-    )
+        else:
+            return ip in _IPV6_GLOBAL_UNICAST and not _in_any(ip, _IPV6_SPECIAL_PURPOSE) and ip.is_global
+    return not _in_any(ip, _IPV4_SPECIAL_PURPOSE) and ip.is_global
+
+
+def _in_any(ip, networks) -> bool:
+    return any(ip in network for network in networks)
 
 
 def check(url: str, *, dns_timeout: float | None = None) -> Target:

@@ -11,19 +11,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from accounts import expiry
 from accounts.api.oauth import delete_expired_tokens
 from accounts.cognito import sync
 from organizations.models import IdempotencyKey
+from verification import queue as verification_queue
 from webhooks import delivery, retention
+from worker.heartbeat import heartbeat_record
 
 COGNITO_BATCH_SIZE = 50
 COGNITO_PASS_SECONDS = 3.0
-WEBHOOK_BATCH_SIZE = 50
+# Attempts in one pass (WEBHOOK_DELIVERY_CONCURRENCY at once); the pass claims as slots free up.
+WEBHOOK_BATCH_SIZE = 200
 # The jobs run one after another: a pass of slow receivers (up to WEBHOOK_TIMEOUT_SECONDS each) must not
 # hold the Cognito sync and the access expiry back; past this budget the pass gives the rest back.
 WEBHOOK_PASS_SECONDS = 5.0
 EXPIRY_BATCH_SIZE = 100
+VERIFICATION_BATCH_SIZE = 20
+# Register checks wait on the register (and on the shared request budget): a pass gives its batch
+# back after this, so the Cognito sync and the webhooks' 5-second promise don't wait behind it.
+VERIFICATION_PASS_SECONDS = 2.0
 # A first pass over months of history must not hold the deliveries and the Cognito sync back either.
 RETENTION_PASS_SECONDS = 2.0
 
@@ -73,19 +82,41 @@ def webhook_retention(should_stop) -> int:
     return result.deliveries + result.events
 
 
+def hi_verification(should_stop) -> int:
+    # Due revalidations are queued, then changes and requests are asked about before them, under
+    # HI_MAX_REQUESTS_PER_SECOND across every worker and request (verification/rate.py); errors
+    # back off to an hour. Nothing is asked while HI_SERVICE_URL is unset.
+    deadline = time.monotonic() + VERIFICATION_PASS_SECONDS
+    counts = verification_queue.process_due(
+        limit=VERIFICATION_BATCH_SIZE, should_stop=lambda: should_stop() or time.monotonic() > deadline
+    )
+    if counts[verification_queue.RELEASED] and should_stop():
+        return 0
+    return counts[verification_queue.DONE] + counts[verification_queue.RETRY]
+
+
 def access_expiry(should_stop) -> int:
     # Each expired user is disabled through user_disable (actor system "access expiry"), one
     # transaction each, SKIP LOCKED between workers; more than a batch waiting runs again at once.
     return expiry.disable_expired_users(limit=EXPIRY_BATCH_SIZE, should_stop=should_stop)
 
 
+def heartbeat(should_stop) -> int:
+    heartbeat_record()
+    return 0
+
+
 JOBS: tuple[Job, ...] = (
+    # First, so a worker beats as it starts; every 10 s, well inside the minute /healthz allows.
+    Job("heartbeat", heartbeat, interval=10.0),
     Job("cognito_sync", cognito_sync, interval=1.0),
     Job("expired_tokens", expired_tokens, interval=15 * 60.0),
     Job("expired_idempotency_keys", expired_idempotency_keys, interval=15 * 60.0),
-    # A 1 s poll: an event is attempted within 5 s of its commit while a worker runs.
-    Job("webhook_delivery", webhook_delivery, interval=1.0),
+    # WEBHOOK_POLL_SECONDS (0.2 s): an event is attempted well within 5 s of its commit while a worker runs.
+    Job("webhook_delivery", webhook_delivery, interval=settings.WEBHOOK_POLL_SECONDS),
     # Access that ends by itself is ended within a minute.
     Job("access_expiry", access_expiry, interval=15.0),
     Job("webhook_retention", webhook_retention, interval=15 * 60.0),
+    # A change is asked about within a second or two of the inline attempt leaving it.
+    Job("hi_verification", hi_verification, interval=1.0),
 )

@@ -7,7 +7,7 @@ from rest_framework import serializers, viewsets
 
 from audit.models import AuditEvent
 from audit.selectors import audit_event_list
-from config.api.pagination import AuditEventCursorPagination
+from core.api.pagination import AuditEventCursorPagination
 from organizations.selectors import organization_for_caller
 
 
@@ -72,7 +72,7 @@ class AuditEventSerializer(serializers.Serializer):
             "id": event.pk,
             "occurred_at": event.occurred_at.isoformat(),
             "action": event.action,
-            "actor": {"type": event.actor_type, "id": event.actor_id, "name": event.actor_name},
+            "actor": event.actor_for_practice(),
             "user_id": str(event.user_id) if event.user_id else None,
             "changes": event.changes,
             "request_id": event.request_id,

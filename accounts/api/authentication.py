@@ -6,7 +6,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 
 from audit.context import Actor
-from config.db import PreparedQuery
+from core.db import PreparedQuery
 from organizations.models import ApiClient, Organization
 
 
@@ -28,6 +28,17 @@ class ApiClientPrincipal:
         return Actor.api_client(self.api_client)
 
 
+REALM = "api"
+
+
+class InvalidToken(AuthenticationFailed):
+    """A bearer token was sent and is no good: RFC 6750 §3.1's `invalid_token`, named in the
+    challenge (core/errors.py adds `bearer_error` to the WWW-Authenticate header)."""
+
+    bearer_error = "invalid_token"
+    problem_code = "not_authenticated"
+
+
 class ApiClientTokenAuthentication(BaseAuthentication):
     """Bearer tokens from /v1/oauth/token. Tokens are stored only as SHA-256 checksums, so the
     lookup hashes what the caller sent; one query fetches the token, its client and organization."""
@@ -39,18 +50,18 @@ class ApiClientTokenAuthentication(BaseAuthentication):
         if not header or header[0].lower() != self.keyword:
             return None
         if len(header) != 2:
-            raise AuthenticationFailed("Malformed Authorization header: expected `Bearer <token>`.")
+            raise InvalidToken("Malformed Authorization header: expected `Bearer <token>`.")
         try:
             raw_token = header[1].decode("ascii")
         except UnicodeDecodeError as error:
-            raise AuthenticationFailed("The access token is invalid.") from error
+            raise InvalidToken("The access token is invalid.") from error
         checksum = hashlib.sha256(raw_token.encode("ascii")).hexdigest()
         token = _token_with_client(checksum)
         if token is None or token.is_expired():
-            raise AuthenticationFailed("The access token is invalid or has expired.")
+            raise InvalidToken("The access token is invalid or has expired.")
         api_client = getattr(token.application, "api_client", None) if token.application else None
         if api_client is None or api_client.is_revoked or not api_client.organization.is_active:
-            raise AuthenticationFailed("The API client behind this token is no longer active.")
+            raise InvalidToken("The API client behind this token is no longer active.")
         principal = ApiClientPrincipal(
             api_client=api_client,
             organization=api_client.organization,
@@ -59,11 +70,12 @@ class ApiClientTokenAuthentication(BaseAuthentication):
         return principal, token
 
     def authenticate_header(self, request):
-        return 'Bearer realm="api"'
+        # No error code when no token was sent (RFC 6750 §3.1); InvalidToken adds its own.
+        return f'Bearer realm="{REALM}"'
 
 
 # Every API request runs this lookup: the token, its application, API client and organization in
-# one query, compiled once (config/db.py). The instances are built from the row as the ORM's
+# one query, compiled once (core/db.py). The instances are built from the row as the ORM's
 # select_related would build them.
 _TOKEN_PATHS = (
     (AccessToken, ""),

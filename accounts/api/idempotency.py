@@ -28,7 +28,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from organizations.models import IDEMPOTENCY_KEY_TTL, IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -100,7 +100,7 @@ def _request_hash(request) -> str:
 
 def _claim(*, api_client, key: str, request_hash: str):
     """(the new key row, None) when this request does the work; (None, the finished row) for a retry."""
-    deadline = time.monotonic() + getattr(settings, "IDEMPOTENCY_WAIT_SECONDS", 5.0)
+    deadline = time.monotonic() + settings.IDEMPOTENCY_WAIT_SECONDS
     while True:
         try:
             with transaction.atomic():

@@ -7,6 +7,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import time
 from urllib.parse import unquote_plus
@@ -20,8 +21,12 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.views import TokenView
 
-from config.api.problems import problem_response
-from config.client_address import client_address
+from core.client_address import client_address
+from core.errors import PROBLEM_CONTENT_TYPE, problem_body, problem_response
+from core.limits import RETRY_AFTER_SECONDS as LIMITS_RETRY_AFTER_SECONDS
+from core.limits import STORE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 GRANT_TYPE = "client_credentials"
 
@@ -150,6 +155,24 @@ def claimed_client_ids(request) -> set[str]:
     return ids
 
 
+# RFC 6749 §5.2 makes error_description optional; the toolkit leaves these without one, and an
+# integrator staring at a bare "invalid_client" can't tell what to fix.
+_ERROR_DESCRIPTIONS = {
+    "invalid_client": (
+        "Client authentication failed: send the client id and secret from create_api_client with HTTP "
+        "Basic. An unknown client, a wrong secret, a revoked client and one of an inactive organization "
+        "all answer this."
+    ),
+    "invalid_scope": "Ask only for scopes this client was given (space-separated), or leave scope out for all of them.",
+    "invalid_request": "The request is missing a parameter, repeats one, or is otherwise malformed.",
+    "unauthorized_client": "This client may not use this grant type: use grant_type=client_credentials.",
+    "unsupported_grant_type": "Only grant_type=client_credentials is served.",
+}
+# RFC 6749 §5.2: a 401 names the scheme the client authenticated with (HTTP Basic, the only one
+# this endpoint documents); the toolkit answers with a Bearer challenge, the resource servers' scheme.
+CLIENT_CHALLENGE = 'Basic realm="oauth", charset="UTF-8"'
+
+
 def _token_error(status: int, error: str, description: str, headers=None) -> HttpResponse:
     """An RFC 6749 §5.2 error body, as the toolkit's own errors at this endpoint."""
     response = HttpResponse(
@@ -179,16 +202,35 @@ class ApiTokenView(TokenView):
         if grant_types[0] != GRANT_TYPE:
             return _token_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is served.")
 
-        if len(request.POST.getlist("client_id")) > 1:
-            return _token_error(400, "invalid_request", "Send client_id at most once.")
+        # RFC 6749 §3.2: no parameter is sent twice (which scope would count?).
+        repeated = sorted(name for name in request.POST if len(request.POST.getlist(name)) > 1)
+        if repeated:
+            return _token_error(400, "invalid_request", f"Send each parameter at most once: {', '.join(repeated)}.")
+        # RFC 6749 §2.3: one client authentication method per request. Authorization header and a
+        # secret in the body, or a body client_id naming another client than the header's, leave
+        # it open which client is asking.
+        if "HTTP_AUTHORIZATION" in request.META:
+            basic_id = _basic_client_id(request)
+            body_id = request.POST.get("client_id")
+            if "client_secret" in request.POST or (body_id is not None and body_id != basic_id):
+                return _token_error(
+                    400,
+                    "invalid_request",
+                    "Use one client authentication method: HTTP Basic, without client_id or client_secret in the body.",
+                )
         counters = [_Counter("address", client_address(request), MAX_FAILURES_PER_ADDRESS)]
         for client_id in sorted(claimed_client_ids(request)):
             counters.append(_Counter("client", client_id, MAX_FAILURES_PER_CLIENT_ID))
         now = self.timer()
-        refused = [counter for counter in counters if not counter.reserve(now)]
+        try:
+            refused = [counter for counter in counters if not counter.reserve(now)]
+        except STORE_ERRORS as exc:
+            # No budget can be kept: refuse rather than let every guess at a secret through.
+            _release_all(counters)
+            logger.warning("Token request refused: the failure-limit cache is unreachable (%s)", type(exc).__name__)
+            return _limits_unavailable()
         if refused:
-            for counter in counters:
-                counter.release()  # a refused request is no authentication attempt
+            _release_all(counters)  # a refused request is no authentication attempt
             retry_after = max(1, math.ceil(max(counter.window_end for counter in refused) - now))
             return _token_error(
                 429,
@@ -201,11 +243,10 @@ class ApiTokenView(TokenView):
         try:
             response = super().post(request, *args, **kwargs)
             failed = response.status_code == 401
-            return response
+            return _described(response)
         finally:
             if not failed:
-                for counter in counters:
-                    counter.release()
+                _release_all(counters)
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         return problem_response(
@@ -214,6 +255,44 @@ class ApiTokenView(TokenView):
             detail=f"Method {request.method} is not allowed here: request a token with POST.",
             headers={"Allow": "POST"},
         )
+
+
+def _release_all(counters) -> None:
+    try:
+        for counter in counters:
+            counter.release()
+    except STORE_ERRORS as exc:  # the reservation stays counted: the safe side
+        logger.warning("Token failure budget not released: the cache is unreachable (%s)", type(exc).__name__)
+
+
+def _limits_unavailable() -> HttpResponse:
+    """503: a problem document that is also an RFC 6749 §5.2 error, for OAuth client libraries."""
+    detail = "Token requests are paused: the failure limits can't be checked right now. Retry shortly."
+    body = {
+        **problem_body(503, code="limits_unavailable", detail=detail),
+        "error": "temporarily_unavailable",
+        "error_description": detail,
+    }
+    response = HttpResponse(json.dumps(body), status=503, content_type=PROBLEM_CONTENT_TYPE)
+    response["Retry-After"] = str(LIMITS_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _described(response: HttpResponse) -> HttpResponse:
+    """The toolkit's error response with an error_description, and a 401's challenge for HTTP Basic."""
+    if response.status_code < 400:
+        return response
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = CLIENT_CHALLENGE
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return response
+    if isinstance(body, dict) and body.get("error") in _ERROR_DESCRIPTIONS and not body.get("error_description"):
+        body["error_description"] = _ERROR_DESCRIPTIONS[body["error"]]
+        response.content = json.dumps(body)
+    return response
 
 
 def delete_expired_tokens() -> int:

@@ -1,7 +1,9 @@
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from config.api.scopes import required_scope
+from accounts.api.authentication import REALM
+from core.api.scopes import required_scope
 from organizations.selectors import organization_for_caller
 
 
@@ -28,9 +30,18 @@ class HasRequiredScope(BasePermission):
             # missing scope), so it is checked here; an allowed action's own lookup does it otherwise.
             _raise_unless_in_organization(view)
         if required and required not in principal.scopes:
-            self.message = f"This token lacks the `{required}` scope."
-            return False
+            raise InsufficientScope(required)
         return True
+
+
+class InsufficientScope(PermissionDenied):
+    """403 with RFC 6750 §3.1's challenge naming the scope, so a client knows which token to ask for."""
+
+    problem_code = "insufficient_scope"
+
+    def __init__(self, scope: str):
+        super().__init__(f"This token lacks the `{scope}` scope.")
+        self.auth_header = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'
 
 
 def _raise_unless_in_organization(view) -> None:

@@ -13,10 +13,11 @@ column, the model field and its migration).
 
 from dataclasses import dataclass
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts import roles as role_names
-from accounts.models import PROVIDER_FIELDS, ProviderDetails, provider_details_complete
+from accounts.models import PROVIDER_FIELDS, ProviderDetails, VerificationStatus, provider_details_prescribable
 
 # The JSON kinds a key can have.
 TEXT = "text"  # a string as stored (optionally with `choices` for the schema)
@@ -26,7 +27,8 @@ TIMESTAMP = "timestamp"  # an aware datetime as isoformat() writes it, or null
 DATE = "date"  # a date as isoformat() writes it, or null
 ROLES = "roles"  # the roles list, normalised (accounts.roles.normalize_roles)
 PROVIDER_DETAILS = "provider_details"  # the nested provider details (PROVIDER_DETAILS_RESOURCE), or null
-CAN_PRESCRIBE = "can_prescribe"  # computed: active, provider role, complete provider details
+CAN_PRESCRIBE = "can_prescribe"  # computed: active, not expired, provider role, complete and verified provider details
+VERIFICATION = "verification"  # the nested verification state of the provider details (VERIFICATION_RESOURCE)
 COGNITO = "cognito"  # {"status": the Cognito sync state, "pending" when there is no sync row}
 
 # The related rows the resource reads, as values() paths.
@@ -44,15 +46,42 @@ class Key:
     nullable: bool = False
     choices: tuple = ()
     help_text: str = ""
+    # A code stored as "" until it is given reads as null: the one form for "unknown" that the
+    # input takes back (a generated client can send what it read).
+    blank_as_null: bool = False
 
 
 def _provider_details_key(name: str) -> Key:
     field = ProviderDetails._meta.get_field(name)
     kind = DATE if field.get_internal_type() == "DateField" else TEXT
+    if field.choices:
+        return Key(name, f"{PROVIDER_DETAILS_PREFIX}{name}", kind, nullable=True, blank_as_null=True)
     return Key(name, f"{PROVIDER_DETAILS_PREFIX}{name}", kind, nullable=field.null)
 
 
-PROVIDER_DETAILS_RESOURCE = tuple(_provider_details_key(name) for name in PROVIDER_FIELDS)
+_V = f"{PROVIDER_DETAILS_PREFIX}verification_"
+VERIFICATION_RESOURCE = (
+    Key(
+        "status", f"{_V}status", TEXT, choices=tuple(VerificationStatus.values),
+        help_text="What the HI Service said about these details; can_prescribe needs `verified`.",
+    ),
+    Key("hpii_status", f"{_V}hpii_status", TEXT, nullable=True, help_text="The register's HPI-I status, as sent."),
+    Key("checked_at", f"{_V}checked_at", TIMESTAMP, nullable=True, help_text="When the register last answered."),
+    Key("next_check_at", f"{_V}next_check_at", TIMESTAMP, nullable=True, help_text="When it is asked again."),
+    Key(
+        "message", f"{_V}message", TEXT,
+        help_text="The register's service-message code and reason, or why it could not be asked.",
+    ),
+    Key(
+        "found_hpii", f"{_V}found_hpii", TEXT, nullable=True,
+        help_text="The HPI-I the register gave for a search by AHPRA number (never copied into hpii_number).",
+    ),
+)
+
+PROVIDER_DETAILS_RESOURCE = (
+    *(_provider_details_key(name) for name in PROVIDER_FIELDS),
+    Key("verification", None, VERIFICATION),
+)
 
 USER_RESOURCE = (
     Key("id", "id", UUID),
@@ -85,7 +114,8 @@ def _row_fields() -> tuple:
             continue
         fields.append(key.source)
         if key.kind == PROVIDER_DETAILS:
-            fields.extend(detail.source for detail in PROVIDER_DETAILS_RESOURCE)
+            fields.extend(detail.source for detail in PROVIDER_DETAILS_RESOURCE if detail.kind != VERIFICATION)
+            fields.extend(part.source for part in VERIFICATION_RESOURCE)
     return tuple(fields)
 
 
@@ -108,8 +138,9 @@ def _can_prescribe(row) -> bool:
     return (
         row[PROVIDER_DETAILS_PRESENT] is not None
         and row["status"] == "active"
+        and (row["access_expires_at"] is None or row["access_expires_at"] > timezone.now())
         and role_names.PROVIDER in row["roles"]
-        and provider_details_complete(lambda field: row[f"{PROVIDER_DETAILS_PREFIX}{field}"])
+        and provider_details_prescribable(lambda field: row[f"{PROVIDER_DETAILS_PREFIX}{field}"])
     )
 
 
@@ -118,7 +149,7 @@ def _python_expression(key: Key) -> str:
     constants; repr() quotes them)."""
     source = f"row[{key.source!r}]" if key.source else None
     if key.kind in (TEXT, EMAIL):
-        return source
+        return f"({source} or None)" if key.blank_as_null else source
     if key.kind == UUID:
         return f"str({source})"
     if key.kind in (TIMESTAMP, DATE):
@@ -129,6 +160,8 @@ def _python_expression(key: Key) -> str:
         return f"(None if {source} is None else {_python_document(PROVIDER_DETAILS_RESOURCE)})"
     if key.kind == CAN_PRESCRIBE:
         return "_can_prescribe(row)"
+    if key.kind == VERIFICATION:
+        return _python_document(VERIFICATION_RESOURCE)
     if key.kind == COGNITO:
         return f'{{"status": {source} or "pending"}}'
     raise ValueError(f"unknown kind {key.kind!r} of {key.name!r}")
@@ -182,6 +215,8 @@ def _schema_field(key: Key) -> serializers.Field:
         return ProviderDetailsSerializer(**extra)
     if key.kind == CAN_PRESCRIBE:
         return serializers.BooleanField(**extra)
+    if key.kind == VERIFICATION:
+        return VerificationSerializer(**extra)
     if key.kind == COGNITO:
         return CognitoStatusSerializer(**extra)
     raise ValueError(f"unknown kind {key.kind!r} of {key.name!r}")
@@ -193,6 +228,11 @@ def _serializer_class(name: str, keys, doc: str, **attrs):
     return serializers.SerializerMetaclass(name, (serializers.Serializer,), namespace)
 
 
+VerificationSerializer = _serializer_class(
+    "VerificationSerializer",
+    VERIFICATION_RESOURCE,
+    """The HI Service's answer about the provider's person-identifying details (read-only).""",
+)
 ProviderDetailsSerializer = _serializer_class("ProviderDetailsSerializer", PROVIDER_DETAILS_RESOURCE, None)
 
 UserSerializer = _serializer_class(

@@ -2,7 +2,7 @@
 its endpoints (users, their history, audit events, the organization).
 
 Kept out of the views so they stay thin: view extensions annotate the viewsets during schema
-generation only. What every operation shares is config.api.schema's ApiAutoSchema; the token
+generation only. What every operation shares is core.api.schema's ApiAutoSchema; the token
 endpoint is documented in accounts.api.token_schema.
 """
 
@@ -29,8 +29,15 @@ from accounts.api.serializers import (
 from accounts.models import User
 from accounts.roles import ALL_ROLES
 from audit.models import AuditEvent
-from config.api.schema import ApiAutoSchema, OAuth2ClientCredentialsScheme, problem_example
-from identifiers.checks import PRESCRIBER_TYPES, SEXES
+from core.api.schema import ApiAutoSchema, OAuth2ClientCredentialsScheme, problem_example
+from identifiers.checks import (
+    HPII_PREFIX,
+    HPIO_PREFIX,
+    PRESCRIBER_TYPES,
+    PROVIDER_CHECK_CHARACTERS,
+    PROVIDER_LOCATION_CHARACTERS,
+    SEXES,
+)
 
 
 class ApiClientTokenScheme(OAuth2ClientCredentialsScheme):
@@ -44,9 +51,9 @@ FIELD_RULES = {
     "partner_user_id": "Your own id for the user; unique within the organization.",
     "access_roles": "`admin`, `provider`, `receptionist`, `rx_reader`, or `member` alone. Default `[\"member\"]`.",
     "date_of_birth": "ISO date in the past, not before 1900.",
-    "sex": "`M`, `F`, `I` or `N`.",
+    "sex": "`M`, `F`, `I` or `N`; null when not known.",
     "hpii_number": "HPI-I: 16 digits starting 800361 with a Luhn check digit (e.g. 8003614900000009).",
-    "prescriber_type": "`M`, `N`, `D`, `P` or `T`.",
+    "prescriber_type": "`M`, `N`, `D`, `P` or `T`; null when not known.",
     "prescriber_number": "PBS prescriber number: 7 digits. Not required for prescriber type `T`.",
     "qualifications": "E.g. `MBBS`, `MD`, `RN`.",
     "provider_number": "Medicare provider number: 6-digit stem, location character, check character.",
@@ -54,15 +61,42 @@ FIELD_RULES = {
 }
 
 
-# The checks the services make that a schema can state: enums and formats, for request and response.
+# The checks the services make that a schema can state: enums, formats, lengths and patterns, for
+# request and response. What it can't (a check digit, a phone number's validity, a date in the past)
+# is in FIELD_RULES' words.
+_HPII = f"{HPII_PREFIX}[0-9]{{10}}"
+_PROVIDER_NUMBER = "[0-9]{{6}}[{location}][{check}]"
 FIELD_FORMATS = {
     "email": {"format": "email"},
-    "access_roles": {"enum": sorted(ALL_ROLES)},
+    "access_roles": {"enum": sorted(ALL_ROLES), "minItems": 1},
+    # null: not known yet (stored details may be incomplete); the input takes null back.
     "sex": {"enum": [code for code, _ in SEXES]},
     "prescriber_type": {"enum": [code for code, _ in PRESCRIBER_TYPES]},
+    "hpii_number": {"pattern": f"^({_HPII})?$", "maxLength": 16},
+    "prescriber_number": {"pattern": "^([0-9]{7})?$", "maxLength": 7},
+    "hpio_number": {"pattern": f"^({HPIO_PREFIX}[0-9]{{10}})?$"},
 }
-# Provider details may be stored before they are complete: these read back as "" until given.
-BLANK_UNTIL_GIVEN = {"sex", "prescriber_type"}
+# The input takes lower-case letters (stored upper-case) and a phone number in the forms people type.
+REQUEST_FORMATS = {
+    "provider_number": {
+        "pattern": "^(" + _PROVIDER_NUMBER.format(
+            location=PROVIDER_LOCATION_CHARACTERS + PROVIDER_LOCATION_CHARACTERS.lower(),
+            check=PROVIDER_CHECK_CHARACTERS + PROVIDER_CHECK_CHARACTERS.lower(),
+        ) + ")?$",
+        "maxLength": 8,
+    },
+    "ahpra_number": {"pattern": "^([A-Za-z]{3}[0-9]{10})?$", "maxLength": 13},
+    "phone": {"pattern": r"^(\+?[0-9 ()-]+)?$"},
+}
+RESPONSE_FORMATS = {
+    "provider_number": {
+        "pattern": "^(" + _PROVIDER_NUMBER.format(
+            location=PROVIDER_LOCATION_CHARACTERS, check=PROVIDER_CHECK_CHARACTERS
+        ) + ")?$"
+    },
+    "ahpra_number": {"pattern": "^([A-Z]{3}[0-9]{10})?$"},
+    "phone": {"pattern": r"^(\+61[0-9]{9})?$"},
+}
 
 
 class AccountsApiAutoSchema(ApiAutoSchema):
@@ -71,7 +105,11 @@ class AccountsApiAutoSchema(ApiAutoSchema):
     strict_request_serializer = RejectUnknownFieldsMixin
     field_rules = FIELD_RULES
     field_formats = FIELD_FORMATS
-    blank_until_given = frozenset(BLANK_UNTIL_GIVEN)
+    request_formats = REQUEST_FORMATS
+    response_formats = RESPONSE_FORMATS
+    # The date-time filters (since, until, expiring_before) take UTC offsets from -14:00 to +14:00
+    # (audit.api._TimestampField: what PostgreSQL and every real zone allow).
+    query_date_time_pattern = r"([Zz]|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$"
 
 
 # --- per-endpoint annotations -----------------------------------------------------------------
@@ -92,6 +130,15 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "retry waits for it or gets 409 `idempotency_key_in_progress`. Keys are per API client; "
         "1 to 255 printable ASCII characters (a UUID is a good choice)."
     ),
+)
+
+LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    response=[201],
+    required=True,
+    description="The created user's URL (GET it for the user).",
 )
 
 VALID_HPII_BEN = "8003614900000009"
@@ -238,23 +285,20 @@ class UserViewSetSchema(OpenApiViewExtension):
                     "`hpii_number`, `prescriber_type`, `qualifications`, and `prescriber_number` unless "
                     "`prescriber_type` is `T`."
                 ),
-                parameters=[ORGANIZATION_ID, IDEMPOTENCY_KEY],
+                parameters=[ORGANIZATION_ID, IDEMPOTENCY_KEY, LOCATION],
                 request=UserCreateSerializer,
-                responses={
-                    201: OpenApiResponse(
-                        UserSerializer,
-                        description="The created user; `Location` names it.",
-                        # Headers are documented on the response; schemathesis checks them too.
-                    )
-                },
+                responses={201: OpenApiResponse(UserSerializer, description="The created user; `Location` names it.")},
                 examples=CREATE_EXAMPLES,
                 tags=["users"],
             ),
             update=extend_schema(
-                summary="Update a user (partial)",
+                summary="Update a user (partial, as PATCH)",
                 description=(
-                    "Only the fields sent change. `provider_details` is merged into the stored details. "
-                    "Roles are changed with PUT .../roles."
+                    "PUT merges exactly as PATCH does: only the fields sent change, and a field left out "
+                    "keeps its value (send `null` or `\"\"` to clear one). `provider_details` is merged "
+                    "into the stored details. Roles are changed with PUT .../roles. An `access_expires_at` "
+                    "that has passed can't be cleared or moved (409 `access_expired`): platform staff "
+                    "re-enable the user."
                 ),
                 parameters=[ORGANIZATION_ID, USER_ID],
                 request=UserUpdateSerializer,
@@ -264,6 +308,10 @@ class UserViewSetSchema(OpenApiViewExtension):
             ),
             partial_update=extend_schema(
                 summary="Update a user (partial)",
+                description=(
+                    "Only the fields sent change. `provider_details` is merged into the stored details. "
+                    "Roles are changed with PUT .../roles."
+                ),
                 parameters=[ORGANIZATION_ID, USER_ID],
                 request=UserUpdateSerializer,
                 responses={200: UserSerializer},
@@ -287,7 +335,7 @@ class UserViewSetSchema(OpenApiViewExtension):
                 description=(
                     'Marks the user disabled, sets roles to `["member"]` and disables the Cognito account. '
                     'Optional body `{"reason": "..."}` (up to 500 characters), recorded in the audit event; '
-                    "no body works too. Idempotent; not reversible through the API."
+                    "no body works too (a JSON `null` body is 400). Idempotent; not reversible through the API."
                 ),
                 parameters=[ORGANIZATION_ID, USER_ID],
                 request=UserDisableSerializer,

@@ -5,6 +5,7 @@ import datetime
 import re
 
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from accounts.api.resource import (  # noqa: F401  (the user resource, defined there; imported from here)
     USER_ROW_FIELDS,
@@ -12,7 +13,7 @@ from accounts.api.resource import (  # noqa: F401  (the user resource, defined t
     user_row_representation,
 )
 from accounts.models import PROVIDER_FIELDS, ProviderDetails
-from config.api.fields import StrictCharField
+from core.api.fields import StrictCharField
 
 
 class Rfc3339DateTimeField(serializers.DateTimeField):
@@ -78,10 +79,29 @@ _PROVIDER_INPUT_MAX_LENGTH = {"phone": 32, "hpii_number": 32, "prescriber_number
                               "ahpra_number": 16}
 
 
+class UnknownAsNullCodeField(StrictCharField):
+    """A code (sex, prescriber type): one of its choices, or null for unknown, as the user resource
+    reads it back. Stored as "" (the model's blank); "" itself is not a code, so it is refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, allow_blank=False, trim_whitespace=True, **kwargs)
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, ""  # unknown: the model's blank
+        return super().validate_empty_values(data)
+
+
 def _provider_input_field(name: str) -> serializers.Field:
     field = ProviderDetails._meta.get_field(name)
     if field.get_internal_type() == "DateField":
         return serializers.DateField(required=False, allow_null=True, input_formats=["iso-8601"])
+    if field.choices:
+        codes = ", ".join(code for code, _ in field.choices)
+        return UnknownAsNullCodeField(
+            required=False, max_length=field.max_length,
+            error_messages={"blank": f"Give one of {codes}, or null when it is not known."},
+        )
     extra = {"allow_null": True} if field.null else {}
     return _text(_PROVIDER_INPUT_MAX_LENGTH.get(name, field.max_length), **extra)
 
@@ -152,6 +172,15 @@ class UserRolesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
 
 
 class UserDisableSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    """PUT /disable's optional body. No body at all is the same as {}."""
+    """PUT /disable's optional body. No body at all is the same as {}; JSON null is not a body."""
+
+    null_body_message = 'The body must be a JSON object such as {"reason": "..."}, or no body at all; not null.'
+
+    def run_validation(self, data=serializers.empty):
+        if data is None:  # DRF would say "No data provided", which reads as "send a body"
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [serializers.ErrorDetail(self.null_body_message, code="null")]}
+            )
+        return super().run_validation(data)
 
     reason = _text(500, allow_null=True, help_text="Why the user is disabled; recorded in the audit event.")

@@ -2,7 +2,7 @@
 Django view is invisible to the generator, so a postprocessing hook (SPECTACULAR_SETTINGS'
 POSTPROCESSING_HOOKS) adds it to the document."""
 
-from config.api.schema import PROBLEM_MEDIA_TYPE, RETRY_AFTER, TOKEN_URL
+from core.api.schema import PROBLEM_MEDIA_TYPE, RETRY_AFTER, TOKEN_URL
 
 _TOKEN_ERROR = {
     "type": "object",
@@ -98,7 +98,9 @@ def add_token_endpoint(result, generator, request, public):
                 "400": {
                     "description": (
                         "`unsupported_grant_type`: any grant but `client_credentials` (answered before any "
-                        "credential is looked at); `invalid_request`: no or several `grant_type`; "
+                        "credential is looked at); `invalid_request`: no or several `grant_type`, any parameter "
+                        "sent twice, or two client authentication methods at once (HTTP Basic and a "
+                        "`client_secret` in the body, or a body `client_id` naming another client); "
                         "`invalid_scope`: a scope the client was not given."
                     ),
                     "content": _token_error_content(
@@ -112,6 +114,12 @@ def add_token_endpoint(result, generator, request, public):
                         "`invalid_client`: unknown client, wrong secret, no client authentication, a revoked "
                         "client, or a client of an inactive organization."
                     ),
+                    "headers": {
+                        "WWW-Authenticate": {
+                            "description": "The HTTP Basic challenge (RFC 6749 §5.2).",
+                            "schema": {"type": "string", "example": 'Basic realm="oauth", charset="UTF-8"'},
+                        }
+                    },
                     "content": _token_error_content(("invalid_client", "Client authentication failed.")),
                 },
                 "413": {"description": "The request body exceeds 1 MiB (`payload_too_large`).", "content": problem},
@@ -126,8 +134,10 @@ def add_token_endpoint(result, generator, request, public):
                     ),
                 },
                 "503": {
-                    "description": "The database is unreachable (`database_unavailable`), or the server is busy "
-                    "with other writes (`server_busy`); retry after `Retry-After`.",
+                    "description": "The database is unreachable (`database_unavailable`), the server is busy "
+                    "with other writes (`server_busy`), or the cache that keeps the failed-authentication limits "
+                    "is (`limits_unavailable`, also `\"error\": \"temporarily_unavailable\"`); retry after "
+                    "`Retry-After`.",
                     "headers": RETRY_AFTER,
                     "content": problem,
                 },

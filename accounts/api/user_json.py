@@ -16,11 +16,11 @@ import functools
 
 from django.db import connections
 from django.db.models import BooleanField, Case, ExpressionWrapper, F, Func, Q, TextField, Value, When
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from accounts import roles as role_names
 from accounts.api import resource
-from accounts.models import User, provider_details_complete_q
+from accounts.models import User, access_not_expired_q, provider_details_prescribable_q, verification_required
 
 
 class _JSONObject(Func):
@@ -103,11 +103,11 @@ class _NormalizedRoles(Func):
     )
 
 
-def _expression(key: resource.Key):
+def _expression(key: resource.Key, required: bool):
     """One key's value in SQL, as the Python rendering (accounts/api/resource.py) writes it."""
     source = key.source
     if key.kind in (resource.TEXT, resource.EMAIL, resource.UUID):  # json_build_object writes a uuid as its text
-        return F(source)
+        return NullIf(F(source), Value("")) if key.blank_as_null else F(source)
     if key.kind == resource.TIMESTAMP:
         return _IsoTimestamp(source)
     if key.kind == resource.DATE:
@@ -117,32 +117,37 @@ def _expression(key: resource.Key):
     if key.kind == resource.PROVIDER_DETAILS:
         return Case(
             When(**{f"{source}__isnull": True}, then=Value(None)),
-            default=_document(resource.PROVIDER_DETAILS_RESOURCE),
+            default=_document(resource.PROVIDER_DETAILS_RESOURCE, required),
         )
     if key.kind == resource.CAN_PRESCRIBE:
         return Coalesce(
             ExpressionWrapper(
                 Q(status="active")
+                & access_not_expired_q()
                 & Q(roles__contains=[role_names.PROVIDER])  # list membership, exactly as in Python
-                & provider_details_complete_q(resource.PROVIDER_DETAILS_PREFIX),
+                & provider_details_prescribable_q(resource.PROVIDER_DETAILS_PREFIX, required=required),
                 output_field=BooleanField(),
             ),
             Value(False),
         )
+    if key.kind == resource.VERIFICATION:
+        return _document(resource.VERIFICATION_RESOURCE, required)
     if key.kind == resource.COGNITO:
         return _JSONObject(status=Coalesce(source, Value("pending")))
     raise ValueError(f"unknown kind {key.kind!r} of {key.name!r}")
 
 
-def _document(keys) -> "_JSONObject":
-    return _JSONObject(**{key.name: _expression(key) for key in keys})
+def _document(keys, required: bool | None = None) -> "_JSONObject":
+    required = verification_required() if required is None else required
+    return _JSONObject(**{key.name: _expression(key, required) for key in keys})
 
 
-def user_json():
+def user_json(required: bool | None = None):
     """An expression for the user's JSON document as text, on a User queryset, generated from
     resource.USER_RESOURCE; its references to provider_details and cognito_sync add the LEFT JOINs
-    it needs."""
-    return _CompiledOnce(Cast(_document(resource.USER_RESOURCE), TextField()), output_field=TextField())
+    it needs. `required`: whether can_prescribe needs the register's `verified` (the setting if None)."""
+    required = verification_required() if required is None else required
+    return _CompiledOnce(Cast(_document(resource.USER_RESOURCE, required), TextField()), output_field=TextField())
 
 
 def renders_users(alias: str) -> bool:
@@ -152,12 +157,12 @@ def renders_users(alias: str) -> bool:
 
 def user_documents(*, organization_id):
     """The organization's users as rows of `created_at` (for the cursor) and `document` (the JSON)."""
-    return _all_user_documents().filter(organization_id=organization_id)
+    return _all_user_documents(verification_required()).filter(organization_id=organization_id)
 
 
 @functools.cache
-def _all_user_documents():
+def _all_user_documents(required: bool):
     # Resolving the document's thirty-odd column references (and their joins) took about 4 ms a
     # request under the profiler; resolved once per process, each request clones the result and
     # adds its filters.
-    return User.objects.values("created_at", document=user_json())
+    return User.objects.values("created_at", document=user_json(required))

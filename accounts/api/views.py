@@ -24,8 +24,8 @@ from accounts.api.user_json import renders_users, user_documents
 from accounts.models import User
 from accounts.selectors import user_get, user_queryset
 from audit.selectors import audit_event_list
-from config.api.pagination import AuditEventCursorPagination
-from config.errors import ApplicationError
+from core.api.pagination import AuditEventCursorPagination
+from core.errors import ApplicationError
 from organizations.selectors import organization_for_caller
 
 
@@ -135,7 +135,9 @@ class UserViewSet(viewsets.GenericViewSet):
             )
         return self._respond(user)
 
-    partial_update = update  # PUT is partial too: only the fields sent change (the contract).
+    # PUT merges as PATCH does: only the fields sent change (the contract's "Updating users"; the
+    # schema says so). A replacing PUT would blank whatever a client's older model doesn't know.
+    partial_update = update
 
     @action(detail=True, methods=["put"])
     def roles(self, request, *args, **kwargs):
@@ -150,7 +152,7 @@ class UserViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["put"])
     def disable(self, request, *args, **kwargs):
         user = self.get_object()
-        serializer = UserDisableSerializer(data=request.data if request.data is not None else {})
+        serializer = UserDisableSerializer(data=request.data)  # no body parses as {}; JSON null is refused
         serializer.is_valid(raise_exception=True)
         user = services.user_disable(
             user=user, actor=request.user.actor, reason=serializer.validated_data.get("reason")

@@ -1,12 +1,10 @@
 """Configuration, boto3 clients, errors and the inline budget of the Cognito gateway.
 
-Imports no Django models. Configuration comes only from boto3's own settings plus the pool id:
-
-* region: ``AWS_REGION`` or ``AWS_DEFAULT_REGION``; endpoint: ``AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER``
-  or ``AWS_ENDPOINT_URL`` (resolved by boto3 itself); credentials: boto3's default chain;
-* pool id: ``COGNITO_USER_POOL_ID`` (fallback: the Django setting of the same name);
-* client tuning for the worker: ``COGNITO_CONNECT_TIMEOUT`` (default 2 s), ``COGNITO_READ_TIMEOUT``
-  (default 5 s), ``COGNITO_MAX_ATTEMPTS`` (default 3 requests per call, the first one included).
+Imports no Django models. Configuration comes from django.conf.settings (config/settings.py reads
+the environment): ``COGNITO_REGION`` and ``COGNITO_ENDPOINT_URL`` (boto3's ``AWS_REGION`` and
+``AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER``), ``COGNITO_USER_POOL_ID``, and the worker's client
+tuning ``COGNITO_CONNECT_TIMEOUT``, ``COGNITO_READ_TIMEOUT``, ``COGNITO_MAX_ATTEMPTS``; credentials
+are boto3's default chain.
 
 The inline sync's :class:`Budget` gets its own client: one attempt per call, a connect timeout of a
 third of the budget and each read timeout cut to what is left of it (botocore's per-request
@@ -19,19 +17,15 @@ import contextlib
 import contextvars
 import functools
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 
-DEFAULT_CONNECT_TIMEOUT = 2.0
-DEFAULT_READ_TIMEOUT = 5.0
-DEFAULT_MAX_ATTEMPTS = 3
 # An inline call is not started with less than this left of the budget.
 _MIN_CALL_SECONDS = 0.1
 
@@ -115,31 +109,9 @@ def translate(operation: str, exc: Exception) -> CognitoError:
 # --- configuration and clients ----------------------------------------------------------------
 
 
-def _env_number(name: str, default: float, cast: type) -> Any:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return cast(default)
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise CognitoConfigurationError("configure", f"Invalid{name}") from None
-    if value <= 0:
-        raise CognitoConfigurationError("configure", f"Invalid{name}")
-    return value
-
-
 def get_user_pool_id() -> str:
-    """``COGNITO_USER_POOL_ID`` from the environment, else the Django setting; else an error."""
-    pool_id = os.environ.get("COGNITO_USER_POOL_ID", "").strip()
-    if pool_id:
-        return pool_id
-    try:
-        from django.conf import settings
-
-        if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
-            pool_id = str(getattr(settings, "COGNITO_USER_POOL_ID", "") or "").strip()
-    except Exception:  # Django missing or settings not importable
-        pool_id = ""
+    """settings.COGNITO_USER_POOL_ID; a configuration error (retryable: an operator sets it) when unset."""
+    pool_id = str(settings.COGNITO_USER_POOL_ID or "").strip()
     if not pool_id:
         raise CognitoConfigurationError("configure", "MissingUserPoolId")
     return pool_id
@@ -163,14 +135,13 @@ def _built_once(build):
 @functools.lru_cache(maxsize=32)
 def _build_client(
     region: str | None,
-    endpoint_url_service: str | None,
-    endpoint_url_global: str | None,
+    endpoint_url: str | None,
     connect_timeout: float,
     read_timeout: float,
     max_attempts: int,
+    max_pool_connections: int,
     retry_mode: str = "adaptive",
 ):
-    # The endpoint env vars are part of the cache key only; boto3 resolves them itself.
     config = Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
@@ -180,39 +151,30 @@ def _build_client(
         # The process's threads share this client (gunicorn.conf.py: GUNICORN_THREADS, default 32):
         # with botocore's default pool of 10, the 11th concurrent call opened a connection (a TLS
         # handshake, against AWS) and threw it away afterwards ("Connection pool is full").
-        max_pool_connections=max(10, _env_number("GUNICORN_THREADS", 32, int)),
+        max_pool_connections=max_pool_connections,
     )
     # A private Session: boto3's default session is not thread-safe, clients are.
-    return boto3.session.Session().client("cognito-idp", region_name=region, config=config)
+    return boto3.session.Session().client("cognito-idp", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def _client(connect_timeout: float, read_timeout: float, max_attempts: int, retry_mode: str = "adaptive"):
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     try:
         return _build_client(
-            region or None,
-            os.environ.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER") or None,
-            os.environ.get("AWS_ENDPOINT_URL") or None,
+            settings.COGNITO_REGION or None,
+            settings.COGNITO_ENDPOINT_URL or None,
             connect_timeout,
             read_timeout,
             max_attempts,
+            max(10, settings.GUNICORN_THREADS),
             retry_mode,
         )
     except BotoCoreError as exc:  # e.g. NoRegionError
         raise translate("create_client", exc) from None
 
 
-def _configured_timeouts() -> tuple[float, float]:
-    return (
-        _env_number("COGNITO_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, float),
-        _env_number("COGNITO_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, float),
-    )
-
-
 def get_client():
     """The process-wide ``cognito-idp`` client of the worker: full timeouts and retries."""
-    connect, read = _configured_timeouts()
-    return _client(connect, read, _env_number("COGNITO_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, int))
+    return _client(settings.COGNITO_CONNECT_TIMEOUT, settings.COGNITO_READ_TIMEOUT, settings.COGNITO_MAX_ATTEMPTS)
 
 
 # The read timeout of the inline call in flight in this thread (or task); None: the client's own.
@@ -239,8 +201,7 @@ def get_inline_client(connect_timeout: float):
     """The inline sync's client: a single attempt per call (the standard retry mode, whose rate
     limiter never sleeps), this connect timeout, and each call's read timeout cut to what is left
     of the budget (set by the gateway, applied by a before-call hook)."""
-    _, read = _configured_timeouts()
-    client = _client(connect_timeout, read, 1, "standard")
+    client = _client(connect_timeout, settings.COGNITO_READ_TIMEOUT, 1, "standard")
     client.meta.events.register(
         "before-call.cognito-idp", _cut_read_timeout, unique_id="accounts.cognito.gateway:cut_read_timeout"
     )
@@ -248,7 +209,7 @@ def get_inline_client(connect_timeout: float):
 
 
 def reset_client() -> None:
-    """Drop cached clients (use after changing AWS_* / COGNITO_* env vars)."""
+    """Drop cached clients (they are also keyed on the settings they were built from)."""
     _build_client.cache_clear()
 
 
@@ -268,11 +229,11 @@ class Budget:
         left = self.remaining() - self.connect_timeout
         if left < _MIN_CALL_SECONDS:
             raise CognitoBudgetExceeded(operation)
-        return min(_configured_timeouts()[1], left)
+        return min(settings.COGNITO_READ_TIMEOUT, left)
 
     @property
     def connect_timeout(self) -> float:
         # A fresh connection is one round trip: a third of the budget is plenty. Derived from the
         # setting, not from what is left, so a process keeps one inline client per budget.
         third = math.floor(self.seconds / 3 * 10) / 10
-        return max(_MIN_CALL_SECONDS, min(_configured_timeouts()[0], third))
+        return max(_MIN_CALL_SECONDS, min(settings.COGNITO_CONNECT_TIMEOUT, third))

@@ -32,7 +32,7 @@ from accounts.cognito.clients import (
     reset_client,
     translate,
 )
-from config.write_gate import released_while_waiting
+from core.write_gate import released_while_waiting
 
 # The names callers use, whichever module defines them.
 __all__ = [

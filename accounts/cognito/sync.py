@@ -22,7 +22,7 @@ disable AdminDisableUser + AdminUserGlobalSignOut + the group removals). A row n
 creates the account without reading first. `synced` is forgotten (NULL: read the account first)
 when an apply fails after sending a write, or when a lease lapses.
 
-Claiming (config/outbox.py, as for webhooks). A worker takes rows with SELECT ... FOR UPDATE SKIP
+Claiming (core/outbox.py, as for webhooks). A worker takes rows with SELECT ... FOR UPDATE SKIP
 LOCKED (PostgreSQL) and stamps each with a lease (`claimed_until`) and its own `claim_token`; the
 inline attempt claims its one row with a conditional UPDATE. Nobody takes a row whose lease is
 live, so no two workers apply a row at once; a killed worker's lease lapses and the row is taken
@@ -36,7 +36,7 @@ Finishing. Every result is written only under the worker's own claim_token, and:
   answered that it can never succeed: not retryable) only if no newer state arrived meanwhile: a
   newer state is a new task, whose fresh attempts a stale failure must not clobber. A row that
   becomes `failed` writes the audit event `user.cognito_sync_failed` in the same transaction;
-- a worker that finds its lease taken over (it outlived LEASE) may have written to Cognito after
+- a worker that finds its lease taken over (it outlived the lease) may have written to Cognito after
   the new holder did, so it bumps `desired_version`: the row then can't end `synced` until one
   more complete apply has run after its writes.
 """
@@ -44,7 +44,6 @@ Finishing. Every result is written only under the worker's own claim_token, and:
 import contextlib
 import contextvars
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -62,14 +61,19 @@ from accounts.models import CognitoSync, User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from config.outbox import Outbox
+from core.outbox import Outbox
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
 
-# Must exceed the longest single apply_state (a dozen calls, each bounded by the client's timeouts
-# and retries); tests shorten it to show a killed worker's rows coming back.
-LEASE = timedelta(seconds=int(os.environ.get("COGNITO_SYNC_LEASE_SECONDS", "") or 120))
+
+
+def _lease() -> timedelta:
+    """How long a claim holds (settings.COGNITO_SYNC_LEASE_SECONDS); tests shorten it to show a killed
+    worker's rows coming back."""
+    return timedelta(seconds=settings.COGNITO_SYNC_LEASE_SECONDS)
+
+
 MAX_ATTEMPTS = 8  # then the row is `failed` and waits for an operator's retry
 _BACKOFF_BASE_SECONDS = 5
 _BACKOFF_CAP_SECONDS = 15 * 60
@@ -149,6 +153,12 @@ def inline_sync_disabled():
         _inline_disabled.reset(token)
 
 
+def inline_disabled() -> bool:
+    """Whether this block is a bulk write (inline_sync_disabled): other inline work after commit
+    (the register check) is left to the workers too."""
+    return _inline_disabled.get()
+
+
 def apply_after_commit(user_id) -> None:
     if settings.COGNITO_SYNC_INLINE and not _inline_disabled.get():
         transaction.on_commit(lambda: _apply_inline(user_id))
@@ -188,8 +198,8 @@ _CLAIM_FIELDS = ("desired_version", "desired", "attempts", "synced", "synced_ver
 
 
 def _outbox() -> Outbox:
-    # Built per use: tests shorten LEASE to show a killed worker's rows coming back.
-    return Outbox(CognitoSync, lease=LEASE)
+    # Built per use: the lease is read from the settings each time (tests shorten it).
+    return Outbox(CognitoSync, lease=_lease())
 
 
 _PENDING = Q(state=CognitoSync.State.PENDING)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -22,12 +26,7 @@ from accounts.cognito.gateway import (
     get_gateway,
     reset_client,
 )
-from tests.cognito_server import (
-    CognitoServer,
-    cognito_env,
-    create_user_pool,
-    make_client,
-)
+from tests.cognito_server import DEFAULT_REGION, CognitoServer, create_user_pool, make_client
 
 MUTATING_CALLS = {
     "admin_create_user",
@@ -58,18 +57,19 @@ def cognito_server():
     server.close()
 
 
-def _apply_env(monkeypatch, endpoint_url: str, **extra: str) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "DJANGO_SETTINGS_MODULE"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {**cognito_env(endpoint_url), **extra}.items():
-        monkeypatch.setenv(name, value)
+def _point_at(settings, endpoint_url: str, **tuning) -> None:
+    """The gateway's settings for a server (credentials: the session's, in os.environ)."""
+    settings.COGNITO_ENDPOINT_URL = endpoint_url
+    settings.COGNITO_REGION = DEFAULT_REGION
+    for name, value in tuning.items():
+        setattr(settings, name, value)
 
 
 @pytest.fixture
-def env(monkeypatch, cognito_server):
-    # The client cache is keyed on the env values, so no reset_client() needed.
+def env(settings, cognito_server):
+    # The client cache is keyed on the settings' values, so no reset_client() needed.
     cognito_server.start()  # no-op if running
-    _apply_env(monkeypatch, cognito_server.endpoint_url)
+    _point_at(settings, cognito_server.endpoint_url)
     return cognito_server
 
 
@@ -81,15 +81,15 @@ def shared_pool(cognito_server):
 
 
 @pytest.fixture
-def pool_id(env, monkeypatch, shared_pool):
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", shared_pool)
+def pool_id(env, settings, shared_pool):
+    settings.COGNITO_USER_POOL_ID = shared_pool
     return shared_pool
 
 
 @pytest.fixture
-def fresh_pool_id(env, monkeypatch):
+def fresh_pool_id(env, settings):
     pool = create_user_pool(env.endpoint_url)
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", pool)
+    settings.COGNITO_USER_POOL_ID = pool
     return pool
 
 
@@ -164,9 +164,8 @@ def account_kwargs(**overrides):
 # --------------------------------------------------------------------------
 
 
-def test_client_config_defaults_and_caching(env, monkeypatch):
-    for name in ("COGNITO_CONNECT_TIMEOUT", "COGNITO_READ_TIMEOUT", "COGNITO_MAX_ATTEMPTS"):
-        monkeypatch.delenv(name, raising=False)
+def test_client_config_from_settings_and_caching(env, settings):
+    settings.COGNITO_CONNECT_TIMEOUT, settings.COGNITO_READ_TIMEOUT, settings.COGNITO_MAX_ATTEMPTS = 2.0, 5.0, 3
     reset_client()
     client = get_client()
     assert get_client() is client
@@ -178,8 +177,7 @@ def test_client_config_defaults_and_caching(env, monkeypatch):
     # "max_attempts" key would mean retries, i.e. one request more).
     assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 3}
 
-    monkeypatch.setenv("COGNITO_READ_TIMEOUT", "1.5")
-    monkeypatch.setenv("COGNITO_MAX_ATTEMPTS", "1")
+    settings.COGNITO_READ_TIMEOUT, settings.COGNITO_MAX_ATTEMPTS = 1.5, 1
     other = get_client()
     assert other is not client
     assert other.meta.config.read_timeout == 1.5
@@ -189,15 +187,35 @@ def test_client_config_defaults_and_caching(env, monkeypatch):
     assert get_client() is not other
 
 
-def test_invalid_timeout_env_is_a_configuration_error(env, monkeypatch):
-    monkeypatch.setenv("COGNITO_CONNECT_TIMEOUT", "soon")
-    with pytest.raises(CognitoConfigurationError) as excinfo:
-        get_client()
-    assert "COGNITO_CONNECT_TIMEOUT" in excinfo.value.code
+@pytest.mark.parametrize(
+    "name, value",
+    [("COGNITO_CONNECT_TIMEOUT", "soon"), ("COGNITO_READ_TIMEOUT", "0"), ("COGNITO_MAX_ATTEMPTS", "-1"),
+     ("COGNITO_SYNC_LEASE_SECONDS", "2.5")],
+)
+def test_a_nonsensical_cognito_tuning_stops_the_service_at_start(name, value):
+    result = _check_with(**{name: value})
+    assert result.returncode == 2, result.stderr
+    assert f"{name} must be a number above 0, not '{value}'." in result.stderr
 
 
-def test_missing_pool_id_is_a_configuration_error(env, monkeypatch):
-    monkeypatch.delenv("COGNITO_USER_POOL_ID", raising=False)
+def test_the_cognito_tuning_defaults_to_2_s_5_s_and_3_requests():
+    result = _check_with(command=["shell", "-v", "0", "-c", "from django.conf import settings as s; "
+                                  "print(s.COGNITO_CONNECT_TIMEOUT, s.COGNITO_READ_TIMEOUT, s.COGNITO_MAX_ATTEMPTS)"])
+    assert result.stdout.split() == ["2.0", "5.0", "3"], result.stderr
+
+
+def _check_with(command=("check",), **environment):
+    """manage.py with the production settings, the COGNITO_* tuning unset but for `environment`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("COGNITO_")}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_SECRET_KEY="x", DJANGO_DEBUG="true", **environment)
+    return subprocess.run(  # noqa: S603 (this interpreter, a fixed script)
+        [sys.executable, "manage.py", *command], cwd=Path(__file__).resolve().parents[2], env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_missing_pool_id_is_a_configuration_error(env, settings):
+    settings.COGNITO_USER_POOL_ID = ""
     with pytest.raises(CognitoConfigurationError) as excinfo:
         get_gateway().describe(username=new_username())
     assert excinfo.value.code == "MissingUserPoolId"
@@ -627,8 +645,8 @@ def test_describe_missing_user_returns_none(gateway):
 # --------------------------------------------------------------------------
 
 
-def test_errors_and_logs_contain_no_pii(env, monkeypatch, caplog):
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", "ap-southeast-2_doesnotexist")
+def test_errors_and_logs_contain_no_pii(env, settings, caplog):
+    settings.COGNITO_USER_POOL_ID = "ap-southeast-2_doesnotexist"
     gateway = get_gateway()
     username = new_username()
     caplog.set_level(logging.DEBUG, logger=gw.__name__)
@@ -656,18 +674,18 @@ def test_successful_calls_log_no_pii(gateway, caplog):
 
 
 @pytest.fixture
-def fault_server(monkeypatch):
+def fault_server(settings):
     """A private server so stopping it does not disturb the other tests."""
     server = CognitoServer()
     server.start()
-    _apply_env(
-        monkeypatch,
+    _point_at(
+        settings,
         server.endpoint_url,
-        COGNITO_CONNECT_TIMEOUT="0.5",
-        COGNITO_READ_TIMEOUT="1",
-        COGNITO_MAX_ATTEMPTS="1",
+        COGNITO_CONNECT_TIMEOUT=0.5,
+        COGNITO_READ_TIMEOUT=1.0,
+        COGNITO_MAX_ATTEMPTS=1,
+        COGNITO_USER_POOL_ID=create_user_pool(server.endpoint_url),
     )
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", create_user_pool(server.endpoint_url))
     reset_client()
     yield server
     server.close()
@@ -727,10 +745,9 @@ def test_a_spent_budget_starts_no_call(recorder):
     assert excinfo.value.code == "InlineBudgetExceeded"
 
 
-def test_the_inline_client_makes_one_attempt_and_ends_within_the_budget(fault_server, monkeypatch):
+def test_the_inline_client_makes_one_attempt_and_ends_within_the_budget(fault_server, settings):
     # A deployment's tuning: the worker's client would wait 5 s, three times.
-    monkeypatch.setenv("COGNITO_READ_TIMEOUT", "5")
-    monkeypatch.setenv("COGNITO_MAX_ATTEMPTS", "3")
+    settings.COGNITO_READ_TIMEOUT, settings.COGNITO_MAX_ATTEMPTS = 5.0, 3
     budget = gw.Budget(1.0)
     inline = gw.get_inline_client(budget.connect_timeout)
     assert inline.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}

@@ -16,7 +16,7 @@ from accounts.expiry import disable_expired_users
 from accounts.models import CognitoSync, User
 from audit.context import Actor
 from audit.models import AuditEvent
-from tests.factories import StaffFactory, UserFactory
+from tests.factories import UserFactory
 
 NOW = dt.datetime(2027, 3, 1, 9, 0, 0, tzinfo=dt.UTC)  # the fake clock
 
@@ -131,12 +131,6 @@ def test_two_workers_at_once_disable_each_user_once(organization):
     for user in users:
         assert AuditEvent.objects.filter(user=user, action="user.disabled").count() == 1
         assert User.objects.get(pk=user.pk).is_disabled
-
-
-@pytest.fixture
-def staff_client(client, db):
-    client.force_login(StaffFactory(email="sam@platform.example"))
-    return client
 
 
 def _form(user, **overrides):

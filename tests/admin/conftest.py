@@ -1,9 +1,7 @@
-"""Personas for the admin: Sam is platform staff (superuser), Vera is staff who may only view.
-Practice users are made through the real services, as the API would make them."""
+"""Personas for the admin besides the root conftest's (Sam, `staff`, a superuser): Vera is staff who
+may only view; Ben a reader with a partner id."""
 
 import pytest
-
-from tests.factories import StaffFactory, UserFactory
 
 VALID_HPII = "8003614900000009"
 OTHER_VALID_HPII = "8003614900000017"
@@ -17,17 +15,6 @@ PROVIDER_DETAILS = {
     "prescriber_number": "1234567",
     "qualifications": "MBBS",
 }
-
-
-@pytest.fixture
-def staff(db):
-    return StaffFactory(email="sam@platform.example")
-
-
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture
@@ -59,16 +46,6 @@ def viewer(db, django_user_model):
 def viewer_client(client, viewer):
     client.force_login(viewer)
     return client
-
-
-@pytest.fixture
-def make_user(organization):
-    """make_user(email, **fields) -> a practice user made by user_create, as the API would."""
-
-    def make(email, *, organization=organization, **fields):
-        return UserFactory(organization=organization, email=email, **fields)
-
-    return make
 
 
 @pytest.fixture

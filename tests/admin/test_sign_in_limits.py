@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 
-from config.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES
+from core.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES
 
 pytestmark = pytest.mark.django_db
 

@@ -315,3 +315,41 @@ def test_audit_pages_show_staff_events(staff_client, staff, olga):
     assert export.status_code == 200
     [row] = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert row["action"] == "staff.privileges_changed" and row["organization_id"] == "" and row["organization"] == ""
+
+
+# --- how a staff member signs in: a privileged change like any other ----------------------------------
+
+
+def test_a_superuser_setting_another_staff_members_password_is_recorded(staff_client, staff, olga):
+    response = staff_client.post(
+        f"/admin/accounts/staffuser/{olga.pk}/password/",
+        {"password1": "a new staff passphrase", "password2": "a new staff passphrase", "usable_password": "true"},
+    )
+    assert response.status_code == 302
+    assert User.objects.get(pk=olga.pk).check_password("a new staff passphrase")
+    [event] = _events()
+    assert (event.user_id, event.actor_type, event.actor_id) == (olga.pk, "staff", str(staff.pk))
+    assert event.changes == {"password": "set"}
+    assert "a new staff passphrase" not in str(event.changes)
+
+    # Turning password sign-in off is recorded too.
+    response = staff_client.post(f"/admin/accounts/staffuser/{olga.pk}/password/", {"usable_password": "false",
+                                                                                   "unset-password": "1"})
+    assert response.status_code == 302
+    assert not User.objects.get(pk=olga.pk).has_usable_password()
+    assert _events()[-1].changes == {"password": "removed"}
+
+
+def test_a_superuser_changing_another_staff_members_email_is_recorded(staff_client, staff, olga):
+    response = staff_client.post(_change_url(olga), _form(olga, email="olga.new@platform.example"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    [event] = _events()
+    assert event.user_id == olga.pk and event.actor_id == str(staff.pk)
+    assert event.changes == {"email": {"from": "olga@platform.example", "to": "olga.new@platform.example"}}
+
+
+def test_the_password_service_refuses_anyone_but_a_superuser(ivy, olga):
+    with pytest.raises(PermissionDenied):
+        staff_services.staff_password_set(actor=ivy, member=olga, password="taken over at last")
+    assert User.objects.get(pk=olga.pk).check_password(PASSWORD)
+    assert _events() == []

@@ -138,3 +138,55 @@ def test_a_bad_expiring_before_is_400_naming_it(api, users_url, value):
     response = api.get(f"{users_url}?{urlencode({'expiring_before': value})}")
     body = assert_problem(response, 400, "validation_error")
     assert error_fields(body) == {"expiring_before"}
+
+
+# --- a passed expiry is final through the API, at once ---------------------------------------------
+
+
+def _expired_yesterday(api, users_url, **body):
+    user = create_user(api, users_url, access_expires_at=_in(days=1).isoformat(), **body)
+    passed = _in(days=-1)
+    User.objects.filter(pk=user["id"]).update(access_expires_at=passed)  # the worker hasn't run yet
+    return user, passed
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize("new_value", [None, "future"])
+def test_a_passed_expiry_cant_be_cleared_or_moved(api, users_url, method, new_value):
+    user, passed = _expired_yesterday(api, users_url)
+    value = _in(days=30).isoformat() if new_value == "future" else None
+    response = getattr(api, method)(
+        f"{users_url}/{user['id']}", {"access_expires_at": value, "title": "Dr"}, format="json"
+    )
+    body = assert_problem(response, 409, "access_expired")
+    assert error_fields(body) == {"access_expires_at"}
+    assert passed.isoformat() in body["detail"]
+    stored = User.objects.get(pk=user["id"])
+    assert (stored.access_expires_at, stored.title, stored.status) == (passed, "", "active")
+    assert not AuditEvent.objects.filter(user_id=user["id"], action="user.updated").exists()
+
+
+def test_sending_a_passed_expiry_back_unchanged_is_not_a_change(api, users_url):
+    user, passed = _expired_yesterday(api, users_url)
+    response = api.put(
+        f"{users_url}/{user['id']}", {"access_expires_at": passed.isoformat(), "title": "Dr"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["access_expires_at"] == passed.isoformat()
+
+
+def test_an_expired_prescriber_cant_prescribe_before_the_worker_runs(api, users_url):
+    from tests.api.support import provider_body
+
+    created = api.post(users_url, provider_body(access_expires_at=_in(days=1).isoformat()), format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["can_prescribe"] is True
+    user_id = created.json()["id"]
+    User.objects.filter(pk=user_id).update(access_expires_at=_in(days=-1))
+
+    detail = api.get(f"{users_url}/{user_id}").json()
+    listed = {u["id"]: u for u in api.get(users_url).json()["results"]}[user_id]
+    assert detail["status"] == listed["status"] == "active"  # the worker disables them, within a minute
+    assert detail["can_prescribe"] is False
+    assert listed["can_prescribe"] is False
+    assert User.objects.get(pk=user_id).can_prescribe is False

@@ -1,6 +1,7 @@
 """Every error under /v1 is RFC 9457 problem+json, the framework's own included; X-Request-ID always."""
 
 import json
+import logging
 
 import pytest
 from rest_framework.test import APIClient
@@ -70,6 +71,25 @@ def test_a_body_just_under_1_mib_is_not_413(api, users_url):
     body = '{"given_name": "' + "x" * (ONE_MIB - 100) + '"}'
     response = api.post(users_url, body, content_type="application/json")
     assert response.status_code == 400  # too long a name, and no family_name/email: but read and validated
+
+
+def test_a_body_of_75000_unknown_keys_lists_20_errors_and_counts_them_all(api, users_url):
+    body = json.dumps({**user_body(), **{f"k{n:05d}": 1 for n in range(75_000)}})
+    assert 900_000 < len(body) < ONE_MIB
+    response = api.post(users_url, body, content_type="application/json")
+    problem = assert_problem(response, 400, "validation_error")
+    assert len(response.content) < 10_000
+    assert [e["field"] for e in problem["errors"]] == [f"k{n:05d}" for n in range(20)]
+    assert {e["code"] for e in problem["errors"]} == {"unknown_field"}
+    assert "75000 errors in all" in problem["detail"]
+    assert not User.objects.exists()
+
+
+def test_a_few_errors_are_all_listed(api, users_url):
+    response = api.post(users_url, {"given_name": "Ben", "k1": 1, "k2": 2}, format="json")
+    problem = assert_problem(response, 400, "validation_error")
+    assert {e["field"] for e in problem["errors"]} == {"k1", "k2"}
+    assert "in all" not in problem["detail"]
 
 
 @pytest.mark.parametrize("body", ['{"given_name": "Ben",', "{'given_name': 'Ben'}", "nul", "\xff\xfe", '{"a": 1}}'])
@@ -192,8 +212,8 @@ def test_unknown_v1_paths_in_debug_are_a_problem_not_a_500(method, path, setting
 def test_a_csrf_failure_under_v1_is_a_problem_and_elsewhere_djangos_page():
     from django.test import RequestFactory
 
-    from config.request_id import reset_request_id, set_request_id
-    from config.views import csrf_failure
+    from core.request_id import reset_request_id, set_request_id
+    from core.views import csrf_failure
 
     token = set_request_id("req-1")
     try:
@@ -210,7 +230,7 @@ def test_a_csrf_failure_under_v1_is_a_problem_and_elsewhere_djangos_page():
 def test_the_csrf_failure_view_is_the_one_django_uses(settings):
     from django.middleware.csrf import _get_failure_view
 
-    assert _get_failure_view().__module__ == "config.views"
+    assert _get_failure_view().__module__ == "core.views"
 
 
 def test_a_suspicious_request_under_v1_is_a_problem_400_not_an_html_page():
@@ -219,3 +239,18 @@ def test_a_suspicious_request_under_v1_is_a_problem_400_not_an_html_page():
     assert_problem(response, 400, "bad_request")
     # A Host header outside ALLOWED_HOSTS.
     assert_problem(APIClient().get("/v1/organizations/x", HTTP_HOST="evil.example"), 400, "bad_request")
+
+
+def test_an_unexpected_failure_logs_its_type_but_not_its_message(api, users_url, monkeypatch, caplog):
+    detail = "DETAIL: Key (email)=(jane.citizen@example.com) already exists"
+
+    def explode(**kwargs):
+        raise RuntimeError(detail)  # the traceback shows this line; the value is only in the message
+
+    monkeypatch.setattr("accounts.services.user_create", explode)
+    api.raise_request_exception = False
+    with caplog.at_level(logging.DEBUG):
+        response = api.post(users_url, {"given_name": "J", "family_name": "C", "email": "x@example.com"}, format="json")
+    assert response.status_code == 500
+    assert "RuntimeError" in caplog.text
+    assert "jane.citizen" not in caplog.text

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from audit.context import Actor
 from organizations.services import api_client_create, api_client_revoke
+from tests.isolation import redis_key_prefix
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +27,9 @@ def _basic(client_id, secret):
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
-def _token_request(client_id, secret, **form):
+def _token_request(basic_id, secret, **form):
     form.setdefault("grant_type", "client_credentials")
-    return APIClient().post(TOKEN_URL, form, format="multipart", HTTP_AUTHORIZATION=_basic(client_id, secret))
+    return APIClient().post(TOKEN_URL, form, format="multipart", HTTP_AUTHORIZATION=_basic(basic_id, secret))
 
 
 def _bearer(token):
@@ -385,7 +386,7 @@ def test_with_redis_concurrent_guesses_cannot_overrun_the_budget(settings):
     _redis_or_skip()
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": "redis://127.0.0.1:6379/3",
-                                   "KEY_PREFIX": f"test-{secrets.token_hex(8)}"}}
+                                   "KEY_PREFIX": redis_key_prefix("test-token-failures")}}
     client_id = secrets.token_hex(8)
     now = time.time()
     barrier = threading.Barrier(40)
@@ -410,15 +411,17 @@ def test_with_redis_concurrent_guesses_cannot_overrun_the_budget(settings):
 
 
 @pytest.mark.parametrize("basic", ["Basic !!!", "Basic " + base64.b64encode(b"no-such-client:x").decode()])
-def test_a_throwaway_basic_header_does_not_take_a_body_guess_off_the_clients_budget(credentials, basic):
-    # The toolkit falls back to the form's client_id when HTTP Basic fails: the form's id is counted too.
+def test_a_basic_header_beside_a_secret_in_the_body_is_refused_before_any_secret_is_checked(credentials, basic):
+    # Two client authentication methods (RFC 6749 §2.3): refused, and no guess is counted.
     _, client_id, secret = credentials
-    for _ in range(10):
+    for _ in range(11):
         response = APIClient().post(TOKEN_URL, {"grant_type": "client_credentials", "client_id": client_id,
                                                 "client_secret": "wrong"}, format="multipart",
                                     HTTP_AUTHORIZATION=basic)
-        assert response.status_code == 401
-    _retry_after(_token_request(client_id, secret))
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_request"
+        assert "one client authentication method" in response.json()["error_description"]
+    assert _token_request(client_id, secret).status_code == 200
 
 
 def test_client_id_twice_in_the_form_is_invalid_request(credentials):
@@ -428,3 +431,54 @@ def test_client_id_twice_in_the_form_is_invalid_request(credentials):
         content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+
+
+def test_a_basic_header_and_the_same_credentials_in_the_body_are_two_methods(credentials):
+    _, client_id, secret = credentials
+    response = _token_request(client_id, secret, client_id=client_id, client_secret=secret)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_body_client_id_naming_another_client_than_basic_is_invalid_request(credentials):
+    _, client_id, secret = credentials
+    assert _token_request(client_id, secret, client_id="another-client").json()["error"] == "invalid_request"
+    # The same id in both places names one client: served.
+    assert _token_request(client_id, secret, client_id=client_id).status_code == 200
+
+
+@pytest.mark.parametrize("repeated", ["scope=read:users&scope=create:user", "scope=read:users&scope=read:users"])
+def test_a_repeated_parameter_is_invalid_request_naming_it(credentials, repeated):
+    _, client_id, secret = credentials
+    response = APIClient().post(
+        TOKEN_URL, f"grant_type=client_credentials&{repeated}",
+        content_type="application/x-www-form-urlencoded", HTTP_AUTHORIZATION=_basic(client_id, secret),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "scope" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("how", ["basic", "body", "none"])
+def test_a_401_challenges_with_http_basic_and_describes_the_error(credentials, how):
+    # RFC 6749 §5.2: the challenge matches the scheme the client used (Basic, the one documented).
+    _, client_id, secret = credentials
+    form = {"grant_type": "client_credentials"}
+    headers = {}
+    if how == "basic":
+        headers["HTTP_AUTHORIZATION"] = _basic(client_id, secret + "x")
+    elif how == "body":
+        form.update(client_id=client_id, client_secret=secret + "x")
+    response = APIClient().post(TOKEN_URL, form, format="multipart", **headers)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic realm=")
+    body = response.json()
+    assert body["error"] == "invalid_client"
+    assert "HTTP Basic" in body["error_description"]
+
+
+def test_invalid_scope_carries_a_description(credentials):
+    _, client_id, secret = credentials
+    body = _token_request(client_id, secret, scope="delete:user").json()
+    assert body["error"] == "invalid_scope"
+    assert "scopes this client was given" in body["error_description"]

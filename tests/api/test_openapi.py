@@ -27,6 +27,8 @@ OPERATIONS = {
     (USER + "/roles", "put"): "update:user",
     (USER + "/disable", "put"): "delete:user",
     (USER + "/history", "get"): "read:audit",
+    (USER + "/provider-details/verify", "post"): "update:user",
+    (USER + "/provider-details/verifications", "get"): "read:audit",
     (ORG + "/audit-events", "get"): "read:audit",
     **{
         (ORG + "/webhook-endpoints" + path, method): "manage:webhooks"

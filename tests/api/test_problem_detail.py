@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.api.errors import validation_summary
+from core.errors import validation_summary
 from tests.api.support import assert_problem, user_body
 
 pytestmark = pytest.mark.django_db

@@ -2,10 +2,12 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 from accounts.api import permissions
 from accounts.api.views import OrganizationViewSet, UserViewSet
-from config.api import schema
-from config.api.scopes import required_scope
+from core.api import schema
+from core.api.scopes import required_scope
 
 
 def _view(viewset, action):
@@ -35,5 +37,7 @@ def test_a_token_without_the_scope_is_refused_naming_it():
     permission = permissions.HasRequiredScope()
     request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, scopes={"read:users"}))
     assert permission.has_permission(request, _view(UserViewSet, "list"))
-    assert not permission.has_permission(request, _view(UserViewSet, "create"))
-    assert permission.message == "This token lacks the `create:user` scope."
+    with pytest.raises(permissions.InsufficientScope) as refused:
+        permission.has_permission(request, _view(UserViewSet, "create"))
+    assert refused.value.detail == "This token lacks the `create:user` scope."
+    assert refused.value.auth_header.endswith('error="insufficient_scope", scope="create:user"')

@@ -12,7 +12,7 @@ from accounts import importing
 from accounts.api import resource, user_json
 from accounts.api.serializers import FLAT_PROVIDER_FIELDS, ProviderDetailsInputSerializer, UserCreateSerializer
 from accounts.forms import PracticeUserAdminForm, provider_form_field_name
-from accounts.models import PROVIDER_FIELDS, ProviderDetails, User
+from accounts.models import PROVIDER_FIELDS, VERIFICATION_FIELDS, ProviderDetails, User
 from accounts.selectors import user_get
 from accounts.services import user_create
 from audit.context import Actor
@@ -22,7 +22,13 @@ pytestmark = pytest.mark.django_db
 
 def test_the_provider_field_list_is_the_models_own_columns():
     own = [f.name for f in ProviderDetails._meta.concrete_fields]
-    assert list(PROVIDER_FIELDS) == [f for f in own if f not in ("user", "organization", "created_at", "updated_at")]
+    assert list(VERIFICATION_FIELDS) == [f for f in own if f.startswith("verification_")]
+    not_set_by_callers = ("user", "organization", "created_at", "updated_at", *VERIFICATION_FIELDS)
+    assert list(PROVIDER_FIELDS) == [f for f in own if f not in not_set_by_callers]
+
+
+# The provider details as rendered: the provider fields, then the register's verification state.
+RENDERED_PROVIDER_KEYS = [*PROVIDER_FIELDS, "verification"]
 
 
 def test_every_provider_field_is_accepted_nested_flat_imported_and_in_the_admin_form():
@@ -36,18 +42,20 @@ def test_every_provider_field_is_accepted_nested_flat_imported_and_in_the_admin_
 
 def test_the_schema_serializers_declare_the_resource_keys_in_order():
     assert list(resource.UserSerializer().fields) == [key.name for key in resource.USER_RESOURCE]
-    assert list(resource.ProviderDetailsSerializer().fields) == list(PROVIDER_FIELDS)
+    assert list(resource.ProviderDetailsSerializer().fields) == RENDERED_PROVIDER_KEYS
+    assert list(resource.VerificationSerializer().fields) == [key.name for key in resource.VERIFICATION_RESOURCE]
 
 
 def test_the_served_schema_lists_the_resource_keys(client):
     schema = client.get("/v1/schema?format=json").json()["components"]["schemas"]
     assert list(schema["User"]["properties"]) == [key.name for key in resource.USER_RESOURCE]
-    assert list(schema["ProviderDetails"]["properties"]) == list(PROVIDER_FIELDS)
+    assert list(schema["ProviderDetails"]["properties"]) == RENDERED_PROVIDER_KEYS
+    assert list(schema["Verification"]["properties"]) == [key.name for key in resource.VERIFICATION_RESOURCE]
 
 
 def test_the_row_fields_are_the_sources_of_the_resource_keys():
     sources = {key.source for key in resource.USER_RESOURCE if key.source}
-    details = {f"provider_details__{name}" for name in PROVIDER_FIELDS}
+    details = {f"provider_details__{name}" for name in (*PROVIDER_FIELDS, *VERIFICATION_FIELDS)}
     assert set(resource.USER_ROW_FIELDS) == sources | details
     assert len(resource.USER_ROW_FIELDS) == len(set(resource.USER_ROW_FIELDS))
 
@@ -74,7 +82,7 @@ def test_the_rendering_writes_the_resource_keys_in_order(organization):
     document = resource.user_row_representation(row)
 
     assert list(document) == [key.name for key in resource.USER_RESOURCE]
-    assert list(document["provider_details"]) == list(PROVIDER_FIELDS)
+    assert list(document["provider_details"]) == RENDERED_PROVIDER_KEYS
     assert document["can_prescribe"] is True
 
 

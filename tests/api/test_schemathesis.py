@@ -161,3 +161,79 @@ def test_removing_a_documented_status_code_makes_the_contract_check_fail(
     document["paths"][path][method.lower()]["responses"].pop(status)
     with pytest.raises(FailureGroup, match="Undocumented status code"):
         call(document)
+
+
+# --- both ways: schema-valid requests are accepted, schema-violating ones refused ------------------
+#
+# The same live app, generating requests that conform to the schema (positive) and requests that
+# break it (negative). A schema-violating request the server accepts is always a failure. A
+# schema-valid request the server refuses (400) must be refused only for rules no schema can state,
+# each named here with why; anything else means the schema is looser than the server.
+INEXPRESSIBLE = {
+    # field (the last part of the dotted path) → what the server checks beyond the schema
+    "cursor": "an opaque token: only the `next`/`previous` links the server wrote decode",
+    "access_expires_at": "in the future, as of the request",
+    "date_of_birth": "in the past, as of the request (and a real calendar date)",
+    "hpii_number": "the Luhn check digit",
+    "provider_number": "the check character",
+    "phone": "a number Australia actually issues (libphonenumber's ranges)",
+    "email": "the address rules of Django's EmailValidator (stricter than format: email)",
+    "url": "https and a host that resolves to public addresses, checked when it is registered",
+    "events": "the event types the service knows",
+}
+# Provider fields become required when the roles include `provider`: a condition between fields.
+CONDITIONALLY_REQUIRED = "is required when access_roles includes provider"
+
+
+def _refusal_is_inexpressible(response) -> list[str]:
+    """The reasons a schema can't state, or raise: a 400 for any other reason means the schema
+    admits something the server refuses."""
+    body = response.json()
+    assert response.status_code == 400 and body.get("errors"), body
+    reasons = []
+    for error in body["errors"]:
+        field = (error["field"] or "").rsplit(".", 1)[-1]
+        if CONDITIONALLY_REQUIRED in error["message"]:
+            reasons.append(f"{field}: required with the provider role")
+            continue
+        assert field in INEXPRESSIBLE, f"schema-valid {field!r} refused: {error}"
+        reasons.append(f"{field}: {INEXPRESSIBLE[field]}")
+    return reasons
+
+
+def _load_both_ways():
+    from schemathesis.config import SchemathesisConfig
+
+    from config.wsgi import application
+
+    config = SchemathesisConfig.from_dict({"generation": {"mode": "all"}})
+    return schemathesis.openapi.from_wsgi("/v1/schema?format=json", application, config=config)
+
+
+both_ways = _load_both_ways()
+
+
+@both_ways.exclude(path=TOKEN_PATH).parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_the_schema_and_the_server_agree_both_ways(case, caller):
+    from schemathesis.core.failures import FailureGroup
+    from schemathesis.core.parameters import ParameterLocation
+    from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
+    headers = {"Authorization": caller["bearer"]}
+    path = case.meta.components.get(ParameterLocation.PATH) if case.meta else None
+    # A path made to break the schema is sent as generated (404); otherwise the real ids, so the
+    # rest of the request reaches the view.
+    if path is None or not path.mode.is_negative:
+        if "organization_id" in (case.path_parameters or {}):
+            case.path_parameters["organization_id"] = caller["organization_id"]
+        if "id" in (case.path_parameters or {}) and zlib.crc32(repr(case.path_parameters["id"]).encode()) % 2:
+            case.path_parameters["id"] = caller["user_id"]
+    response = call_live_app(case, headers)
+    try:
+        case.validate_response(response, checks=[positive_data_acceptance, negative_data_rejection], headers=headers)
+    except FailureGroup as group:
+        for failure in group.exceptions:
+            if type(failure).__name__ != "RejectedPositiveData":
+                raise
+        _refusal_is_inexpressible(response)

@@ -171,3 +171,9 @@ def _token(api_client, secret):
     )
     assert response.status_code == 200, response.content
     return response.json()["access_token"]
+
+
+def test_the_organization_id_is_a_uuid_in_any_case(api, organization):
+    response = api.get(f"/v1/organizations/{str(organization.pk).upper()}")
+    assert response.status_code == 200
+    assert response.json()["id"] == str(organization.pk)

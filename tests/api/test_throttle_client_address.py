@@ -1,12 +1,12 @@
 """The API throttle's fallback key (a request with no API client) is the client address as
-config.client_address counts it: X-Forwarded-For only behind DJANGO_TRUSTED_PROXY_COUNT proxies."""
+core.client_address counts it: X-Forwarded-For only behind DJANGO_TRUSTED_PROXY_COUNT proxies."""
 
 from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from config.api.throttling import ApiClientRateThrottle
+from core.api.throttling import ApiClientRateThrottle
 
 
 def _key(**meta) -> str:

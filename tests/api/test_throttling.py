@@ -7,8 +7,9 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from audit.context import Actor
-from config.api.throttling import ApiClientRateThrottle
+from core.api.throttling import ApiClientRateThrottle
 from organizations.services import api_client_create
+from tests.isolation import redis_key_prefix
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +110,7 @@ def test_a_zero_rate_refuses_everything_rather_than_failing(settings, api, users
 
 # --- exact across threads and processes -----------------------------------------------------------
 
-REDIS_URL = "redis://127.0.0.1:6379/6"  # the suite's Redis database
+REDIS_URL = "redis://127.0.0.1:6379/6"  # the suite's Redis database; each test's keys under its own prefix
 
 
 def _redis_answers():
@@ -126,13 +127,11 @@ needs_redis = pytest.mark.skipif(not _redis_answers(), reason=f"needs Redis at {
 
 @pytest.fixture
 def redis_cache(settings):
-    import uuid
-
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"test-throttle-{uuid.uuid4().hex}",
+            "KEY_PREFIX": redis_key_prefix("test-throttle"),
         }
     }
 
@@ -183,7 +182,7 @@ def test_k_allowed_of_many_at_once_are_exactly_k(backend, request, settings):
     import time
     import uuid
 
-    from config.api.throttling import gcra_take
+    from core.api.throttling import gcra_take
 
     key = f"race-{uuid.uuid4().hex}"
     # 7 an hour: a burst of 7, and no refill within the test.
@@ -226,7 +225,8 @@ def test_two_server_processes_sharing_redis_allow_exactly_k(organization, issue_
     s = connection.settings_dict
     database_url = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
     stack = Stack(database_url, log_dir=tmp_path,
-                  extra_env={"DJANGO_CACHE_URL": REDIS_URL, "API_THROTTLE_RATE": "10/hour"})
+                  extra_env={"DJANGO_CACHE_URL": f"{REDIS_URL}?key_prefix={redis_key_prefix('test-servers')}",
+                             "API_THROTTLE_RATE": "10/hour"})
     try:
         bases = [stack.start_app("a"), stack.start_app("b")]  # one process each, 16 threads (gunicorn.conf.py)
         urls = [f"{base}/v1/organizations/{organization.pk}" for base in bases]

@@ -28,6 +28,7 @@ USER_KEYS = {
 PROVIDER_KEYS = {
     "given_name", "family_name", "date_of_birth", "sex", "phone", "hpii_number", "prescriber_type",
     "prescriber_number", "qualifications", "provider_number", "ahpra_number", "hospital_provider_number",
+    "verification",
 }
 
 
@@ -138,6 +139,11 @@ def test_provider_from_flat_fields(api, users_url):
         "provider_number": "",
         "ahpra_number": "",
         "hospital_provider_number": "",
+        # No HI_SERVICE_URL in these tests: nobody asked the register.
+        "verification": {
+            "status": "unverified", "hpii_status": None, "checked_at": None, "next_check_at": None,
+            "message": "", "found_hpii": None,
+        },
     }
 
 

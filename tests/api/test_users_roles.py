@@ -123,3 +123,10 @@ def test_toggling_provider_keeps_cognito_groups_right(api, users_url, cognito):
         assert response.json()["cognito"] == {"status": "synced"}
         assert cognito.describe(username=user["id"])["groups"] == set(roles) - {"member"}
     assert User.objects.get(pk=user["id"]).provider_details.hpii_number == user["provider_details"]["hpii_number"]
+
+
+def test_a_disabled_user_refuses_roles_before_the_roles_are_checked(api, users_url):
+    user = create_user(api, users_url)
+    api.put(f"{users_url}/{user['id']}/disable")
+    response = api.put(f"{users_url}/{user['id']}/roles", {"access_roles": ["owner"]}, format="json")
+    assert_problem(response, 409, "user_disabled")

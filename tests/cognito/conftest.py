@@ -1,7 +1,6 @@
-"""Helpers for the Cognito sync tests: users made through the real services, the raw outbox rows,
-and a gateway wrapper that counts (and checks) what reaches Cognito."""
+"""Helpers for the Cognito sync tests: the raw outbox rows, and a gateway wrapper that counts (and
+checks) what reaches Cognito. Users come from the root conftest's make_user."""
 
-import os
 import threading
 from collections import Counter
 
@@ -12,7 +11,6 @@ from accounts.cognito import sync
 from accounts.cognito.gateway import CognitoGateway, get_client
 from accounts.models import CognitoSync
 from audit.context import Actor
-from tests.cognito_server import make_client
 
 ACTOR = Actor.system("tests")
 PROVIDER = {
@@ -23,36 +21,6 @@ PROVIDER = {
     "prescriber_number": "1234567",
     "qualifications": "MD",
 }
-
-
-@pytest.fixture
-def make_user(organization):
-    """make_user(n=..., roles=...) -> a user created through accounts.services.user_create."""
-    from accounts import services
-
-    def make(n=0, roles=None, provider_details=None, org=None):
-        return services.user_create(
-            organization=org or organization,
-            actor=ACTOR,
-            email=f"person{n}@alice-practice.example",
-            given_name=f"Given{n}",
-            family_name=f"Family{n}",
-            roles=roles,
-            provider_details=provider_details,
-        )
-
-    return make
-
-
-@pytest.fixture
-def raw_cognito(cognito_server):
-    """A plain boto3 client on the same moto server, independent of the gateway under test."""
-    return make_client(cognito_server.endpoint_url)
-
-
-@pytest.fixture
-def pool_id():
-    return os.environ["COGNITO_USER_POOL_ID"]
 
 
 def row(user_id) -> CognitoSync:

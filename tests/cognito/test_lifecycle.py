@@ -211,13 +211,10 @@ def test_a_changed_email_stays_unverified_until_proven_and_proven_stays_proven(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_changed_email_stays_unverified_when_the_first_create_landed_unrecorded(organization, cognito_server):
+def test_a_changed_email_stays_unverified_when_the_first_create_landed_unrecorded(organization, raw_cognito, pool_id):
     """The inline budget ran out after AdminCreateUser landed: the row says never applied. The next
     apply finds the account exists; the address it then writes is a changed one, so unverified."""
-    import os
-
     from accounts.cognito import sync
-    from tests.cognito_server import make_client
 
     user = services.user_create(
         organization=organization, actor=ACTOR, email="first@alice.example", given_name="A", family_name="B"
@@ -228,8 +225,6 @@ def test_a_changed_email_stays_unverified_when_the_first_create_landed_unrecorde
 
     sync.process_due()
 
-    account = make_client(cognito_server.endpoint_url).admin_get_user(
-        UserPoolId=os.environ["COGNITO_USER_POOL_ID"], Username=str(user.pk)
-    )
+    account = raw_cognito.admin_get_user(UserPoolId=pool_id, Username=str(user.pk))
     attributes = {a["Name"]: a["Value"] for a in account["UserAttributes"]}
     assert (attributes["email"], attributes["email_verified"]) == ("second@alice.example", "false")

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.cognito import sync
 from accounts.models import CognitoSync
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -96,10 +97,8 @@ def test_a_worker_killed_with_sigkill_mid_batch_loses_nothing(queued, cognito_se
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 30
-            while CognitoSync.objects.filter(claim_token__isnull=False).count() < len(users):
-                assert time.monotonic() < deadline, "the worker never claimed its batch"
-                time.sleep(0.05)
+            wait_until(lambda: CognitoSync.objects.filter(claim_token__isnull=False).count() >= len(users),
+                       timeout=30, what="the worker to claim its batch")
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=10)
         finally:
@@ -110,7 +109,8 @@ def test_a_worker_killed_with_sigkill_mid_batch_loses_nothing(queued, cognito_se
 
     claimed = CognitoSync.objects.filter(state=CognitoSync.State.PENDING, claimed_until__gt=timezone.now())
     assert claimed.count() == len(users)  # orphaned under the dead worker's lease
-    time.sleep(max(0.0, (max(r.claimed_until for r in claimed) - timezone.now()).total_seconds()) + 0.2)
+    wait_until(lambda: not CognitoSync.objects.filter(claimed_until__gt=timezone.now()).exists(), timeout=30,
+               what="the dead worker's lease to lapse")
 
     call_command("sync_cognito")
     assert "applied: 10  failed: 0  still pending: 0" in capsys.readouterr().out

@@ -22,7 +22,7 @@ def drifted(make_user, other_organization, raw_cognito, pool_id):
     services.user_disable(user=still_enabled, actor=ACTOR)
     wrongly_disabled = make_user(5)
     in_step = make_user(6, roles=["receptionist"])
-    charlies = make_user(7, org=other_organization)
+    charlies = make_user(7, organization=other_organization)
 
     raw_cognito.admin_delete_user(UserPoolId=pool_id, Username=str(missing.pk))
     raw_cognito.admin_update_user_attributes(

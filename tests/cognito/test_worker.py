@@ -6,11 +6,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from accounts import services
 from accounts.cognito import sync
@@ -18,6 +18,7 @@ from accounts.cognito.gateway import CognitoError, CognitoGateway
 from accounts.models import CognitoSync
 from audit.models import AuditEvent
 from tests.cognito.conftest import ACTOR, row
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,10 +42,10 @@ def groups_of(raw_cognito, pool_id, user_id):
 
 
 def test_rows_of_a_worker_that_died_mid_batch_are_completed_after_the_lease(
-    queued, monkeypatch, capsys, raw_cognito, pool_id
+    queued, settings, capsys, raw_cognito, pool_id
 ):
     users = queued(5)
-    monkeypatch.setattr(sync, "LEASE", timedelta(seconds=1))
+    settings.COGNITO_SYNC_LEASE_SECONDS = 1
     abandoned = sync.claim_batch(10)  # a worker claims the batch, then dies without finishing
     assert len(abandoned) == 5
 
@@ -52,7 +53,8 @@ def test_rows_of_a_worker_that_died_mid_batch_are_completed_after_the_lease(
     assert "applied: 0" in capsys.readouterr().out  # the lease still holds: no one else touches them
     assert CognitoSync.objects.filter(state=CognitoSync.State.PENDING).count() == 5
 
-    time.sleep(1.2)
+    wait_until(lambda: not CognitoSync.objects.filter(claimed_until__gt=timezone.now()).exists(), timeout=10,
+               what="the dead worker's lease to lapse")
     call_command("sync_cognito")
     assert "applied: 5  failed: 0  still pending: 0" in capsys.readouterr().out
     for user in users:
@@ -110,9 +112,9 @@ def test_a_success_with_an_older_state_is_not_synced_and_the_newer_state_follows
     assert sync_row.synced_version == sync_row.desired_version
 
 
-def test_a_worker_that_outlived_its_lease_forces_one_more_apply(queued, monkeypatch):
+def test_a_worker_that_outlived_its_lease_forces_one_more_apply(queued, settings):
     (user,) = queued(1)
-    monkeypatch.setattr(sync, "LEASE", timedelta(seconds=0))
+    settings.COGNITO_SYNC_LEASE_SECONDS = 0
     slow = sync.claim_batch(1)[0]  # this worker stalls past its lease...
     fast = sync.claim_batch(1)[0]  # ...so another takes the row and finishes first
     assert sync._apply(fast) is None

@@ -3,7 +3,7 @@
 A cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to a spreadsheet
 (`=HYPERLINK(...)` as an API client's name would be a live link in the exported audit trail); the
 writer prefixes it with `'`. The three writers are export_audit, import_users' report of rejected
-rows and the admin's audit export, and all three go through config/csv.py.
+rows and the admin's audit export, and all three go through core/csv.py.
 """
 
 import csv
@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from accounts import services
 from accounts.importing import Rejection, RejectionReport
 from audit.context import Actor
-from config import csv as safe_csv
+from core import csv as safe_csv
 
 pytestmark = pytest.mark.django_db
 

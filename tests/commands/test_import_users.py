@@ -76,7 +76,9 @@ def test_creates_users_with_history_audit_and_queued_cognito_work(tmp_path, orga
     assert ProviderDetails.history.filter(user_id=sarah.pk).count() == 1
     assert set(CognitoSync.objects.values_list("state", flat=True)) == {"pending"}
     assert CognitoSync.objects.count() == 3
-    assert read_report(tmp_path / "staff.csv.rejected.csv") == []
+    assert not (tmp_path / "staff.csv.rejected.csv").exists()  # a clean import leaves no empty report
+    assert "Rejected rows: none (no report written)." in output
+    assert "Cognito: 3 accounts are queued" in output
 
 
 def test_rerun_is_a_no_op(tmp_path, organization):
@@ -373,3 +375,46 @@ def _run_allowing_rejects(path, organization, *extra):
     with pytest.raises(CommandError):
         call_command("import_users", path, "--organization", str(organization.pk), *extra, stdout=out)
     return out.getvalue()
+
+
+def test_one_of_everything_is_said_in_the_singular(tmp_path, organization):
+    output = run(write_csv(tmp_path / "one.csv", [BEN]), organization)
+    assert "Importing 1 row into" in output
+    assert "1 row: 1 created, 0 updated, 0 unchanged, 0 rejected" in output
+    assert "Cognito: 1 account is queued" in output
+    path = write_csv(tmp_path / "bad.csv", [["x@practice.example", "", "Smith", *[""] * 11]])
+    out = io.StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("import_users", path, "--organization", str(organization.pk), stdout=out)
+    assert "Rejected rows (1 problem):" in out.getvalue()
+    assert "1 of 1 row rejected" in str(raised.value)
+
+
+def test_a_stale_report_of_an_earlier_run_goes_when_the_rerun_is_clean(tmp_path, organization):
+    report = tmp_path / "staff.csv.rejected.csv"
+    report.write_text("line,field,code,message\n3,given_name,required,This field is required.\n")
+    run(write_csv(tmp_path / "staff.csv", [BEN]), organization)
+    assert not report.exists()
+
+
+def test_a_deactivated_organization_is_refused_and_nothing_is_imported(tmp_path, organization):
+    from organizations.models import Organization
+
+    Organization.objects.filter(pk=organization.pk).update(is_active=False)
+    with pytest.raises(CommandError, match="is deactivated"):
+        run(write_csv(tmp_path / "staff.csv", [BEN]), organization)
+    assert not User.objects.filter(email="ben@practice.example").exists()
+    assert not (tmp_path / "staff.csv.rejected.csv").exists()
+
+
+def test_a_disabled_users_row_says_so_without_naming_the_api(tmp_path, organization):
+    run(write_csv(tmp_path / "first.csv", [BEN]), organization)
+    services.user_disable(user=User.objects.get(partner_user_id="pms-1"), actor=Actor.system("test"))
+    changed = [*BEN[:3], "Dr", *BEN[4:]]
+    path = write_csv(tmp_path / "second.csv", [changed])
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_users", path, "--organization", str(organization.pk), stdout=out)
+    (row,) = read_report(tmp_path / "second.csv.rejected.csv")
+    assert row["code"] == "user_disabled"
+    assert "API" not in row["message"] and "API" not in out.getvalue()

@@ -242,3 +242,16 @@ def test_every_command_explains_itself(capsys):
 def test_missing_required_arguments_are_errors(command):
     with pytest.raises(CommandError, match="required"):
         call_command(command)
+
+
+def test_create_scim_token_refuses_a_deactivated_organization_as_create_api_client_does(organization):
+    from organizations.models import Organization
+    from scim.models import ScimToken
+
+    Organization.objects.filter(pk=organization.pk).update(is_active=False)
+    for command, extra in (("create_scim_token", ()), ("create_api_client", ("--name", "PMS", "--scopes", "read:users"))):
+        out = io.StringIO()
+        with pytest.raises(CommandError, match="is deactivated"):
+            call_command(command, "--organization", str(organization.pk), *extra, stdout=out)
+        assert out.getvalue() == ""  # no token printed
+    assert not ScimToken.objects.exists()

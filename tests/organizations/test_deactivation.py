@@ -36,7 +36,7 @@ def practice(make_user, other_organization):
         "erin": make_user("erin@practice.example", roles=["rx_reader"]),
     }
     services.user_disable(user=users["erin"], actor=SETUP)
-    users["charlie"] = make_user("charlie@clinic.example", roles=["admin"], org=other_organization)
+    users["charlie"] = make_user("charlie@clinic.example", roles=["admin"], organization=other_organization)
     call_command("sync_cognito")
     assert not CognitoSync.objects.exclude(state=CognitoSync.State.SYNCED).exists()
     return {name: User.objects.get(pk=user.pk) for name, user in users.items()}

@@ -1,4 +1,4 @@
-"""config/db.py: a values() queryset compiled once and run with fresh parameters must return what
+"""core/db.py: a values() queryset compiled once and run with fresh parameters must return what
 the ORM returns for those parameters, counted as a query like any other."""
 
 import datetime as dt
@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.selectors import user_queryset
-from config.db import PreparedQuery
+from core.db import PreparedQuery
 from tests.api.support import assert_problem, create_user, provider_body
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from audit.context import Actor
 from audit.models import AuditEvent
-from config.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES
+from core.admin_security import LOCKED_OUT_MESSAGE, MAX_ACCOUNT_FAILURES
 from organizations.services import api_client_create
 from tests.reliability.support import client_and_token
 
@@ -146,6 +146,8 @@ def _production_env():
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
+        # Production runs several processes: its limits need a shared cache (core/limits.py).
+        "DJANGO_CACHE_URL": "redis://127.0.0.1:6379/6",
     })
     return env
 
@@ -170,13 +172,25 @@ def test_production_needs_a_secret_key():
     assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
 
 
-def test_check_deploy_is_clean():
+def test_check_deploy_is_clean(hi_service_server):
+    # A production deployment asks the HI Service (here the emulator's URL and certificates, valid
+    # for more than 30 days); without HI_SERVICE_URL check --deploy warns (tests/verification).
+    env = {**_production_env(), **hi_service_server.settings()}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_check_deploy_says_when_the_register_is_not_configured():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=_production_env(), capture_output=True, text=True, timeout=120, check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout, result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "verification.W001" in result.stdout + result.stderr
 
 
 # --- admin sign-in throttling --------------------------------------------------------------------
@@ -282,7 +296,7 @@ def _organization():
 
 
 def test_redaction_keeps_the_rest_of_the_line():
-    from config.logging_filters import redact
+    from core.logging_filters import redact
 
     line = '"GET /v1/x?limit=5&access_token=abc&client%5Fsecret=def HTTP/1.1" 200 12 status code=200'
     assert redact(line) == (

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.stack import Stack, free_port, issue_token, request, wait_until
+from bench.stack import Stack, free_port, issue_token, request
+from tests.waiting import wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -112,7 +113,7 @@ def test_database_outage_gives_503_and_recovers_without_restart(cluster, tmp_pat
         phase["name"] = "stopping"
         cluster.stop()
         phase["name"] = "down"
-        time.sleep(1.5)
+        wait_until(lambda: request("GET", f"{base}/healthz")[0] == 503, 30, what="the app to see the outage")
         # While it is down, every kind of request is a clean 503: writes, reads, the token endpoint.
         assert _is_problem_503(*request("POST", users, token=token,
                                         body={"given_name": "A", "family_name": "B", "email": "down@example.com"}))

@@ -32,7 +32,9 @@ def production(settings):
 def test_healthz_is_200_over_http_for_any_host_in_production(production, host):
     response = Client().get("/healthz", HTTP_HOST=host)  # http, not https
     assert response.status_code == 200, (response.status_code, response.get("Location"))
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {
+        "status": "ok", "database": "ok", "worker": {"status": "never", "last_heartbeat_at": None}
+    }
     assert response["Cache-Control"] == "no-store"
     assert response["X-Request-ID"]
 
@@ -51,7 +53,7 @@ class _DownConnection:
 
 
 def test_healthz_is_503_when_the_database_is_down(production, monkeypatch):
-    monkeypatch.setattr("config.views.connection", _DownConnection())
+    monkeypatch.setattr("core.views.connection", _DownConnection())
     response = Client().get("/healthz", HTTP_HOST="10.1.2.3")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}  # no error text
@@ -84,7 +86,9 @@ def test_healthz_under_the_real_production_settings_module():
     up = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=_production_env(url),  # noqa: S603
                         capture_output=True, text=True, timeout=60, check=False)
     assert up.returncode == 0, up.stderr
-    assert up.stdout.strip() == '200 {"status": "ok", "database": "ok"}', up.stdout
+    assert up.stdout.strip() == (
+        '200 {"status": "ok", "database": "ok", "worker": {"status": "never", "last_heartbeat_at": null}}'
+    ), up.stdout
     # Nothing listens on port 9: the database is down.
     down = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT,  # noqa: S603
                           env=_production_env("postgres://postgres@127.0.0.1:9/nothing"),

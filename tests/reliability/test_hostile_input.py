@@ -244,7 +244,7 @@ def test_a_list_or_object_as_a_string_field_is_a_400_naming_it(alice, users_url,
 def test_the_strict_char_field_refuses_a_deep_list_without_recursing():
     from rest_framework.exceptions import ValidationError
 
-    from config.api.fields import StrictCharField
+    from core.api.fields import StrictCharField
 
     value = "x"
     for _ in range(5000):  # deeper than Python's recursion limit: str() of it would raise RecursionError
@@ -256,7 +256,7 @@ def test_the_strict_char_field_refuses_a_deep_list_without_recursing():
 
 
 def test_the_depth_check_counts_like_json():
-    from config.api.parsers import json_depth_exceeds
+    from core.api.parsers import json_depth_exceeds
 
     assert not json_depth_exceeds("x")
     assert not json_depth_exceeds([])  # depth 1

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 EXT = re.escape("urn:ietf:params:scim:schemas:extension:au-prescriber:2.0:User")
 
@@ -29,6 +29,12 @@ REFUSALS = [
     (
         r"phoneNumbers: ",
         "Ten random digits are rarely an Australian phone number: 400 invalidValue naming phoneNumbers.",
+    ),
+    (
+        r"(emails|phoneNumbers)(\.type|\.primary)?: (the service keeps|the one)",
+        "The service keeps one e-mail address and one phone number, type work, primary: a PATCH asking "
+        "for another type, a second value or primary false would answer 2xx and change nothing, so it "
+        "is 400 invalidValue naming the attribute.",
     ),
     (
         r"This user is disabled and can't be changed",

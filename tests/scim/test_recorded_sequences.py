@@ -10,7 +10,7 @@ from accounts.models import CognitoSync, User
 from audit.models import AuditEvent
 from tests.scim.conftest import PATCH_SCHEMA, USER_SCHEMA, assert_scim_error
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"

@@ -70,7 +70,8 @@ def test_create_a_provider_with_the_extension(scim):
     assert body["roles"] == [{"value": "provider"}]
     assert body["groups"][0]["value"] == "provider"
     assert body["phoneNumbers"][0]["value"] == "+61455666777"
-    assert body[EXT] == PROVIDER_EXT
+    # No register in these tests: nobody asked it (read-only, set by the HI Service check).
+    assert body[EXT] == {**PROVIDER_EXT, "verificationStatus": "unverified"}
     details = ProviderDetails.objects.get(user_id=body["id"])
     # The provider's names and phone follow the user's.
     assert (details.given_name, details.family_name, details.phone) == ("Sarah", "Johnson", "+61455666777")
@@ -291,7 +292,8 @@ def test_put_without_roles_or_extension_leaves_them(scim):
     payload = provider_user()
     del payload["roles"], payload[EXT]
     body = scim.put(f"Users/{created['id']}", payload).json()
-    assert body["roles"] == [{"value": "provider"}] and body[EXT] == PROVIDER_EXT
+    assert body["roles"] == [{"value": "provider"}]
+    assert body[EXT] == {**PROVIDER_EXT, "verificationStatus": "unverified"}
 
 
 def test_put_that_changes_nothing_writes_no_audit_event(scim):

@@ -118,16 +118,19 @@ def fast_receiver():
     stop()
 
 
-def test_one_practices_slow_receivers_dont_stall_the_workers_other_jobs(organization, slow_receiver, monkeypatch):
+def test_one_practices_slow_receivers_dont_stall_the_workers_other_jobs(
+    organization, slow_receiver, monkeypatch, settings
+):
     """The worker runs its jobs one after another: a webhook pass of 50 deliveries to receivers that
-    take the whole timeout (10 s) each held Cognito sync and access expiry back for 500 s. A pass
-    now gives the rest of its batch back once its time budget is spent."""
+    take the whole timeout (10 s) each, two at a time, would hold Cognito sync and access expiry back
+    for 250 s. A pass gives the rest of its batch back once its time budget is spent."""
     from accounts.services import user_create
     from webhooks.models import WebhookDelivery
     from webhooks.services import webhook_endpoint_create
     from worker import jobs
 
     monkeypatch.setattr(jobs, "WEBHOOK_PASS_SECONDS", 1.0, raising=False)
+    settings.WEBHOOK_DELIVERY_CONCURRENCY = 2
     for _ in range(6):
         webhook_endpoint_create(
             organization=organization, actor=Actor.system("test setup"), url=slow_receiver, events=["*"]

@@ -5,8 +5,8 @@ import threading
 from accounts.cognito import gateway
 
 
-def test_a_burst_of_first_calls_builds_one_client_with_a_connection_per_thread(cognito_server, monkeypatch):
-    monkeypatch.setenv("GUNICORN_THREADS", "24")
+def test_a_burst_of_first_calls_builds_one_client_with_a_connection_per_thread(cognito_server, settings):
+    settings.GUNICORN_THREADS = 24
     gateway.reset_client()
     barrier = threading.Barrier(12)
     clients = []

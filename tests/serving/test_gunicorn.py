@@ -6,13 +6,13 @@ import os
 import re
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from bench.stack import VENV_BIN, free_port, wait_until
+from bench.stack import VENV_BIN, free_port
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(VENV_BIN / "gunicorn")
@@ -39,6 +39,10 @@ def test_gunicorn_reads_the_project_config_sized_for_the_machine():
     assert config["worker_class"] == "gthread"
     assert int(config["workers"]) == max(2, len(os.sched_getaffinity(0)))
     assert int(config["threads"]) == 32
+    # The app reads the same variable (a Cognito connection per thread), with the same default.
+    from django.conf import settings
+
+    assert "GUNICORN_THREADS" in os.environ or settings.GUNICORN_THREADS == 32
     assert int(config["timeout"]) > 0 and int(config["graceful_timeout"]) > 0
     assert config["accesslog"] == "-"
     assert "%(r)s" not in config["access_log_format"] and "%(q)s" not in config["access_log_format"]
@@ -91,9 +95,7 @@ def test_the_access_log_of_a_real_request_has_no_credentials(tmp_path):
                 raw.sendall(b"GET /v1/x?access_token=SECRET-RAW def&password=SECRET-RAW2 HTTP/1.1\r\nHost: x\r\n\r\n")
                 raw.recv(1024)
             wait_until(lambda: "Invalid request" in log_path.read_text(), 10, what="the error log line")
-            deadline = time.monotonic() + 10
-            while log_path.read_text().count('"GET /') < len(secrets) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_until(lambda: log_path.read_text().count('"GET /') >= len(secrets), 10, what="every access log line")
         finally:
             server.terminate()
             server.wait(30)

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from audit.context import Actor
+from tests.isolation import free_port
 
 USER_SCOPES = ("read:users", "create:user", "update:user", "delete:user", "read:audit")
 
@@ -33,10 +34,16 @@ class Receiver:
     server: ThreadingHTTPServer = None
     requests: list = field(default_factory=list)
     plan: list = field(default_factory=list)
+    plans: dict = field(default_factory=dict)  # path -> its own plan
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
     hung: threading.Event = field(default_factory=threading.Event)
     port: int = 0
+    host: str = "127.0.0.1"
+    # Requests being answered now, and the most at once: per path, and over any set of paths.
+    active: dict = field(default_factory=dict)
+    peaks: list = field(default_factory=list)  # (path, set of paths active then), on each arrival
+    met: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -44,7 +51,9 @@ class Receiver:
         return f"http://{host}:{port}/hooks"
 
     def start(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        # Restarted on the same port (stop() then start()): one the kernel won't give a client connection.
+        self.port = self.port or free_port()
+        self.server = ThreadingHTTPServer((self.host, self.port), _handler(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -58,9 +67,25 @@ class Receiver:
         with self.lock:
             self.plan.extend(behaviours)
 
-    def next_behaviour(self):
+    def answer_on(self, path, *behaviours):
+        """Like answer(), for requests to `path` only (before the shared plan)."""
         with self.lock:
+            self.plans.setdefault(path, []).extend(behaviours)
+
+    def next_behaviour(self, path=None):
+        with self.lock:
+            if self.plans.get(path):
+                return self.plans[path].pop(0)
             return self.plan.pop(0) if self.plan else 200
+
+    def most_at_once(self, *paths) -> int:
+        """The most requests answered at once on these paths (any path when none given)."""
+        return max(
+            (sum(n for p, n in seen.items() if not paths or p in paths) for _, seen in self.peaks), default=0
+        )
+
+    def sequences(self, path=None) -> list[int]:
+        return [r.json["data"]["sequence"] for r in self.requests if path is None or r.path == path]
 
     def bodies(self) -> list[dict]:
         return [r.json for r in self.requests]
@@ -74,13 +99,14 @@ def _handler(receiver: Receiver):
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            behaviour = receiver.next_behaviour()
-            if isinstance(behaviour, tuple):  # ("slow", seconds): answer 200 after a while
-                time.sleep(behaviour[1])
-                behaviour = 200
-            if behaviour == "hang":
-                receiver.hung.set()
-                receiver.release.wait(30)
+            with receiver.met:
+                receiver.active[self.path] = receiver.active.get(self.path, 0) + 1
+                receiver.peaks.append((self.path, dict(receiver.active)))
+                receiver.met.notify_all()
+            behaviour = self._behaviour()
+            with receiver.met:  # done before the answer is sent: the sender may go on once it has it
+                receiver.active[self.path] -= 1
+            if behaviour is None:
                 return
             with receiver.lock:
                 receiver.requests.append(Received(self.path, dict(self.headers), body, time.monotonic()))
@@ -89,6 +115,23 @@ def _handler(receiver: Receiver):
                 self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/elsewhere")
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def _behaviour(self):
+            """The status to answer, or None to send nothing (a hung receiver, released at teardown)."""
+            behaviour = receiver.next_behaviour(self.path)
+            if isinstance(behaviour, tuple) and behaviour[0] == "meet":
+                # ("meet", n): 200 once n requests are being answered at once, 500 if that never happens
+                with receiver.met:
+                    met = receiver.met.wait_for(lambda: receiver.most_at_once() >= behaviour[1], timeout=0.8)
+                behaviour = 200 if met else 500
+            elif isinstance(behaviour, tuple):  # ("slow", seconds): answer 200 after a while
+                time.sleep(behaviour[1])
+                behaviour = 200
+            if behaviour == "hang":
+                receiver.hung.set()
+                receiver.release.wait(30)
+                return None
+            return behaviour
 
         def log_message(self, *args):
             pass
@@ -154,19 +197,6 @@ def webhooks_api(api_for, organization):
 @pytest.fixture
 def endpoints_url(organization):
     return f"/v1/organizations/{organization.pk}/webhook-endpoints"
-
-
-@pytest.fixture
-def staff(db):
-    from tests.factories import StaffFactory
-
-    return StaffFactory(email="sam@platform.example")
-
-
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture

@@ -118,3 +118,50 @@ def _empty_inline() -> dict:
         f"{prefix}-MIN_NUM_FORMS": "0",
         f"{prefix}-MAX_NUM_FORMS": "0",
     }
+
+
+CREDENTIAL = "s3cr3t-receiver-credential"
+
+
+@pytest.fixture
+def vera_client(client, django_user_model):
+    """Staff who may only view endpoints and deliveries."""
+    from django.contrib.auth.models import Permission
+
+    vera = django_user_model.objects.create_superuser(
+        email="vera@platform.example", password="correct horse battery", given_name="Vera", family_name="Viewer"
+    )
+    vera.is_superuser = False
+    vera.save()
+    vera.user_permissions.set(Permission.objects.filter(codename__in=["view_webhookendpoint", "view_webhookdelivery"]))
+    client.force_login(vera)
+    return client
+
+
+def test_view_only_staff_see_the_url_without_its_query_credential(vera_client, make_endpoint, receiver, make_change):
+    endpoint, _ = make_endpoint(f"{receiver.url}?token={CREDENTIAL}")
+    make_change()
+    deliver_all()
+    delivery = WebhookDelivery.objects.get()
+    pages = [
+        "/admin/webhooks/webhookendpoint/",
+        f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/",
+        "/admin/webhooks/webhookdelivery/",
+        f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/",
+    ]
+    for url in pages:
+        page = vera_client.get(url)
+        assert page.status_code == 200, url
+        text = page.content.decode()
+        assert CREDENTIAL not in text, url
+    assert "?…" in vera_client.get(pages[1]).content.decode()
+    # The URL can't be searched a letter at a time either.
+    found = vera_client.get("/admin/webhooks/webhookendpoint/", {"q": CREDENTIAL[:6]}).content.decode()
+    assert f"/{endpoint.pk}/change/" not in found
+
+
+def test_staff_who_may_change_the_endpoint_see_the_whole_url(staff_client, make_endpoint, receiver):
+    endpoint, _ = make_endpoint(f"{receiver.url}?token={CREDENTIAL}")
+    assert CREDENTIAL in staff_client.get(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    found = staff_client.get("/admin/webhooks/webhookendpoint/", {"q": CREDENTIAL[:6]}).content.decode()
+    assert f"/{endpoint.pk}/change/" in found

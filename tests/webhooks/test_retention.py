@@ -144,7 +144,8 @@ def test_the_worker_runs_it_every_15_minutes_and_the_command_shares_it(history):
 
 
 def test_redelivering_a_delivery_whose_history_was_purged_meanwhile_is_404_not_a_crash(history):
-    from config.errors import ApplicationError
+    from audit.context import Actor
+    from core.errors import ApplicationError
     from webhooks.services import webhook_delivery_redeliver
 
     delivery = history("failed", 31 * DAY)
@@ -152,6 +153,6 @@ def test_redelivering_a_delivery_whose_history_was_purged_meanwhile_is_404_not_a
     purge_webhook_history()  # retention runs between the view's lookup and the service
 
     with pytest.raises(ApplicationError) as raised:
-        webhook_delivery_redeliver(delivery=loaded)
+        webhook_delivery_redeliver(delivery=loaded, actor=Actor.system("test"))
     assert (raised.value.status, raised.value.code) == (404, "not_found")
     assert not WebhookDelivery.objects.filter(event_id=delivery.event_id).exists()

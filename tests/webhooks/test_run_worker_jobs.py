@@ -18,12 +18,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_the_worker_runs_every_background_job():
     assert [job.name for job in JOBS] == [
+        "heartbeat",
         "cognito_sync",
         "expired_tokens",
         "expired_idempotency_keys",
         "webhook_delivery",
         "access_expiry",
         "webhook_retention",
+        "hi_verification",
     ]
     assert {job.name: job.interval for job in JOBS}["access_expiry"] <= 60  # "within a minute"
 

@@ -52,6 +52,10 @@ def dns(monkeypatch):
         "https://0.0.0.0/hooks",
         "https://224.0.0.1/hooks",
         "https://100.64.0.1/hooks",  # carrier-grade NAT
+        "https://[fec0::1]/hooks",  # site-local IPv6
+        "https://198.18.0.1/hooks",  # benchmarking
+        "https://[2001:db8::1]/hooks",  # documentation
+        "https://site-local.example/hooks",  # a host name resolving to site-local IPv6
         "https://localhost/hooks",  # a host name resolving to loopback
         "https://rebind.example/hooks",  # one public and one private answer
         "https://user:pass@hooks.example.org/hooks",
@@ -62,6 +66,7 @@ def dns(monkeypatch):
 def test_registration_refuses_non_public_targets(strict, dns, webhooks_api, endpoints_url, url):
     dns["rebind.example"] = [PUBLIC, "127.0.0.1"]
     dns["hooks.example.org"] = [PUBLIC]
+    dns["site-local.example"] = ["fec0::1"]
     response = webhooks_api.post(endpoints_url, {"url": url, "events": ["*"]}, format="json")
     assert response.status_code == 400, (url, response.content)
     body = response.json()
@@ -139,6 +144,45 @@ def test_redirects_are_not_followed(make_endpoint, receiver, make_change):
         ("fd00:ec2::254", False),  # the IPv6 metadata address
         ("ff02::1", False),
         ("240.0.0.1", False),
+        # IPv4 special-purpose blocks Python calls global or merely not private
+        ("100.64.0.1", False),  # shared address space (carrier-grade NAT)
+        ("198.18.0.1", False),  # benchmarking
+        ("192.0.0.8", False),  # IETF protocol assignments
+        ("192.0.2.10", False),  # documentation
+        ("192.88.99.1", False),  # 6to4 relay anycast
+        ("192.31.196.1", False),  # AS112
+        ("192.52.193.1", False),  # AMT
+        ("192.175.48.1", False),  # AS112 direct delegation
+        ("0.1.2.3", False),  # "this network"
+        ("255.255.255.255", False),
+        # IPv6 outside global unicast, or inside it but special-purpose
+        ("fec0::1", False),  # site-local
+        ("fe80::1%eth0", False),
+        ("::", False),
+        ("::10.0.0.1", False),  # IPv4-compatible (deprecated)
+        ("100::1", False),  # discard-only
+        ("5f00::1", False),  # SRv6 SIDs: reserved, outside 2000::/3
+        ("2001:db8::1", False),  # documentation
+        ("3fff::1", False),  # documentation (RFC 9637)
+        ("2001:2::1", False),  # benchmarking
+        ("2001:20::1", False),  # ORCHIDv2
+        ("2001:4:112::1", False),  # AS112
+        ("2620:4f:8000::1", False),  # AS112 direct delegation
+        ("64:ff9b:1::1", False),  # local-use NAT64
+        # IPv6 that carries an IPv4 address is judged by it
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the metadata address
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # Teredo (client 10.0.0.1)
+        ("2001:0:808:808:8000:63bf:3fff:fdd2", False),  # Teredo, even with a public server
+        ("::ffff:100.64.0.1", False),
+        ("::ffff:198.18.0.1", False),
+        ("::ffff:7f00:1", False),
+        ("2a00:1450:4001:80b::200e", True),
     ],
 )
 def test_is_public(address, public):

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from accounts.models import CognitoSync
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -18,23 +19,16 @@ pytestmark = [
 MEMORY_LIMIT_MB = 200
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def synced():
     return CognitoSync.objects.filter(state=CognitoSync.State.SYNCED).count()
 
 
 def test_a_worker_syncs_new_work_and_stops_cleanly_on_sigterm(queued, start_worker):
     worker = start_worker()
-    wait_for(lambda: "Worker started" in worker.log, 30, "the worker to start")
+    wait_until(lambda: "Worker started" in worker.log, 30, what="the worker to start")
     users = queued(5)  # arriving while it runs: picked up within its one-second interval
 
-    wait_for(lambda: synced() == len(users), 30, "the sync")
+    wait_until(lambda: synced() == len(users), 30, what="the sync")
     rss = worker.peak_rss_mb()
     started = time.monotonic()
     assert worker.terminate() == 0
@@ -51,7 +45,7 @@ def test_sigterm_while_cognito_hangs_gives_back_the_claimed_rows(queued, start_w
     cognito_server.stall()  # the worker claims its batch, then waits on its first Cognito call
     try:
         worker = start_worker()
-        wait_for(lambda: CognitoSync.objects.filter(claim_token__isnull=False).count() == len(users), 30, "claims")
+        wait_until(lambda: CognitoSync.objects.filter(claim_token__isnull=False).count() == len(users), 30, what="claims")
         assert worker.terminate() == 0  # the call in flight times out (2 s in the tests), the rest is given back
     finally:
         cognito_server.start()
@@ -61,7 +55,7 @@ def test_sigterm_while_cognito_hangs_gives_back_the_claimed_rows(queued, start_w
     assert "Worker stopped" in worker.log
 
     again = start_worker("after")  # and the next worker takes them at once, not after a lease
-    wait_for(lambda: synced() == len(users), 60, "the next worker")
+    wait_until(lambda: synced() == len(users), 60, what="the next worker")
     assert again.terminate() == 0
 
 
@@ -69,7 +63,7 @@ def test_two_workers_share_the_work_with_nothing_lost_or_doubled(queued, start_w
     users = queued(150)
     first, second = start_worker("first"), start_worker("second")
 
-    wait_for(lambda: synced() == len(users), 120, "every row")
+    wait_until(lambda: synced() == len(users), 120, what="every row")
     peaks = first.peak_rss_mb(), second.peak_rss_mb()
     assert first.terminate() == 0 and second.terminate() == 0
 

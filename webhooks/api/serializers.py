@@ -8,13 +8,16 @@ from webhooks.models import WebhookEndpoint
 
 class WebhookEndpointCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     url = StrictCharField(max_length=2000)
-    events = serializers.ListField(child=StrictCharField(max_length=64), allow_empty=False)
+    # min_length: the schema's minItems (allow_empty answers an empty list first, with its own message).
+    events = serializers.ListField(child=StrictCharField(max_length=64), allow_empty=False, min_length=1)
     description = StrictCharField(max_length=500, required=False, allow_blank=True)
 
 
 class WebhookEndpointUpdateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     url = StrictCharField(max_length=2000, required=False)
-    events = serializers.ListField(child=StrictCharField(max_length=64), allow_empty=False, required=False)
+    events = serializers.ListField(
+        child=StrictCharField(max_length=64), allow_empty=False, min_length=1, required=False
+    )
     description = StrictCharField(max_length=500, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
 

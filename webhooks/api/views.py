@@ -1,11 +1,13 @@
 """Thin views: the organization first (404 to outsiders), then the scope, then one service call."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.pagination import AuditEventCursorPagination
+from core.api.pagination import AuditEventCursorPagination
+from core.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
+from core.api.throttling import ApiClientRateThrottle
 from organizations.selectors import organization_for_caller
 from webhooks import selectors, services
 from webhooks.api.serializers import (
@@ -19,6 +21,13 @@ from webhooks.api.serializers import (
 from webhooks.models import WebhookEndpoint
 
 SCOPE = "manage:webhooks"
+
+
+class RedeliveryRateThrottle(ApiClientRateThrottle):
+    """Redeliveries per API client (WEBHOOK_REDELIVERY_RATE), on top of its overall budget: each one
+    is a request to the practice's receiver that the worker makes on the practice's behalf."""
+
+    scope = "webhook_redelivery"
 
 
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
@@ -104,9 +113,26 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(selectors.webhook_attempt_list(endpoint=self.get_object()))
         return self.get_paginated_response(WebhookAttemptSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
-    @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery_id>[^/]+)/redeliver")
+    @extend_schema(
+        request=None,
+        responses={
+            202: WebhookDeliverySerializer,
+            (409, PROBLEM_MEDIA_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="A delivery of this event to this endpoint is still pending "
+                "(`webhook_redelivery_pending`), or the endpoint is disabled (`webhook_endpoint_disabled`).",
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"deliveries/(?P<delivery_id>[^/]+)/redeliver",
+        throttle_classes=[ApiClientRateThrottle, RedeliveryRateThrottle],
+    )
     def redeliver(self, request, *args, **kwargs):
+        """Send a delivery's event again (same webhook-id). 409 `webhook_redelivery_pending` while a
+        delivery of that event to this endpoint is pending; 429 past WEBHOOK_REDELIVERY_RATE."""
         delivery = selectors.webhook_delivery_get(endpoint=self.get_object(), delivery_id=kwargs["delivery_id"])
-        again = services.webhook_delivery_redeliver(delivery=delivery)
+        again = services.webhook_delivery_redeliver(delivery=delivery, actor=request.user.actor)
         return Response(WebhookDeliverySerializer(again).data, status=status.HTTP_202_ACCEPTED)

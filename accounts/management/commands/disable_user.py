@@ -1,14 +1,16 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts import services
 from accounts.management.operator import system_actor_name, user_from_argument
 from accounts.selectors import user_get
 from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
+from core.commands import OperatorCommand
+from core.operator_time import local_text
 from organizations.management.operator import organization_from_option
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Disable one user of an organization, exactly as PUT /v1/organizations/{org}/users/{id}/disable: "
         "status disabled, roles reset to member, and (after commit) the Cognito account disabled and "
@@ -31,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError(f"--reason is longer than {REASON_MAX_LENGTH} characters.")
         target = user_from_argument(user, organization)
         if target.is_disabled:
-            since = target.disabled_at.isoformat(timespec="seconds")
+            since = local_text(target.disabled_at)
             self.stdout.write(f"User {target.pk} was already disabled (since {since}); nothing changed.")
             return
         services.user_disable(

@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from accounts.api.audit_events import AuditEventSerializer
 from audit.export import CSV_COLUMNS, audit_event_csv_row
 from audit.selectors import audit_event_list
-from config import csv as safe_csv
+from core import csv as safe_csv
 from organizations.management.operator import organization_from_option
 
 
@@ -19,7 +19,8 @@ class Command(BaseCommand):
         "Write one organization's audit events, oldest first, to a file or stdout: JSON lines in the "
         "API's audit event shape ({id, occurred_at, action, actor: {type, id, name}, user_id, changes, "
         f"request_id}}) or CSV with the admin's export columns ({', '.join(CSV_COLUMNS)}; changes as "
-        "JSON). Dates are ISO 8601. --since and --until are inclusive: a date alone is a whole local day "
+        "JSON). The file is for the practice: platform staff appear as a stable pseudonym (staff-...), as in "
+        "the API. Dates are ISO 8601. --since and --until are inclusive: a date alone is a whole local day "
         "(TIME_ZONE), so --since 2026-12-01 starts at that day's local midnight and --until 2026-12-01 "
         "takes in all of that day; a date-time is exact (UTC unless it carries an offset). Events are "
         "streamed from the database in chunks, never all held in memory. Piped into a reader that stops "
@@ -94,7 +95,7 @@ def _write(events, stream, format: str) -> int:
     writer = safe_csv.writer(stream)  # neutralises formula cells (an API client named =HYPERLINK(...))
     writer.writerow(CSV_COLUMNS)
     for event in events:
-        writer.writerow(audit_event_csv_row(event))
+        writer.writerow(audit_event_csv_row(event, for_practice=True))
         count += 1
     return count
 

@@ -6,12 +6,16 @@ import uuid
 from dataclasses import astuple
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.conf import settings
+from django.core.management.base import CommandError
 from django.db import connection, connections
+from django.utils import timezone
 
 from accounts import importing
+from accounts.models import ProviderDetails, verification_status_when_asked
 from audit.context import Actor
-from config.request_id import reset_request_id, set_request_id
+from core.commands import OperatorCommand
+from core.request_id import reset_request_id, set_request_id
 from organizations.management.operator import organization_from_option
 
 SHOWN_REJECTIONS = 5  # on the terminal; the report has them all
@@ -51,7 +55,7 @@ def _masked_values(source, lines) -> dict[int, list[str]]:
     return found
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create or update an organization's users from a CSV file, through the same services and rules "
         "as the API. Columns (header row; only email, given_name and family_name are required): "
@@ -89,6 +93,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, organization, dry_run, report, jobs, **options):
         organization = organization_from_option(organization)
+        if not organization.is_active:
+            raise CommandError(
+                f"Organization {organization.name!r} is deactivated: its users can't sign in, so nothing is imported."
+            )
         if jobs < 1:
             raise CommandError("--jobs must be 1 or more.")
         if jobs > 1 and dry_run:
@@ -108,9 +116,10 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Can't write the report {report_path}: {error.strerror}.") from error
 
+        started_at = timezone.now()
         run_id = f"import_users-{uuid.uuid4().hex[:12]}"
         verb = "Checking" if dry_run else "Importing"
-        self.stdout.write(f"{verb} {total} rows into {organization.name!r} (audit request id {run_id}).")
+        self.stdout.write(f"{verb} {_count(total, 'row')} into {organization.name!r} (audit request id {run_id}).")
         progress = Progress(self.stdout, total)
         summary = importing.Summary()
         first_rejections = []
@@ -138,29 +147,45 @@ class Command(BaseCommand):
 
         would = "would be " if dry_run else ""
         self.stdout.write(
-            f"{'Dry run, nothing changed: ' if dry_run else ''}{summary.total} rows: "
+            f"{'Dry run, nothing changed: ' if dry_run else ''}{_count(summary.total, 'row')}: "
             f"{summary.created} {would}created, {summary.updated} {would}updated, "
             f"{summary.unchanged} unchanged, {summary.rejected} rejected "
             f"({progress.elapsed:.1f} s, {progress.rate:.0f} rows/s)."
         )
         if first_rejections:
-            self.stdout.write(f"Rejected rows ({rejections.count} problems):")
+            self.stdout.write(f"Rejected rows ({_count(rejections.count, 'problem')}):")
             masked = _masked_values(source, {rejection.line for rejection in first_rejections})
             for rejection in sorted(first_rejections, key=lambda shown: shown.line):
                 self.stdout.write(f"  {terminal_line(rejection, masked.get(rejection.line, ()))}")
             more = rejections.count - len(first_rejections)
             self.stdout.write(f"  ... and {more} more, see {report_path}" if more else f"  (also in {report_path})")
         else:
-            self.stdout.write(f"Rejected rows: {report_path} (0 problems).")
+            # No report of nothing: an empty file beside the input would read as a result to look at.
+            report_path.unlink(missing_ok=True)
+            self.stdout.write("Rejected rows: none (no report written).")
         if not dry_run and summary.created + summary.updated:
+            queued = summary.created + summary.updated
             self.stdout.write(
-                f"Cognito: {summary.created + summary.updated} accounts are queued; `python manage.py "
+                f"Cognito: {_count(queued, 'account')} {'is' if queued == 1 else 'are'} queued; `python manage.py "
                 "sync_cognito` (or the running worker) pushes them."
             )
+        if not dry_run and summary.created + summary.updated:
+            asked = _providers_queued_for_the_register(organization, since=started_at)
+            if asked:
+                self.stdout.write(
+                    f"HI Service: {asked} providers' details are queued for verification "
+                    f"({verification_status_when_asked()}); the running worker asks the register at "
+                    f"HI_MAX_REQUESTS_PER_SECOND ({settings.HI_MAX_REQUESTS_PER_SECOND:g}/s), or `python manage.py "
+                    "verify_providers`. Until `verified` they can't prescribe."
+                )
         if summary.rejected:
             raise CommandError(
-                f"{summary.rejected} of {summary.total} rows rejected; see {report_path}.", returncode=2
+                f"{summary.rejected} of {_count(summary.total, 'row')} rejected; see {report_path}.", returncode=2
             )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _outcomes(source, organization, dry_run, shard=(0, 1)):
@@ -283,3 +308,15 @@ class Progress:
 def _duration(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _providers_queued_for_the_register(organization, *, since) -> int:
+    """Providers whose identifying details this run set or changed: the services marked them for
+    the register (and queued the check) in the same transaction."""
+    return (
+        ProviderDetails.objects.filter(
+            organization=organization, updated_at__gte=since, verification_status=verification_status_when_asked()
+        )
+        .exclude(hpii_number__isnull=True, ahpra_number="")
+        .count()
+    )

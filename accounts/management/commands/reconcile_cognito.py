@@ -2,15 +2,16 @@
 
 import uuid
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.cognito.gateway import get_gateway
 from accounts.cognito.reconcile import user_drift, user_repair
 from accounts.models import User
+from core.commands import OperatorCommand
 from organizations.models import Organization
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Compare every practice user with its Cognito account: missing account, wrong attributes, wrong "
         "groups, enabled when disabled (the user or its organization; or the reverse). One line per drift "

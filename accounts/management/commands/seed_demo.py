@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 
 from django.contrib.auth.hashers import check_password
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 
@@ -12,6 +12,8 @@ from accounts.models import User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from core.commands import OperatorCommand
+from hi_service import fixtures
 from organizations.models import ApiClient, Organization
 from organizations.services import api_client_create, api_client_secret_reset, api_client_update, organization_create
 
@@ -40,7 +42,45 @@ DEMO_USERS = [
 ]
 
 
-class Command(BaseCommand):
+def _register_provider(key: str, roles=("provider",), **overrides):
+    """A provider whose details are the emulator's fixture practitioner `key` (hi_service/fixtures.py)."""
+    person = fixtures.PRACTITIONERS[key]
+    details = {
+        "date_of_birth": person.date_of_birth.isoformat(),
+        "sex": person.sex,
+        "hpii_number": person.hpii,
+        "prescriber_type": "M",
+        "prescriber_number": "2345678",
+        "qualifications": "MBBS",
+    }
+    names = {"given_name": person.given_names[0], "family_name": person.family_name}
+    details.update({k: v for k, v in overrides.items() if k not in names})
+    names.update({k: v for k, v in overrides.items() if k in names})
+    return (f"{key.replace('_', '.')}@demo-practice.example", names["given_name"], names["family_name"],
+            list(roles), details, None, False)
+
+
+# One provider in each verification state, answered by the local HI Service emulator (`make run`):
+# verified, inactive (deactivated, retired), mismatch, not_found, error (a service fault), verified
+# by AHPRA number with the HPI-I found shown, and pending (the slow answer, left to the worker).
+# Sarah Johnson's HPI-I is well formed but not in the register: not_found. Without HI_SERVICE_URL
+# they all stay unverified.
+DEMO_USERS += [
+    _register_provider("active"),
+    _register_provider("deactivated"),
+    _register_provider("retired"),
+    _register_provider("mismatch", family_name="Tailor"),
+    _register_provider("not_found"),
+    _register_provider("fault"),
+    # No HPI-I yet, so not a prescriber yet: the register's answer shows the HPI-I to enter.
+    _register_provider(
+        "by_ahpra", roles=("member",), hpii_number=None, ahpra_number=fixtures.PRACTITIONERS["by_ahpra"].registration_id
+    ),
+    _register_provider("slow"),
+]
+
+
+class Command(OperatorCommand):
     help = (
         "Create (or refresh) the demo: a demo organization, a staff superuser, an API client with every "
         "scope, and users in every state. Idempotent: rerunning creates nothing twice. With "

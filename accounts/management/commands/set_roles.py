@@ -1,16 +1,17 @@
 import re
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts import services
 from accounts.management.operator import system_actor_name, user_from_argument
 from accounts.selectors import user_get
 from audit.context import Actor
-from config.errors import ApplicationError
+from core.commands import OperatorCommand
+from core.errors import ApplicationError
 from organizations.management.operator import organization_from_option
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Replace one user's roles, exactly as PUT /v1/organizations/{org}/users/{id}/roles: assignable "
         "roles are admin, provider, receptionist and rx_reader; --roles member alone removes every other "

@@ -4,17 +4,19 @@ import signal
 import threading
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import close_old_connections
 
 from accounts.cognito import sync
 from accounts.models import CognitoSync
+from core.commands import OperatorCommand
+from core.operator_time import local_stamp
 
 IDLE_SLEEP_MIN = 0.5
 IDLE_SLEEP_MAX = 30.0
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Apply pending Cognito sync tasks. Without options: one pass over every due task, then a summary. "
         "--loop runs a worker (several may run at once); --status shows the queue; --retry-failed revives "
@@ -115,5 +117,5 @@ class Command(BaseCommand):
         for row in failed.values("user_id", "attempts", "last_error", "updated_at"):
             self.stdout.write(
                 f"failed user={row['user_id']} attempts={row['attempts']} "
-                f"since={row['updated_at']:%Y-%m-%dT%H:%M:%SZ} error={row['last_error']}"
+                f"since={local_stamp(row['updated_at'])} error={row['last_error']}"
             )

@@ -1,12 +1,12 @@
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 
 from audit.context import Actor
+from core.commands import OperatorCommand
 from organizations.management.operator import organization_from_option
 from organizations.services import organization_activate
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Activate a deactivated organization again: its API clients may get tokens again, and the Cognito "
         "accounts of its users whose own status is active are enabled again (queued in the outbox; "

@@ -1,15 +1,16 @@
 import json as _json
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from audit.context import Actor
-from config.errors import ApplicationError
+from core.commands import OperatorCommand
+from core.errors import ApplicationError
 from organizations.models import Organization
 from organizations.services import api_client_create
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create an OAuth 2.0 client-credentials API client for one organization. The client secret "
         "is printed once and stored hashed."

@@ -1,12 +1,13 @@
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from audit.context import Actor
+from core.commands import OperatorCommand
 from organizations.models import Organization
 from organizations.services import organization_create
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create an organization (a practice or clinic). Prints its id as the last line."
 
     def add_arguments(self, parser):

@@ -1,13 +1,14 @@
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
+from core.commands import OperatorCommand
 from organizations.management.operator import organization_from_option
 from organizations.services import organization_deactivate
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Deactivate an organization: its API clients get 401 from now on, and every one of its users' "
         "Cognito accounts is disabled and signed out (queued in the outbox; sync_cognito or the worker "

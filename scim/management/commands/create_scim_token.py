@@ -23,6 +23,8 @@ class Command(BaseCommand):
             org = Organization.objects.get(pk=organization)
         except (Organization.DoesNotExist, ValidationError, ValueError):
             raise CommandError(f"No organization with id {organization!r}.") from None
+        if not org.is_active:
+            raise CommandError(f"Organization {org.name!r} is deactivated: its SCIM token would be refused.")
         try:
             token, raw = scim_token_create(organization=org, name=name, actor=Actor.system("create_scim_token"))
         except ValidationError as error:

@@ -3,6 +3,7 @@
 import signal
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from webhooks.delivery import deliver_due
@@ -12,11 +13,16 @@ class Command(BaseCommand):
     help = "Send every due webhook delivery once; prints delivered, failed (retried later or given up)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--limit", type=int, default=50, help="deliveries claimed per batch (default 50)")
+        parser.add_argument("--limit", type=int, default=200, help="attempts per pass (default 200)")
         parser.add_argument(
             "--loop", action="store_true", help="keep going, polling every --interval seconds; stops on SIGTERM/SIGINT"
         )
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls when idle (default 1)")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=settings.WEBHOOK_POLL_SECONDS,
+            help="seconds between polls when idle (default WEBHOOK_POLL_SECONDS, 0.2)",
+        )
 
     def handle(self, *args, limit, loop, interval, **options):
         stopping = []

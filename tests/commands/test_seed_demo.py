@@ -1,0 +1,116 @@
+"""seed_demo: the demo's credentials are stable across runs (kept in a file only its owner reads),
+replaced when they no longer work, and every staff grant and secret reset is audited."""
+
+import base64
+import io
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from accounts.models import User
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def seed(credentials_file):
+    out = io.StringIO()
+    call_command("seed_demo", "--credentials-file", str(credentials_file), stdout=out)
+    text = out.getvalue()
+    password = re.search(r"Staff login:\s+\S+ / (\S+)", text).group(1)
+    client_id = re.search(r"API client_id: (\S+)", text).group(1)
+    secret = re.search(r"client_secret: (\S+)", text).group(1)
+    return password, client_id, secret
+
+
+def token_status(client_id, secret) -> int:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = APIClient().post(
+        "/v1/oauth/token", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    return response.status_code
+
+
+@pytest.mark.django_db
+def test_seed_demo_with_a_credentials_file_prints_the_same_working_credentials_every_run(tmp_path):
+    credentials = tmp_path / "var" / "demo-credentials.json"
+    first = seed(credentials)
+    second = seed(credentials)
+
+    assert second == first
+    assert credentials.stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert User.objects.get(email="staff@demo.example").check_password(first[0])
+    assert token_status(first[1], first[2]) == 200
+
+
+@pytest.mark.django_db
+def test_seed_demo_replaces_kept_credentials_that_no_longer_work(tmp_path):
+    credentials = tmp_path / "demo-credentials.json"
+    _, client_id, secret = seed(credentials)
+    credentials.write_text(credentials.read_text().replace(secret, "not-the-secret"))
+
+    _, _, new_secret = seed(credentials)
+
+    assert new_secret != "not-the-secret"
+    assert token_status(client_id, new_secret) == 200
+    assert token_status(client_id, secret) == 401
+
+
+@pytest.mark.django_db
+def test_seed_demo_audits_the_staff_superuser_and_a_reset_secret(tmp_path):
+    from audit.models import AuditEvent
+
+    credentials = tmp_path / "demo-credentials.json"
+    seed(credentials)
+    staff = User.objects.get(email="staff@demo.example")
+    granted = AuditEvent.objects.get(action="staff.privileges_changed", user=staff)
+    assert granted.changes["is_superuser"] == {"from": False, "to": True}
+
+    credentials.unlink()  # no kept secret: the demo client's secret must be reset
+    _, client_id, secret = seed(credentials)
+
+    reset = AuditEvent.objects.filter(action="api_client.updated").latest("id")
+    assert reset.changes["client_secret"] == {"from": "(hidden)", "to": "(reset)"}
+    assert secret not in str(reset.changes)
+    assert token_status(client_id, secret) == 200
+
+
+@pytest.mark.django_db
+def test_the_demo_client_may_manage_webhooks(tmp_path):
+    _, client_id, _ = seed(tmp_path / "demo-credentials.json")
+    from organizations.models import ApiClient
+
+    assert "manage:webhooks" in ApiClient.objects.get(application__client_id=client_id).scopes
+
+
+@pytest.mark.parametrize("taken", ["PORT", "COGNITO_PORT"])
+def test_make_run_with_a_port_taken_stops_before_setting_anything_up(tmp_path, taken):
+    """The real script in a copy of the checkout's layout, whose bootstrap step only leaves a mark:
+    with a port taken, nothing runs (no install, no seeding, no var/demo.env)."""
+    import socket
+
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "run_demo.sh"
+    script.write_text((ROOT / "scripts" / "run_demo.sh").read_text())
+    bootstrap = tmp_path / "scripts" / "bootstrap.sh"
+    bootstrap.write_text("#!/usr/bin/env bash\ntouch \"$(dirname \"$0\")/../bootstrapped\"\nexit 1\n")
+    bootstrap.chmod(0o755)
+    with socket.socket() as holder, socket.socket() as free:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        free.bind(("127.0.0.1", 0))  # bound, not listening: a port nobody answers on
+        ports = {"PORT": str(free.getsockname()[1]), "COGNITO_PORT": str(free.getsockname()[1])}
+        ports[taken] = str(holder.getsockname()[1])
+        result = subprocess.run(  # noqa: S603
+            ["/bin/bash", str(script)], env={**os.environ, **ports}, capture_output=True, text=True, timeout=30,
+            check=False,
+        )
+    assert result.returncode == 1, result
+    assert f"Port {ports[taken]} on 127.0.0.1 is already in use ({taken})" in result.stderr
+    assert f"make run {taken}=<free port>" in result.stderr
+    assert not (tmp_path / "bootstrapped").exists()
+    assert not (tmp_path / "var").exists()

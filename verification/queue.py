@@ -1,0 +1,265 @@
+"""The register check's queue: recorded in the change's transaction, tried inline after commit
+within HI_VERIFY_INLINE_BUDGET_SECONDS, and otherwise by the worker, with back-off, under the
+one request budget (verification/rate.py).
+
+Claiming is core/outbox.py's Outbox (SKIP LOCKED, a lease, a claim token), so two workers never
+ask about one provider at once, and a killed worker's rows come back when the lease lapses. An
+answer is applied only while the claim is still ours and the task's `version` is the one we read:
+details changed meanwhile mean the answer is about old details, and the newer check runs instead.
+"""
+
+import contextlib
+import contextvars
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.cognito import sync as cognito_sync
+from accounts.models import ProviderDetails, User, VerificationStatus, verification_status_when_asked
+from audit.context import Actor
+from core.errors import ApplicationError
+from core.outbox import Outbox
+from core.write_gate import released_while_waiting
+from hi_service import client as hi_client
+from verification import rate, services
+from verification.models import VerificationTask
+
+logger = logging.getLogger(__name__)
+
+# Must exceed one call (the client's connect + read timeouts) with its wait for a free moment.
+LEASE = timedelta(seconds=60)
+OUTBOX = Outbox(VerificationTask, lease=LEASE)
+_BACKOFF_BASE_SECONDS = 5
+_BACKOFF_CAP_SECONDS = 60 * 60
+# The worker waits at most this long for a free moment before giving the rest of its batch back.
+WORKER_RATE_WAIT_SECONDS = 1.0
+# An inline call with less than this left is not started: it could not end in time.
+_INLINE_MIN_SECONDS = 0.1
+
+# What process() did with a claimed task.
+DONE = "done"  # an answer was recorded
+RETRY = "retry"  # recorded as error, asked again after a back-off
+RELEASED = "released"  # given back untouched (no free moment, out of budget, or details changed)
+GONE = "gone"  # nothing left to ask about (no details, no identity), or the claim was lost
+
+
+def requested_by(actor: Actor) -> str:
+    return f"{actor.type}:{actor.id or actor.name}"
+
+
+def task_record(*, user: User, actor: Actor, priority=VerificationTask.Priority.CHANGE) -> None:
+    """Inside the caller's transaction: the provider is to be asked about (again), due now."""
+    now = timezone.now()
+    fields = {
+        "version": F("version") + 1,
+        "requested_by": requested_by(actor),
+        "attempts": 0,
+        "last_error": "",
+        "next_attempt_at": now,
+        "updated_at": now,
+    }
+    if priority == VerificationTask.Priority.CHANGE:
+        fields["priority"] = priority
+    if not VerificationTask.objects.filter(pk=user.pk).update(**fields):
+        VerificationTask.objects.create(
+            user_id=user.pk, organization_id=user.organization_id, priority=priority,
+            requested_by=requested_by(actor), next_attempt_at=now,
+        )
+
+
+def task_forget(*, user: User) -> None:
+    """Nothing to ask about any more (no HPI-I and no AHPRA number)."""
+    VerificationTask.objects.filter(pk=user.pk).delete()
+
+
+# Bulk writers (import_users, verify_providers) only queue: the workers ask at the register's rate.
+_inline_disabled: contextvars.ContextVar[bool] = contextvars.ContextVar("hi_inline_disabled", default=False)
+
+
+@contextlib.contextmanager
+def inline_verification_disabled():
+    token = _inline_disabled.set(True)
+    try:
+        yield
+    finally:
+        _inline_disabled.reset(token)
+
+
+def schedule_inline(user_id) -> None:
+    bulk = _inline_disabled.get() or cognito_sync.inline_disabled()  # import_users: the workers ask
+    if settings.HI_VERIFY_INLINE and not bulk and hi_client.configured():
+        transaction.on_commit(lambda: verify_inline(user_id))
+
+
+def verify_inline(user_id) -> str | None:
+    """After commit, before the response: one attempt within the budget. Never raises."""
+    deadline = time.monotonic() + settings.HI_VERIFY_INLINE_BUDGET_SECONDS
+    try:
+        token = OUTBOX.claim_one(user_id, Q(next_attempt_at__lte=timezone.now()))
+        if token is None:
+            return None  # a worker holds it, or it is backing off
+        return process(user_id, token, deadline=deadline)
+    except Exception as exc:  # the change itself has succeeded; the task stays for the worker
+        logger.error("Inline register check of user %s did not run: %s", user_id, type(exc).__name__)
+        return None
+
+
+def process(user_id, token, *, deadline: float | None = None) -> str:
+    """Ask the register about one claimed task and record the answer. `deadline` (monotonic):
+    the inline attempt's; past it, or on an answer that says the register could not be asked,
+    the task is given back for the worker (who has the full timeouts) without counting a failure."""
+    inline = deadline is not None
+    task = VerificationTask.objects.filter(pk=user_id, claim_token=token).values("version", "requested_by").first()
+    if task is None:
+        return GONE
+    details = ProviderDetails.objects.select_related("organization").filter(pk=user_id).first()
+    search = services.search_for(details) if details is not None else None
+    if search is None:
+        VerificationTask.objects.filter(pk=user_id, claim_token=token, version=task["version"]).delete()
+        return GONE
+    operation, provider_search = search
+    hpio = details.organization.hpio_number
+    if not hpio:
+        no_hpio = services.Outcome(VerificationStatus.ERROR, None, services.NO_HPIO_MESSAGE)
+        return _finish(details, token, task["version"], no_hpio)
+
+    wait_at_most = (deadline - time.monotonic() - _INLINE_MIN_SECONDS) if inline else WORKER_RATE_WAIT_SECONDS
+    wait = rate.reserve(wait_at_most=max(0.0, wait_at_most))
+    if wait is None:
+        OUTBOX.release([user_id], token)
+        return RELEASED
+    timeout = None
+    with released_while_waiting():  # a write lends its turn while it waits on the register
+        if wait > 0:
+            time.sleep(wait)
+        if inline:
+            timeout = deadline - time.monotonic()
+            if timeout < _INLINE_MIN_SECONDS:
+                OUTBOX.release([user_id], token)
+                return RELEASED
+        result = hi_client.get_client().search_provider_individual(
+            hpio=hpio, user_id=task["requested_by"], search=provider_search, timeout=timeout
+        )
+    services.register_call_record(
+        details=details, hpio=hpio, user_id_sent=task["requested_by"], operation=operation, result=result
+    )
+    if inline and result.outcome == "error":
+        # Timed out within the write's budget, or the register is unreachable: the worker asks.
+        VerificationTask.objects.filter(pk=user_id, claim_token=token).update(
+            last_error=services.messages_text(result), claimed_until=None, claim_token=None
+        )
+        return RELEASED
+    outcome = services.outcome_of(result, by_ahpra=operation == services.RegisterCall.Operation.SEARCH_BY_AHPRA)
+    return _finish(details, token, task["version"], outcome)
+
+
+def _finish(details: ProviderDetails, token, version: int, outcome: services.Outcome) -> str:
+    with transaction.atomic():
+        task = VerificationTask.objects.select_for_update().filter(pk=details.pk, claim_token=token).first()
+        if task is None:
+            return GONE  # the lease lapsed and another holds it: its answer counts, not ours
+        if task.version != version:  # the details changed while the register was asked
+            OUTBOX.release([details.pk], token)
+            return RELEASED
+        services.verification_record(user_id=details.pk, outcome=outcome)
+        if outcome.status != VerificationStatus.ERROR:
+            task.delete()
+            return DONE
+        attempts = task.attempts + 1
+        delay = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** min(attempts - 1, 20))
+        OUTBOX.finish(
+            details.pk, token, attempts=attempts, last_error=outcome.message[:500],
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        )
+        return RETRY
+
+
+def enqueue_revalidations(*, limit: int = 500) -> int:
+    """Queue the providers whose next check is due (active users, nothing queued for them yet)."""
+    now = timezone.now()
+    due = list(
+        ProviderDetails.objects.filter(
+            verification_next_check_at__lte=now, user__status=User.Status.ACTIVE, user__verification_task__isnull=True
+        )
+        .order_by("verification_next_check_at")
+        .values_list("user_id", "organization_id")[:limit]
+    )
+    VerificationTask.objects.bulk_create(
+        [
+            VerificationTask(
+                user_id=user_id, organization_id=organization_id, priority=VerificationTask.Priority.REVALIDATION,
+                next_attempt_at=now,
+            )
+            for user_id, organization_id in due
+        ],
+        ignore_conflicts=True,
+    )
+    return len(due)
+
+
+def process_due(*, limit: int = 20, should_stop=lambda: False) -> dict:
+    """One worker pass: queue due revalidations, then ask about due tasks, changes first.
+    Returns counts by what process() did."""
+    counts = {DONE: 0, RETRY: 0, RELEASED: 0, GONE: 0}
+    if not hi_client.configured():
+        return counts  # nobody to ask: the tasks wait (the providers stay unverified)
+    enqueue_revalidations()
+    token, pks = OUTBOX.claim_due(
+        Q(next_attempt_at__lte=timezone.now()), order_by=("priority", "next_attempt_at"), limit=limit
+    )
+    for index, pk in enumerate(pks):
+        if should_stop() or not OUTBOX.renew(pk, token):
+            if should_stop():
+                counts[RELEASED] += OUTBOX.release(pks[index:], token)
+                break
+            continue
+        try:
+            result = process(pk, token)
+        except Exception as exc:  # one provider's failure must not stop the pass; its lease lapses
+            logger.error("Register check of user %s failed: %s", pk, type(exc).__name__)
+            continue
+        counts[result] += 1
+        if result == RELEASED:  # no free moment within the wait: the budget is spent elsewhere
+            counts[RELEASED] += OUTBOX.release(pks[index + 1:], token)
+            break
+    return counts
+
+
+def provider_verification_request(*, user: User, actor: Actor) -> User:
+    """Ask the register about the user's provider details again (the API's verify, the admin's
+    "verify now", verify_providers). A `verified` provider stays verified until the answer; any
+    other state becomes `pending` (asked). 409 for a disabled user or nothing to search by."""
+    from accounts.services import refuse_if_disabled
+
+    with transaction.atomic():
+        user = User.objects.select_for_update(of=("self",)).select_related("provider_details").get(pk=user.pk)
+        refuse_if_disabled(user)
+        details = getattr(user, "provider_details", None)
+        if details is None or not details.has_identity:
+            raise ApplicationError(
+                "This user has no provider details with an HPI-I or AHPRA number: there is nothing to "
+                "ask the HI Service about. Set provider_details.hpii_number or ahpra_number first.",
+                code="nothing_to_verify",
+                status=409,
+            )
+        _mark_asked(details)
+        task_record(user=user, actor=actor)
+        schedule_inline(user.pk)
+    return user
+
+
+def _mark_asked(details: ProviderDetails) -> None:
+    """Inside the caller's transaction: `pending` (or `unverified` with no register), audited, unless verified."""
+    status = verification_status_when_asked()
+    if details.verification_status in (VerificationStatus.VERIFIED, status):
+        return
+    before = details.verification_status
+    details.verification_status = status
+    services.state_save(details)
+    User.objects.filter(pk=details.user_id).update(updated_at=details.updated_at)
+    services.verification_changed_record(details=details, changes={"status": {"from": before, "to": status}})
