@@ -1,7 +1,7 @@
 """How `gunicorn config.wsgi:application`, run from the project root, serves the app.
 
 gunicorn reads this file by itself (`./gunicorn.conf.py` is its default config file); command-line
-flags still override it. See README "Serving and sizing".
+flags still override it. See docs/operators.md, "Serving and sizing".
 
 Sizing. A write waits on Cognito after its commit (several calls, each one round trip to AWS):
 with one sync worker a slow Cognito held up every other request behind it. So: `gthread` workers,

@@ -14,7 +14,8 @@ def main():
         # A missing setting (DJANGO_SECRET_KEY, ...) is one line for an operator, not a traceback.
         sys.stderr.write(
             f"Configuration error: {error}\n"
-            "Set it in the environment (README \"Configuration\"); for the demo, paste the line `make run` prints.\n"
+            "Set it in the environment (docs/operators.md, \"Configuration\");"
+            " for the demo, load var/demo.env as `make run` prints.\n"
         )
         sys.exit(2)
 

@@ -8,7 +8,7 @@ For each N (default 1,000 and 1,000,000) it:
      Cognito sync rows marked synced; every tenth user is disabled (roles ["member"]). No history
      or audit rows are loaded (the read paths never touch them; the writes append to them);
   3. starts the local Cognito emulator (moto_server on a free loopback port, pool from
-     `manage.py setup_local_cognito`) and the service as the README serves it,
+     `manage.py setup_local_cognito`) and the service as docs/operators.md serves it,
      `gunicorn config.wsgi:application` with the project's gunicorn.conf.py (gthread: processes x
      threads), and DJANGO_SETTINGS_MODULE=bench.settings, which adds /bench/floor;
   4. drives it with wrk (Lua scripts for the bearer header, rotating ids and POST bodies) from a

@@ -4,7 +4,7 @@
     .venv/bin/python bench/scale_out.py [--users 60] [--clients 4]
                                         [--database-url postgres://postgres@127.0.0.1:5432/rel_scale]
 
-The deployment shape of the README's "Reliability" section, on loopback: two gunicorn processes
+The deployment shape of docs/operators.md ("Deployment shape"), on loopback: two gunicorn processes
 (1 worker each, different ports, COGNITO_SYNC_INLINE=false so the workers do all the syncing) and
 two `manage.py sync_cognito --loop` workers, over one freshly created database and moto's Cognito.
 Creates, role changes and disables are spread over both servers; then it waits for the queue to

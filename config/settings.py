@@ -1,4 +1,4 @@
-"""One settings module, driven by the environment (see README "Configuration")."""
+"""One settings module, driven by the environment (see docs/operators.md, "Configuration")."""
 
 from pathlib import Path
 
@@ -342,7 +342,7 @@ LOGGING = {
     },
 }
 
-# --- Webhooks (README "Webhooks") -------------------------------------------------------------
+# --- Webhooks (docs/integrators.md, "Webhooks") -----------------------------------------------
 INSTALLED_APPS += ["webhooks"]
 OAUTH2_PROVIDER["SCOPES"]["manage:webhooks"] = "Manage the organization's webhook endpoints and their deliveries"
 # Development and tests only: also allow http:// and loopback or private addresses as targets.

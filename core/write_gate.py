@@ -2,7 +2,7 @@
 
 A create costs about ten times a read's CPU (validation, ~20 queries, history, audit, outbox).
 With 32 writes in flight on a small machine, all of a process's threads contended for its one GIL
-and a read queued behind every one of them (README "Serving under a slow Cognito"). The gate lets
+and a read queued behind every one of them (docs/performance.md, "Serving under a slow Cognito"). The gate lets
 `slots` writes per process do their work at once; the rest wait at the door, holding a thread but
 no CPU, and a read walks past them. The waits on Cognito (the inline sync, after commit) are spent
 outside the gate (`released()`), so a slow Cognito doesn't shrink how many writes make progress.

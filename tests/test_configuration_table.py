@@ -8,11 +8,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where the operators' configuration table lives: the one place to change when it moves into docs/.
-CONFIGURATION_PAGE = ROOT / "README.md"
+CONFIGURATION_PAGE = ROOT / "docs" / "operators.md"
 CONFIGURATION_HEADING = "## Configuration"
-READERS_OF_THE_ENVIRONMENT = (ROOT / "config" / "settings.py", ROOT / "gunicorn.conf.py")
+READERS_OF_THE_ENVIRONMENT = (ROOT / "config" / "settings.py", ROOT / "config" / "serving.py", ROOT / "gunicorn.conf.py")
 # The functions of those modules that read a variable named by their first argument.
-_READERS = {"env", "_positive", "_int_env"}
+_READERS = {"env", "_positive", "_int_env", "int_env"}
 
 
 def documented_variables(page: Path = CONFIGURATION_PAGE) -> set[str]:

@@ -144,10 +144,10 @@ def test_create_organization_refuses_a_name_that_exists_unless_told():
     assert second != first and Organization.objects.count() == 2
 
 
-def test_the_readmes_sample_hpio_is_valid_and_not_the_demos():
+def test_the_operators_pages_sample_hpio_is_valid_and_not_the_demos():
     from accounts.management.commands.seed_demo import DEMO_HPIO
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "operators.md").read_text()
     sample = re.search(r"create_organization --name \"[^\"]+\" \[--hpio (\d{16})\]", readme).group(1)
     assert sample != DEMO_HPIO
     output = _run("create_organization", "--name", "Harbour Medical", "--hpio", sample)
