@@ -277,7 +277,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# --- SCIM (docs/notes/scim.md) -----------------------------------------------------------------
+# --- SCIM (docs/identity-providers.md) -----------------------------------------------------------------
 # One PATCH applies at most this many operations, and one Groups PUT or PATCH names at most this many
 # members: a longer one is refused at once (400 invalidValue), before any work. ServiceProviderConfig says so.
 SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
@@ -379,7 +379,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["WebhookEndpointStatu
     "webhooks.models.WebhookEndpoint.Status"
 )
 
-# --- The HI Service (hi_service/client.py; docs/notes/hiclient.md) ----------------------------
+# --- The HI Service (hi_service/client.py; docs/operators.md) ----------------------------
 INSTALLED_APPS += ["hi_service"]
 # The provider-individual search endpoint. Unset: the register is never asked.
 HI_SERVICE_URL = env("HI_SERVICE_URL", default="")
