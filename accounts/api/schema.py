@@ -120,7 +120,8 @@ ORGANIZATION_ID = OpenApiParameter(
 USER_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The user's id.")
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x20-\x7E]+$"},
+    # The server's rule (accounts/api/idempotency.py _VALID_KEY): printable ASCII without spaces.
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x21-\x7E]+$"},
     OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -128,7 +129,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "returns the first response (same status and user) and creates nothing. The same key with a "
         "different body is 409 `idempotency_key_reused`; while the first request is still running, a "
         "retry waits for it or gets 409 `idempotency_key_in_progress`. Keys are per API client; "
-        "1 to 255 printable ASCII characters (a UUID is a good choice)."
+        "1 to 255 printable ASCII characters without spaces (a UUID is a good choice)."
     ),
 )
 

@@ -5,11 +5,11 @@ import base64
 import logging
 
 import pytest
-from accounts.tenancy import api_client_create
 from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
 
 from audit.context import Actor
+from organizations.services import api_client_create
 
 pytestmark = pytest.mark.django_db
 

@@ -172,3 +172,12 @@ def test_a_json_null_body_on_disable_is_400_and_no_body_still_works(api, users_u
 
     assert api.put(url).json()["status"] == "disabled"
     assert "null` body is 400" in schema["paths"][ORG + "/users/{id}/disable"]["put"]["description"]
+
+
+def test_the_idempotency_key_pattern_is_the_servers(schema, api, users_url):
+    declared = next(p for p in schema["paths"][ORG + "/users"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
+    assert not re.search(declared["schema"]["pattern"], "two words")  # the server refuses a space
+    problem = assert_problem(api.post(users_url, user_body(), format="json", HTTP_IDEMPOTENCY_KEY="two words"), 400,
+                             "validation_error")
+    assert error_fields(problem) == {"Idempotency-Key"}
+    assert re.search(declared["schema"]["pattern"], "3f2b8c1e-5d4a-4b6f-9e21-7a0c9d8e6f51")

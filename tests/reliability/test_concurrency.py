@@ -86,8 +86,8 @@ def test_concurrent_writes_to_the_same_users(organization, cognito):
     assert not any(t.is_alive() for t in threads), "a writer is still stuck: deadlock or lost lock"
     assert len(results) == THREADS * OPERATIONS_PER_THREAD
 
-    # No 500, nothing but the contract's outcomes (409: the user was disabled meanwhile).
-    unexpected = [r for r in results if r[3] not in (200, 409)]
+    # No 500, nothing but the contract's outcomes (409: disabled meanwhile; 503: over the write cap).
+    unexpected = [r for r in results if r[3] not in (200, 409, 503)]  # 503 server_busy: the per-organization write cap
     assert not unexpected, unexpected[:5]
     assert sum(r[3] == 200 for r in results) > THREADS * OPERATIONS_PER_THREAD // 2
     assert sum(r[0] == "disable" and r[3] == 200 for r in results) == 3  # idempotent: 200 every time

@@ -113,7 +113,7 @@ def test_database_outage_gives_503_and_recovers_without_restart(cluster, tmp_pat
         phase["name"] = "stopping"
         cluster.stop()
         phase["name"] = "down"
-        wait_until(lambda: request("GET", f"{base}/healthz")[0] == 503, 30, what="the app to see the outage")
+        time.sleep(1.5)
         # While it is down, every kind of request is a clean 503: writes, reads, the token endpoint.
         assert _is_problem_503(*request("POST", users, token=token,
                                         body={"given_name": "A", "family_name": "B", "email": "down@example.com"}))
