@@ -138,7 +138,7 @@ def user_create(
         signals.user_created.send(sender=User, user=user)
         if identity_given:
             signals.provider_identity_changed.send(
-                sender=User, user=user, previous_status=VerificationStatus.UNVERIFIED, actor=actor
+                sender=User, user=user, previous_status=VerificationStatus.UNVERIFIED, actor=actor, new_details=True
             )
     return user
 

@@ -52,8 +52,9 @@ def requested_by(actor: Actor) -> str:
     return f"{actor.type}:{actor.id or actor.name}"
 
 
-def task_record(*, user: User, actor: Actor, priority=VerificationTask.Priority.CHANGE) -> None:
-    """Inside the caller's transaction: the provider is to be asked about (again), due now."""
+def task_record(*, user: User, actor: Actor, priority=VerificationTask.Priority.CHANGE, new: bool = False) -> None:
+    """Inside the caller's transaction: the provider is to be asked about (again), due now.
+    `new`: the provider details were just made, so there is no task to update (one INSERT)."""
     now = timezone.now()
     fields = {
         "version": F("version") + 1,
@@ -65,7 +66,7 @@ def task_record(*, user: User, actor: Actor, priority=VerificationTask.Priority.
     }
     if priority == VerificationTask.Priority.CHANGE:
         fields["priority"] = priority
-    if not VerificationTask.objects.filter(pk=user.pk).update(**fields):
+    if new or not VerificationTask.objects.filter(pk=user.pk).update(**fields):
         VerificationTask.objects.create(
             user_id=user.pk, organization_id=user.organization_id, priority=priority,
             requested_by=requested_by(actor), next_attempt_at=now,

@@ -7,7 +7,7 @@ from accounts.models import VerificationStatus
 from verification import queue, services
 
 
-def record_verification_work(sender, user, previous_status, actor, **kwargs):
+def record_verification_work(sender, user, previous_status, actor, new_details=False, **kwargs):
     details = user.provider_details
     if previous_status != details.verification_status:
         services.verification_changed_record(
@@ -17,7 +17,8 @@ def record_verification_work(sender, user, previous_status, actor, **kwargs):
     if not details.has_identity:
         queue.task_forget(user=user)
         return
-    queue.task_record(user=user, actor=actor)
+    # A new user's details: no task can exist for them yet.
+    queue.task_record(user=user, actor=actor, new=new_details)
     if details.verification_status == VerificationStatus.PENDING:
         queue.schedule_inline(user.pk)
 

@@ -106,12 +106,14 @@ def _provider_input_field(name: str) -> serializers.Field:
     return _text(_PROVIDER_INPUT_MAX_LENGTH.get(name, field.max_length), **extra)
 
 
-# One input field per PROVIDER_FIELDS entry (accounts/models.py).
+# One input field per PROVIDER_FIELDS entry (accounts/models.py). `verification` is the register's
+# answer: read-only, so details read from the resource can be sent back as they are (it is ignored).
 ProviderDetailsInputSerializer = serializers.SerializerMetaclass(
     "ProviderDetailsInputSerializer",
     (RejectUnknownFieldsMixin, serializers.Serializer),
     {"__module__": __name__, "__qualname__": "ProviderDetailsInputSerializer",
-     **{name: _provider_input_field(name) for name in PROVIDER_FIELDS}},
+     **{name: _provider_input_field(name) for name in PROVIDER_FIELDS},
+     "verification": serializers.JSONField(read_only=True)},
 )
 
 

@@ -36,7 +36,7 @@ A create and an e-mail change take the organization's lock on that login name fi
 more (update 18; create stays within 21): the conflict check then also covers the SCIM userNames,
 and SCIM takes the same lock (accounts.services.login_name_lock), so no two users ever answer to
 one userName. A create with provider details queues the register check in the same transaction,
-one query more (create 22: the task's UPDATE that finds no row, then its INSERT; verification/queue.py).
+one query more (create 22: the task's INSERT; verification/queue.py).
 The writes' remaining fixed costs are deliberate: the lock re-reads the row the 404 check already
 read (the lock must be taken inside the transaction), history and audit rows are the contract,
 and the inline sync's claim/read/record keeps several workers from applying one change twice.
