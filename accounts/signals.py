@@ -6,8 +6,8 @@ and `provider_details_changed=` (bool); `provider_details_updated` is sent when 
 changed the provider details only.
 
 `provider_identity_changed` is sent besides (with `user=`, `previous_status=` the verification
-state before the change, `actor=`, and `new_details=True` from a create) whenever a write set or changed a person-identifying provider
-field (accounts.models.PERSON_IDENTIFYING_FIELDS); the verification app queues the register check.
+state before the change, `actor=`, and `new_details=True` from a create) whenever a write set or
+changed a person-identifying provider field (accounts.models.PERSON_IDENTIFYING_FIELDS); the verification app queues the register check.
 
 Receivers must only record work in the same transaction (and schedule anything external with
 transaction.on_commit); the Cognito sync in accounts.cognito.receivers is the one receiver today.
