@@ -7,10 +7,11 @@ changed the provider details only.
 
 `provider_identity_changed` is sent besides (with `user=`, `previous_status=` the verification
 state before the change, `actor=`, and `new_details=True` from a create) whenever a write set or
-changed a person-identifying provider field (accounts.models.PERSON_IDENTIFYING_FIELDS); the verification app queues the register check.
+changed a person-identifying provider field (accounts.models.PERSON_IDENTIFYING_FIELDS); the
+verification app queues the register check.
 
 Receivers must only record work in the same transaction (and schedule anything external with
-transaction.on_commit); the Cognito sync in accounts.cognito.receivers is the one receiver today.
+transaction.on_commit); the Cognito sync (accounts.cognito.receivers) and the register check (verification.receivers).
 """
 
 from django.dispatch import Signal
