@@ -56,9 +56,12 @@ class RejectUnknownFieldsMixin:
     """A misspelt field (`hpi_number`) is an error, not silently ignored."""
 
     unknown_field_messages: dict = {}
+    read_only_keys: frozenset = frozenset()  # keys of the resource that input drops rather than refuses
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
+            if self.read_only_keys & set(data):
+                data = {key: value for key, value in data.items() if key not in self.read_only_keys}
             unknown = set(data) - set(self.fields)
             if unknown:
                 raise serializers.ValidationError(
@@ -107,13 +110,13 @@ def _provider_input_field(name: str) -> serializers.Field:
 
 
 # One input field per PROVIDER_FIELDS entry (accounts/models.py). `verification` is the register's
-# answer: read-only, so details read from the resource can be sent back as they are (it is ignored).
+# answer, read-only: details read from the resource can be sent back as they are (it is dropped).
 ProviderDetailsInputSerializer = serializers.SerializerMetaclass(
     "ProviderDetailsInputSerializer",
     (RejectUnknownFieldsMixin, serializers.Serializer),
     {"__module__": __name__, "__qualname__": "ProviderDetailsInputSerializer",
      **{name: _provider_input_field(name) for name in PROVIDER_FIELDS},
-     "verification": serializers.JSONField(read_only=True)},
+     "read_only_keys": frozenset({"verification"})},
 )
 
 
