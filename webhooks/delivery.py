@@ -376,8 +376,15 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> l
         free = set(
             WebhookEndpoint.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(pk__in=candidates, status=WebhookEndpoint.Status.ENABLED)
-            .exclude(Exists(held))
             .values_list("pk", flat=True)
+        )
+        # Checked again in a statement of its own, once the locks are ours: a worker that claimed for
+        # one of these endpoints and committed while our locking statement ran is seen only now (the
+        # locking statement's snapshot predates its commit, and it changed no endpoint row).
+        free -= set(
+            WebhookDelivery.objects.filter(
+                endpoint_id__in=free, claim_token__isnull=False, claimed_until__gte=now
+            ).values_list("endpoint_id", flat=True)
         )
         pks = []
         for endpoint_id in [pk for pk in candidates if pk in free][:endpoints]:
