@@ -5,11 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COGNITO_PORT="${COGNITO_PORT:-5011}"
 PORT="${PORT:-8000}"
+HI_EMULATOR_PORT="${HI_EMULATOR_PORT:-5012}"
 
 # Before anything is installed, seeded or written (var/demo.env): a port another program holds
 # would only fail at the end, with the demo's files already rewritten.
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}"; do
+if [ "$PORT" = "$COGNITO_PORT" ] || [ "$PORT" = "$HI_EMULATOR_PORT" ] || [ "$COGNITO_PORT" = "$HI_EMULATOR_PORT" ]; then
+  echo "PORT (${PORT}), COGNITO_PORT (${COGNITO_PORT}) and HI_EMULATOR_PORT (${HI_EMULATOR_PORT}) must be three different ports." >&2
+  exit 1
+fi
+for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}" "HI_EMULATOR_PORT=${HI_EMULATOR_PORT}"; do
   if port_taken "${entry#*=}"; then
     echo "Port ${entry#*=} on 127.0.0.1 is already in use (${entry%%=*}). Stop what holds it, or choose another: make run ${entry%%=*}=<free port>" >&2
     exit 1
@@ -37,7 +42,6 @@ done
 
 # The local HI Service emulator (hi_service/emulator.py): a throwaway CA and certificates in var/hi,
 # the HI_* settings that point the service at it in var/hi/hi.env.
-HI_EMULATOR_PORT="${HI_EMULATOR_PORT:-5012}"
 rm -f var/hi/hi.env
 .venv/bin/python manage.py run_hi_emulator --port "$HI_EMULATOR_PORT" --dir var/hi >var/hi-emulator.log 2>&1 &
 HI_PID=$!
