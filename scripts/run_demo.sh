@@ -10,6 +10,16 @@ HI_EMULATOR_PORT="${HI_EMULATOR_PORT:-5012}"
 # Before anything is installed, seeded or written (var/demo.env): a port another program holds
 # would only fail at the end, with the demo's files already rewritten.
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}" "HI_EMULATOR_PORT=${HI_EMULATOR_PORT}"; do
+  case "${entry#*=}" in
+    ''|*[!0-9]*) bad=1 ;;
+    *) bad=$(( ${entry#*=} < 1 || ${entry#*=} > 65535 )) ;;
+  esac
+  if [ "$bad" = 1 ]; then
+    echo "${entry%%=*} must be a port number from 1 to 65535, not '${entry#*=}'." >&2
+    exit 1
+  fi
+done
 if [ "$PORT" = "$COGNITO_PORT" ] || [ "$PORT" = "$HI_EMULATOR_PORT" ] || [ "$COGNITO_PORT" = "$HI_EMULATOR_PORT" ]; then
   echo "PORT (${PORT}), COGNITO_PORT (${COGNITO_PORT}) and HI_EMULATOR_PORT (${HI_EMULATOR_PORT}) must be three different ports." >&2
   exit 1

@@ -138,3 +138,11 @@ def test_make_run_refuses_one_port_for_two_services(tmp_path):
     assert result.returncode != 0, result
     assert "PORT (5011), COGNITO_PORT (5011) and HI_EMULATOR_PORT (5012) must be three different ports" in result.stderr
     assert _nothing_set_up(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["eighty", "0", "70000", "80 81"])
+def test_make_run_refuses_what_is_not_a_port_number(tmp_path, value):
+    result = _make_run(tmp_path, {"COGNITO_PORT": value})
+    assert result.returncode != 0, result
+    assert f"COGNITO_PORT must be a port number from 1 to 65535, not '{value}'" in result.stderr
+    assert _nothing_set_up(tmp_path)
