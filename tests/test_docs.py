@@ -96,6 +96,7 @@ def test_the_readme_says_what_a_newcomer_can_set_and_where_the_changes_are():
     assert "`DATABASE_URL`" in readme.split("## Five minutes")[0]  # beside make test, not only production
     assert "PUT /scim/v2/Groups/{role}" in readme and "empty `members`" in readme
     assert "(docs/integrators.md#what-changed-for-integrators)" in readme
+    assert "refuses to start" in readme.split("## In production")[1]  # core/limits.py: the start-up refusal
 
 
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda path: str(path.relative_to(ROOT)))
