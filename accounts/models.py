@@ -10,6 +10,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts import roles as role_names
+from core.outbox import LeasedRow
 from identifiers.checks import PRESCRIBER_TYPES, SEXES
 from identifiers.fields import (
     AhpraNumberField,
@@ -369,7 +370,7 @@ def provider_details_complete_q(prefix: str = "") -> Q:
     return present & (Q(**{f"{prefix}prescriber_type": "T"}) | Q(**{f"{prefix}prescriber_number__gt": ""}))
 
 
-class CognitoSync(models.Model):
+class CognitoSync(LeasedRow):
     """The user's desired Cognito state and how far the sync has got: the outbox of the sync.
 
     Every change Cognito carries records the complete desired state and bumps `desired_version`
@@ -395,12 +396,6 @@ class CognitoSync(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Failures since the last success.")
     last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    # A worker's lease: while it runs, no other worker takes the row; if it dies, the lease lapses.
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    claim_token = models.UUIDField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "Cognito sync task"

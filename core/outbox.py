@@ -9,16 +9,33 @@ row's work at once, and a killed worker's rows come back when the lease lapses. 
 written only under the claimant's token (`finish`), so a worker that outlived its lease can't
 overwrite the new holder's outcome.
 
-Knows no app: give it the model, the lease length and what "due" means for that table.
+Knows no app: give it the model, the lease length and what "due" means for that table. A queue
+whose rows wait for their next attempt declares them as a LeasedRow.
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
+
+
+class LeasedRow(models.Model):
+    """The columns an Outbox claims by: when a row is next due, and the lease of whoever holds it.
+
+    While a worker's lease (`claimed_until`) runs, no other worker takes the row; if the worker dies,
+    the lease lapses and the row is due again. `claim_token` names the holder."""
+
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
 
 
 @dataclass(frozen=True)

@@ -139,15 +139,10 @@ class OrganizationAdmin(SimpleHistoryAdmin):
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        set_active = self.admin_site.admin_view(self.set_active_view)
         return [
-            path(
-                "<path:object_id>/deactivate/",
-                self.admin_site.admin_view(self.deactivate_view),
-                name=f"{prefix}_deactivate",
-            ),
-            path(
-                "<path:object_id>/activate/", self.admin_site.admin_view(self.activate_view), name=f"{prefix}_activate"
-            ),
+            path("<path:object_id>/deactivate/", set_active, {"active": False}, name=f"{prefix}_deactivate"),
+            path("<path:object_id>/activate/", set_active, {"active": True}, name=f"{prefix}_activate"),
         ] + super().get_urls()
 
     def _organization_for_change(self, request, object_id) -> Organization:
@@ -203,15 +198,10 @@ class OrganizationAdmin(SimpleHistoryAdmin):
             },
         )
 
-    def deactivate_view(self, request, object_id):
+    def set_active_view(self, request, object_id, *, active: bool):
+        """One organization's deactivate (active=False) or activate page."""
         organization = self._organization_for_change(request, object_id)
-        return self._set_active(request, [organization], active=False) or HttpResponseRedirect(
-            self._change_url(organization)
-        )
-
-    def activate_view(self, request, object_id):
-        organization = self._organization_for_change(request, object_id)
-        return self._set_active(request, [organization], active=True) or HttpResponseRedirect(
+        return self._set_active(request, [organization], active=active) or HttpResponseRedirect(
             self._change_url(organization)
         )
 
@@ -230,7 +220,10 @@ class OrganizationAdmin(SimpleHistoryAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
-class ApiClientCreateForm(forms.ModelForm):
+class ApiClientForm(forms.ModelForm):
+    """A new client (organization, name, scopes) or a live one's name and scopes: the admin's get_fields
+    says which of the fields the page edits."""
+
     scopes = forms.MultipleChoiceField(
         choices=_SCOPE_CHOICES,
         widget=forms.CheckboxSelectMultiple,
@@ -241,22 +234,11 @@ class ApiClientCreateForm(forms.ModelForm):
         model = ApiClient
         fields = ("organization", "name")
 
-
-class ApiClientChangeForm(forms.ModelForm):
-    scopes = forms.MultipleChoiceField(
-        choices=_SCOPE_CHOICES,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Narrowing them applies to the client's live tokens at once.",
-    )
-
-    class Meta:
-        model = ApiClient
-        fields = ("name",)
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["scopes"].initial = sorted(self.instance.scopes)
+            self.fields["scopes"].help_text = "Narrowing them applies to the client's live tokens at once."
 
 
 @admin.register(ApiClient)
@@ -269,10 +251,8 @@ class ApiClientAdmin(SimpleHistoryAdmin):
     save_as = False
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = ApiClientCreateForm
-        elif not obj.is_revoked and self.has_change_permission(request, obj):
-            kwargs["form"] = ApiClientChangeForm
+        if obj is None or (not obj.is_revoked and self.has_change_permission(request, obj)):
+            kwargs["form"] = ApiClientForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):

@@ -4,8 +4,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.outbox import LeasedRow
 
-class VerificationTask(models.Model):
+
+class VerificationTask(LeasedRow):
     """One provider whose details the register is to be asked about: the outbox of the check.
 
     Written in the transaction of the change that needs it (an identity change, a request, the
@@ -28,11 +30,6 @@ class VerificationTask(models.Model):
     requested_by = models.CharField(max_length=200, default="system:hi service")
     attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last request.")
     last_error = models.CharField(max_length=500, blank=True)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    claim_token = models.UUIDField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "verification task"

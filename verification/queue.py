@@ -8,8 +8,6 @@ answer is applied only while the claim is still ours and the task's `version` is
 details changed meanwhile mean the answer is about old details, and the newer check runs instead.
 """
 
-import contextlib
-import contextvars
 import logging
 import time
 from datetime import timedelta
@@ -24,6 +22,7 @@ from accounts.models import ProviderDetails, User, VerificationStatus, verificat
 from audit.context import Actor
 from core.errors import ApplicationError
 from core.outbox import Outbox
+from core.switches import ContextSwitch
 from core.write_gate import released_while_waiting
 from hi_service import client as hi_client
 from verification import rate, services
@@ -79,20 +78,12 @@ def task_forget(*, user: User) -> None:
 
 
 # Bulk writers (import_users, verify_providers) only queue: the workers ask at the register's rate.
-_inline_disabled: contextvars.ContextVar[bool] = contextvars.ContextVar("hi_inline_disabled", default=False)
-
-
-@contextlib.contextmanager
-def inline_verification_disabled():
-    token = _inline_disabled.set(True)
-    try:
-        yield
-    finally:
-        _inline_disabled.reset(token)
+_inline_verification = ContextSwitch("hi_inline_verification")
+inline_verification_disabled = _inline_verification.off
 
 
 def schedule_inline(user_id) -> None:
-    bulk = _inline_disabled.get() or cognito_sync.inline_disabled()  # import_users: the workers ask
+    bulk = _inline_verification.is_off() or cognito_sync.inline_disabled()  # import_users: the workers ask
     if settings.HI_VERIFY_INLINE and not bulk and hi_client.configured():
         transaction.on_commit(lambda: verify_inline(user_id))
 

@@ -7,6 +7,7 @@ import uuid
 
 from django.db import models
 
+from core.outbox import LeasedRow
 from webhooks import targets
 
 # Every type a webhook event can have; the audit actions of the same name map to them 1:1.
@@ -102,7 +103,7 @@ class WebhookEvent(models.Model):
         return f"msg_{self.pk.hex}"
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(LeasedRow):
     """One event to one endpoint, until it succeeds or its retries are spent."""
 
     class Status(models.TextChoices):
@@ -117,11 +118,8 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # The event's `data.sequence` (its audit event's id): one endpoint's deliveries are sent in this order.
     sequence = models.BigIntegerField(default=0)
+    # No default: whoever queues a delivery gives its due time.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    claim_token = models.UUIDField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]

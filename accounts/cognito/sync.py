@@ -41,8 +41,6 @@ Finishing. Every result is written only under the worker's own claim_token, and:
   more complete apply has run after its writes.
 """
 
-import contextlib
-import contextvars
 import logging
 import time
 import uuid
@@ -62,6 +60,7 @@ from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from core.outbox import Outbox
+from core.switches import ContextSwitch
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
@@ -138,29 +137,16 @@ def record_desired_state(user: User, *, new_user: bool = False, read_account: bo
         CognitoSync.objects.create(user=user, desired=state, next_attempt_at=now)
 
 
-# Bulk writers (import_users) turn the inline attempt off: one Cognito round trip per row would
-# dominate a 100k-row import, and the outbox rows they leave pending are the workers' job anyway.
-_inline_disabled: contextvars.ContextVar[bool] = contextvars.ContextVar("cognito_inline_disabled", default=False)
-
-
-@contextlib.contextmanager
-def inline_sync_disabled():
-    """Within this block, changes only record their Cognito work; `sync_cognito` applies it."""
-    token = _inline_disabled.set(True)
-    try:
-        yield
-    finally:
-        _inline_disabled.reset(token)
-
-
-def inline_disabled() -> bool:
-    """Whether this block is a bulk write (inline_sync_disabled): other inline work after commit
-    (the register check) is left to the workers too."""
-    return _inline_disabled.get()
+# Bulk writers (import_users) turn the inline attempt off: within `inline_sync_disabled()`, changes
+# only record their Cognito work for `sync_cognito`, and other inline work after commit (the register
+# check) is left to the workers too (`inline_disabled()`).
+_inline_sync = ContextSwitch("cognito_inline_sync")
+inline_sync_disabled = _inline_sync.off
+inline_disabled = _inline_sync.is_off
 
 
 def apply_after_commit(user_id) -> None:
-    if settings.COGNITO_SYNC_INLINE and not _inline_disabled.get():
+    if settings.COGNITO_SYNC_INLINE and not _inline_sync.is_off():
         transaction.on_commit(lambda: _apply_inline(user_id))
 
 
