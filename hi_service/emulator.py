@@ -147,6 +147,8 @@ class HIServiceEmulator:
         self.unknown_active = unknown_active
         self._counts: collections.Counter[int] = collections.Counter()
         self._counts_lock = threading.Lock()
+        self._in_flight = 0
+        self.peak_in_flight = 0  # the most searches answered at once (a bench or a test resets it)
         self.host = host
         self.port = port
         self.slow_seconds = slow_seconds
@@ -319,9 +321,16 @@ class HIServiceEmulator:
             record["answer"] = "refused"
             return 500, self._fault(relates_to, fixtures.REQUEST_CODE, "A field of the search is malformed.")
         record.update(hpii=search.hpii, registration_id=search.registration_id)
-        if self.delay_seconds:
-            self._stopping.wait(self.delay_seconds)
-        return self._search(search, relates_to, record)
+        with self._counts_lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            if self.delay_seconds:
+                self._stopping.wait(self.delay_seconds)
+            return self._search(search, relates_to, record)
+        finally:
+            with self._counts_lock:
+                self._in_flight -= 1
 
     def _check_headers(self, parts: dict, record: dict) -> None:
         product = parts["product"]
@@ -505,7 +514,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         counts = self.emulator.per_second()
         body = json.dumps({"per_second": [[second, n] for second, n in counts.items()],
-                           "delay_seconds": self.emulator.delay_seconds}).encode()
+                           "delay_seconds": self.emulator.delay_seconds,
+                           "peak_in_flight": self.emulator.peak_in_flight}).encode()
         self._send(200, body, "application/json")
 
     def do_PUT(self) -> None:
