@@ -519,7 +519,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, "application/json")
 
     def do_PUT(self) -> None:
-        # PUT /emulator/delay with the delay in milliseconds as the body (the benchmarks hang the register).
+        # PUT /emulator/delay with the delay in milliseconds as the body (the benchmarks hang the
+    # register); it starts a new peak of searches in flight.
         if self.path != DELAY_PATH:
             self._send(404, b"", "text/plain")
             return
@@ -529,6 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, b"the body is the delay in milliseconds", "text/plain")
             return
         self.emulator.delay_seconds = max(0.0, milliseconds) / 1000
+        self.emulator.peak_in_flight = 0  # a new delay, a new measure
         self._send(204, b"", "text/plain")
 
     def do_POST(self) -> None:
