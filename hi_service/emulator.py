@@ -325,12 +325,21 @@ class HIServiceEmulator:
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         try:
-            if self.delay_seconds:
-                self._stopping.wait(self.delay_seconds)
+            self._wait_delay()
             return self._search(search, relates_to, record)
         finally:
             with self._counts_lock:
                 self._in_flight -= 1
+
+    def _wait_delay(self) -> None:
+        """Wait out the delay, as it is meanwhile: a hung register that is set to answer again
+        answers the searches it was holding."""
+        started = time.monotonic()
+        while not self._stopping.is_set():
+            left = started + self.delay_seconds - time.monotonic()
+            if left <= 0:
+                return
+            self._stopping.wait(min(left, 0.05))
 
     def _check_headers(self, parts: dict, record: dict) -> None:
         product = parts["product"]
