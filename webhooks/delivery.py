@@ -257,77 +257,128 @@ def attempt(delivery: WebhookDelivery, token) -> bool:
 
 def record(delivery: WebhookDelivery, token, outcome: Outcome) -> bool:
     """Write the attempt, the delivery's next state and the endpoint's health. True on success."""
+    return record_all([(delivery, outcome)], token).delivered == 1
+
+
+class Recorded(NamedTuple):
+    delivered: int
+    failed: int  # failed attempts, and attempts whose delivery vanished before they were recorded
+
+
+def record_all(answered: list, token) -> Recorded:
+    """Record a batch of answered attempts, [(delivery, outcome)], in one transaction: the attempts in
+    one INSERT, the deliveries' next states in one UPDATE (only those still held under `token`), and
+    each endpoint's health where it changes. A worker answers several attempts at once, and one
+    transaction per attempt was most of its database time.
+
+    A delivery deleted while its POST was out (its endpoint deleted) fails the batch at commit (the
+    foreign keys are checked then); the batch is then recorded one attempt at a time, so only that
+    attempt's record is lost."""
+    if not answered:
+        return Recorded(0, 0)
     try:
-        _record(delivery, token, outcome)
-    except IntegrityError:  # the endpoint (and so this delivery) was deleted while the POST was out
-        logger.info("Webhook delivery %s vanished before its attempt was recorded", delivery.pk)
-        return False
-    if not outcome.succeeded:
-        logger.warning(
-            "Webhook delivery %s to endpoint %s failed: %s", delivery.pk, delivery.endpoint_id, outcome.error
-        )
-    return outcome.succeeded
+        with transaction.atomic():
+            states, health = _write(answered, token)
+    except IntegrityError:
+        if len(answered) > 1:
+            counts = [record_all([one], token) for one in answered]
+            return Recorded(sum(c.delivered for c in counts), sum(c.failed for c in counts))
+        logger.info("Webhook delivery %s vanished before its attempt was recorded", answered[0][0].pk)
+        return Recorded(0, 1)
+    # Committed: the claimed copies learn their new state (the lane's endpoint is shared by its deliveries).
+    for (delivery, _), (number, status, _) in zip(answered, states, strict=True):
+        delivery.attempts, delivery.status = number, status
+    endpoints = {delivery.endpoint_id: delivery.endpoint for delivery, _ in answered}
+    for endpoint_id, change in health.items():
+        for name, value in change.items():
+            setattr(endpoints[endpoint_id], name, value)
+    last_outcome = {delivery.endpoint_id: outcome for delivery, outcome in answered}
+    for delivery, outcome in answered:
+        if not outcome.succeeded:
+            logger.warning(
+                "Webhook delivery %s to endpoint %s failed: %s", delivery.pk, delivery.endpoint_id, outcome.error
+            )
+    cutoff = timezone.now() - FAILING_ENDPOINT_DISABLED_AFTER
+    for endpoint_id, outcome in last_outcome.items():
+        failing_since = endpoints[endpoint_id].failing_since
+        if not outcome.succeeded and failing_since and failing_since <= cutoff:
+            services.webhook_endpoint_disable_failing(
+                endpoint_id=endpoint_id, failing_for=FAILING_ENDPOINT_DISABLED_AFTER
+            )
+    delivered = sum(outcome.succeeded for _, outcome in answered)
+    return Recorded(delivered, len(answered) - delivered)
 
 
-def _health_change(endpoint: WebhookEndpoint, outcome: Outcome) -> dict:
-    """The endpoint's new failing_since / slow_since (only the fields that change)."""
+def _health_change(health: dict, outcome: Outcome) -> dict:
+    """The endpoint's new failing_since / slow_since (only the fields that change), from its current
+    `health` ({"failing_since", "slow_since"})."""
     if not outcome.succeeded:
-        return {} if endpoint.failing_since else {"failing_since": outcome.attempted_at}
-    change = {"failing_since": None} if endpoint.failing_since else {}
+        return {} if health["failing_since"] else {"failing_since": outcome.attempted_at}
+    change = {"failing_since": None} if health["failing_since"] else {}
     slow = outcome.duration_ms > settings.WEBHOOK_SLOW_SECONDS * 1000
-    if slow and not endpoint.slow_since:
+    if slow and not health["slow_since"]:
         change["slow_since"] = outcome.attempted_at
-    elif not slow and endpoint.slow_since:
+    elif not slow and health["slow_since"]:
         change["slow_since"] = None
     return change
 
 
-def _record(delivery, token, outcome: Outcome) -> None:
+def _next_state(delivery: WebhookDelivery, outcome: Outcome, finished_at: datetime) -> tuple:
+    """(attempts, status, next_attempt_at) after this attempt."""
     number = delivery.attempts + 1
     schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    finished_at = timezone.now()
     if outcome.succeeded:
-        status, next_attempt_at = WebhookDelivery.Status.SUCCEEDED, None
-    elif number <= len(schedule):
-        status, next_attempt_at = WebhookDelivery.Status.PENDING, finished_at + timedelta(seconds=schedule[number - 1])
-    else:
-        status, next_attempt_at = WebhookDelivery.Status.FAILED, None
-    endpoint = delivery.endpoint
-    health = _health_change(endpoint, outcome)
-    with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            endpoint_id=delivery.endpoint_id,
-            number=number,
-            attempted_at=outcome.attempted_at,
-            succeeded=outcome.succeeded,
-            status_code=outcome.status_code,
-            error=outcome.error[:500],
-            duration_ms=outcome.duration_ms,
-            next_attempt_at=next_attempt_at,
+        return number, WebhookDelivery.Status.SUCCEEDED, None
+    if number <= len(schedule):
+        return number, WebhookDelivery.Status.PENDING, finished_at + timedelta(seconds=schedule[number - 1])
+    return number, WebhookDelivery.Status.FAILED, None
+
+
+def _write(answered: list, token) -> tuple[list, dict]:
+    """The batch's rows, in the caller's transaction. Returns each delivery's (attempts, status,
+    next_attempt_at) and each endpoint's health change."""
+    finished_at = timezone.now()
+    states, attempts, finishes = [], [], {}
+    health, changes = {}, {}  # endpoint id -> its health as the batch goes / what changed
+    for delivery, outcome in answered:
+        number, status, next_attempt_at = state = _next_state(delivery, outcome, finished_at)
+        states.append(state)
+        attempts.append(
+            WebhookAttempt(
+                delivery_id=delivery.pk,
+                endpoint_id=delivery.endpoint_id,
+                number=number,
+                attempted_at=outcome.attempted_at,
+                succeeded=outcome.succeeded,
+                status_code=outcome.status_code,
+                error=outcome.error[:500],
+                duration_ms=outcome.duration_ms,
+                next_attempt_at=next_attempt_at,
+            )
         )
-        kept = outbox().finish(
-            delivery.pk,
-            token,
-            status=status,
-            attempts=number,
-            next_attempt_at=next_attempt_at or delivery.next_attempt_at,
-            updated_at=finished_at,
+        finishes[delivery.pk] = {
+            "status": status,
+            "attempts": number,
+            "next_attempt_at": next_attempt_at or delivery.next_attempt_at,
+            "updated_at": finished_at,
+        }
+        endpoint = delivery.endpoint
+        current = health.setdefault(
+            endpoint.pk, {"failing_since": endpoint.failing_since, "slow_since": endpoint.slow_since}
         )
-        if not kept:
-            logger.warning("Webhook delivery %s: the lease lapsed before the attempt was recorded", delivery.pk)
-        if health:
-            # Only one worker sends to an endpoint at a time, so the copy read at the claim is current;
-            # the condition keeps a racing re-enable (which clears failing_since) from being undone.
-            WebhookEndpoint.objects.filter(pk=endpoint.pk, status=WebhookEndpoint.Status.ENABLED).update(**health)
-            for name, value in health.items():
-                setattr(endpoint, name, value)
-    delivery.attempts, delivery.status = number, status
-    failing_since = endpoint.failing_since
-    if not outcome.succeeded and failing_since and failing_since <= timezone.now() - FAILING_ENDPOINT_DISABLED_AFTER:
-        services.webhook_endpoint_disable_failing(
-            endpoint_id=delivery.endpoint_id, failing_for=FAILING_ENDPOINT_DISABLED_AFTER
-        )
+        change = _health_change(current, outcome)
+        current.update(change)
+        changes.setdefault(endpoint.pk, {}).update(change)
+    WebhookAttempt.objects.bulk_create(attempts)
+    kept = outbox().finish_all(finishes, token)
+    for pk in finishes.keys() - kept:
+        logger.warning("Webhook delivery %s: the lease lapsed before the attempt was recorded", pk)
+    changes = {pk: change for pk, change in changes.items() if change}
+    for endpoint_id, change in changes.items():
+        # Only one worker sends to an endpoint at a time, so the copy read at the claim is current;
+        # the condition keeps a racing re-enable (which clears failing_since) from being undone.
+        WebhookEndpoint.objects.filter(pk=endpoint_id, status=WebhookEndpoint.Status.ENABLED).update(**change)
+    return states, changes
 
 
 # --- Claiming: whole lanes, one endpoint at a time ------------------------------------------------
@@ -349,9 +400,7 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> l
         .filter(box.unclaimed(now))
         .exclude(endpoint_id__in=list(skip))
     )
-    held = WebhookDelivery.objects.filter(
-        endpoint=OuterRef("pk"), claim_token__isnull=False, claimed_until__gte=now
-    )
+    held = WebhookDelivery.objects.filter(endpoint=OuterRef("pk"), claim_token__isnull=False, claimed_until__gte=now)
     lagging = Case(
         When(Q(failing_since__isnull=False) | Q(slow_since__isnull=False), then=Value(1)),
         default=Value(0),
@@ -362,9 +411,7 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> l
         WebhookEndpoint.objects.filter(status=WebhookEndpoint.Status.ENABLED, pk__in=due.values("endpoint_id"))
         .exclude(Exists(held))
         .annotate(lagging=lagging, oldest=oldest)
-        .annotate(
-            turn=Window(RowNumber(), partition_by=[F("organization_id")], order_by=[F("lagging"), F("oldest")])
-        )
+        .annotate(turn=Window(RowNumber(), partition_by=[F("organization_id")], order_by=[F("lagging"), F("oldest")]))
         .order_by("lagging", "turn", "oldest", "pk")
         .values_list("pk", flat=True)[: endpoints * 2]
     )
@@ -393,9 +440,7 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> l
                 break
             pks += due.filter(endpoint_id=endpoint_id).order_by("sequence", "id").values_list("pk", flat=True)[:room]
         if pks:
-            WebhookDelivery.objects.filter(pk__in=pks).update(
-                claimed_until=now + box.lease, claim_token=token
-            )
+            WebhookDelivery.objects.filter(pk__in=pks).update(claimed_until=now + box.lease, claim_token=token)
     rows = WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=pks)
     order = {pk: n for n, pk in enumerate(pks)}
     return sorted(rows, key=lambda row: order[row.pk])
@@ -547,11 +592,9 @@ def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = 
             stopping = stopping or (should_stop is not None and should_stop())
             while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
                 in_flight[pool.submit(send, turn[1])] = turn
-            for delivery, outcome in answered:
-                if record(delivery, token, outcome):
-                    delivered += 1
-                else:
-                    failed += 1
+            recorded = record_all(answered, token)
+            delivered += recorded.delivered
+            failed += recorded.failed
             if held_back:
                 box.release([d.pk for d in held_back], token)
     released = box.release(turns.queued_pks(), token) if turns.lanes else 0
