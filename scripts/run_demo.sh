@@ -11,12 +11,13 @@ HI_EMULATOR_PORT="${HI_EMULATOR_PORT:-5012}"
 # would only fail at the end, with the demo's files already rewritten.
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}" "HI_EMULATOR_PORT=${HI_EMULATOR_PORT}"; do
-  case "${entry#*=}" in
-    ''|*[!0-9]*) bad=1 ;;
-    *) bad=$(( ${entry#*=} < 1 || ${entry#*=} > 65535 )) ;;
+  port="${entry#*=}"
+  case "$port" in
+    ''|*[!0-9]*|??????*) bad=1 ;;  # not digits, or more than five of them
+    *) bad=$(( 10#$port < 1 || 10#$port > 65535 )) ;;  # 10#: a leading 0 is not octal
   esac
   if [ "$bad" = 1 ]; then
-    echo "${entry%%=*} must be a port number from 1 to 65535, not '${entry#*=}'." >&2
+    echo "${entry%%=*} must be a port number from 1 to 65535, not '${port}'." >&2
     exit 1
   fi
 done

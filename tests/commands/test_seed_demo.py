@@ -140,7 +140,7 @@ def test_make_run_refuses_one_port_for_two_services(tmp_path):
     assert _nothing_set_up(tmp_path)
 
 
-@pytest.mark.parametrize("value", ["eighty", "0", "70000", "80 81"])
+@pytest.mark.parametrize("value", ["eighty", "0", "70000", "80 81", "099999", "99999999999999999999"])
 def test_make_run_refuses_what_is_not_a_port_number(tmp_path, value):
     result = _make_run(tmp_path, {"COGNITO_PORT": value})
     assert result.returncode != 0, result
