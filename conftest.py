@@ -39,6 +39,14 @@ def django_db_modify_db_settings_xdist_suffix(request):
 _REUSABLE_DATABASE = pytest.StashKey[bool]()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Slow tests first: xdist's workers then end the run on short tests spread over them, not one
+    worker on a long test that started last. Before pytest-django's stable sort into its groups
+    (database tests, transactional ones, the rest), so slow tests lead within each group."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def django_db_keepdb(request, django_db_modify_db_settings):
     """--reuse-db keeps the usual database between runs; a run-unique one is dropped at the end."""

@@ -47,7 +47,7 @@ from accounts.models import (
 )
 from audit.context import Actor
 from audit.models import AuditEvent
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import HistoryWithoutRevertMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from organizations.models import Organization
 
@@ -162,7 +162,8 @@ def _actor(request) -> Actor:
 
 
 @admin.register(User)
-class UserAdmin(SimpleHistoryAdmin):
+class UserAdmin(HistoryWithoutRevertMixin, SimpleHistoryAdmin):
+    revert_refusal = "History can't be reverted here: change the user through the form."
     form = PracticeUserAdminForm
     change_form_template = "admin/accounts/user/change_form.html"
     list_display = (
@@ -271,14 +272,6 @@ class UserAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # users are disabled, never deleted
-
-    def revert_disabled(self, request, obj=None):
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied("History can't be reverted here: change the user through the form.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
     # --- columns and read-only fields ---
 
@@ -487,7 +480,7 @@ for _name in PROVIDER_FIELDS:
 
 
 @admin.register(ProviderDetails)
-class ProviderDetailsAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class ProviderDetailsAdmin(ReadOnlyAdminMixin, HistoryWithoutRevertMixin, SimpleHistoryAdmin):
     """Read-only: provider details change on the user's page. Here for the list and the history."""
 
     list_display = (
@@ -502,14 +495,6 @@ class ProviderDetailsAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     @admin.display(description="complete", boolean=True)
     def is_complete_display(self, obj):
         return obj.is_complete
-
-    def revert_disabled(self, request, obj=None):
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 # --- platform staff ----------------------------------------------------------------------------------

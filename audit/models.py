@@ -3,6 +3,8 @@ import hashlib
 from django.conf import settings
 from django.db import models
 
+from core.append_only import AppendOnlyModel
+
 
 def staff_pseudonym(staff_id: str) -> str:
     """What a practice sees of the platform staff member behind a change: the same name for the same
@@ -11,15 +13,7 @@ def staff_pseudonym(staff_id: str) -> str:
     return "staff-" + hashlib.sha256(staff_id.encode()).hexdigest()[:10]
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("Audit events are append-only.")
-
-    def delete(self):
-        raise TypeError("Audit events are append-only.")
-
-
-class AuditEvent(models.Model):
+class AuditEvent(AppendOnlyModel):
     """One change (to a user, an organization, an API client, a staff member's privileges, a webhook
     endpoint, a SCIM token), written in the same transaction as the change. Never updated or deleted.
 
@@ -74,7 +68,7 @@ class AuditEvent(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
 
-    objects = AuditEventQuerySet.as_manager()
+    append_only_refusal = "Audit events are append-only."
 
     class Meta:
         ordering = ["-id"]
@@ -89,14 +83,6 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.user_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("Audit events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("Audit events are append-only.")
 
     def actor_for_practice(self) -> dict:
         """The actor as a practice sees it (its API, webhooks, exports): platform staff by pseudonym.

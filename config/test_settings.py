@@ -7,6 +7,11 @@ os.environ.setdefault("DJANGO_TESTING", "true")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
+# The suite's connections (and the servers and workers it starts, which inherit the environment)
+# commit without waiting for the WAL flush: a test database is thrown away, so a commit lost to a
+# machine crash costs nothing, while waiting for every flush costs the suite its commits' time.
+os.environ.setdefault("PGOPTIONS", "-c synchronous_commit=off")
+
 from config.settings import *  # noqa: F403
 
 # Per-test-process caches keep throttle counters from leaking between tests.

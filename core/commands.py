@@ -3,7 +3,8 @@
 import contextlib
 import logging
 
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 # The Cognito client logs each call at INFO for the server's and the worker's logs.
 COGNITO_LOGGER = "accounts.cognito"
@@ -28,3 +29,8 @@ def _cognito_logs_at(level: int):
         yield
     finally:
         logger.setLevel(previous)
+
+
+def invalid_fields(error: ValidationError) -> CommandError:
+    """A model's refusal as one line for the terminal: `field: message; field: message`."""
+    return CommandError("; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()))

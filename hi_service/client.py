@@ -48,21 +48,8 @@ OUTCOMES = ("found", "not_found", "mismatch", "fault", "error")
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ProviderSearch:
-    """What is searched for: an HPI-I or an AHPRA registration number, with the family name.
-
-    With ``hpii`` the register is asked whether that HPI-I belongs to this person; with
-    ``registration_id`` only (the Agency's recommended search) it answers the HPI-I it holds for
-    that registration. ``sex`` is one of F, I, M, N. ``given_names`` and ``date_of_birth`` narrow
-    the match when given."""
-
-    hpii: str | None
-    registration_id: str | None
-    family_name: str
-    given_names: tuple[str, ...] = ()
-    date_of_birth: date | None = None
-    sex: str | None = None
+# What is searched for: the request body's fields (hi_service/soap.py), one dataclass for both.
+ProviderSearch = soap.Search
 
 
 @dataclass(frozen=True)
@@ -235,8 +222,7 @@ class HIServiceClient:
         try:
             envelope, request_id = soap.build_request(
                 to=self.url, hpio=hpio, user_id=user_id, user_qualifier=self.user_qualifier, product=self.product,
-                search=soap.Search(search.hpii, search.registration_id, search.family_name,
-                                   tuple(search.given_names), search.date_of_birth, search.sex),
+                search=replace(search, given_names=tuple(search.given_names)),
             )
             soap.sign_request(envelope, key_pem=self._signing_key_pem, cert_pem=self._signing_cert_pem)
         except (ValueError, TypeError) as exc:

@@ -182,7 +182,13 @@ def verified_parts(envelope, *, x509_cert: bytes | None = None, ca_pem_file: str
 
 @dataclass(frozen=True)
 class Search:
-    """The body's search fields (the client's :class:`~hi_service.client.ProviderSearch`)."""
+    """What is searched for (the client's ``ProviderSearch``): an HPI-I or an AHPRA registration
+    number, with the family name.
+
+    With ``hpii`` the register is asked whether that HPI-I belongs to this person; with
+    ``registration_id`` only (the Agency's recommended search) it answers the HPI-I it holds for
+    that registration. ``sex`` is one of F, I, M, N. ``given_names`` and ``date_of_birth`` narrow
+    the match when given."""
 
     hpii: str | None
     registration_id: str | None
@@ -190,6 +196,16 @@ class Search:
     given_names: tuple[str, ...] = ()
     date_of_birth: date | None = None
     sex: str | None = None
+
+
+def _product(header, product: dict):
+    """The `product` header: who made the software that sends the message."""
+    element = _sub(header, CCE, "product")
+    _qualified(element, CCE, "vendor", product.get("vendor_qualifier", ""), product.get("vendor_id", ""))
+    _sub(element, CCE, "productName", product.get("name", ""))
+    _sub(element, CCE, "productVersion", product.get("version", ""))
+    _sub(element, CCE, "platform", product.get("platform", ""))
+    return element
 
 
 def _qualified(parent, namespace: str, name: str, qualifier: str, identifier: str):
@@ -213,11 +229,7 @@ def build_request(*, to: str, search: Search, hpio: str, user_id: str, user_qual
     _sub(header, WSA, "Action", REQUEST_ACTION)
     _sub(header, WSA, "MessageID", message_id)
     _sub(header, WSA, "To", to)
-    product_header = _sub(header, CCE, "product")
-    _qualified(product_header, CCE, "vendor", product.get("vendor_qualifier", ""), product.get("vendor_id", ""))
-    _sub(product_header, CCE, "productName", product.get("name", ""))
-    _sub(product_header, CCE, "productVersion", product.get("version", ""))
-    _sub(product_header, CCE, "platform", product.get("platform", ""))
+    _product(header, product)
     _qualified(header, CCE, "user", user_qualifier, user_id)
     _qualified(header, CCE, "hpio", HPIO_QUALIFIER, hpio)
     timestamp = _sub(header, CCE, "timestamp")
@@ -283,11 +295,7 @@ def _reply_envelope(*, action: str, relates_to: str | None, product: dict[str, s
     message_id = _sub(header, WSA, "MessageID", f"urn:uuid:{uuid.uuid4()}")
     if relates_to:
         _sub(header, WSA, "RelatesTo", relates_to)
-    product_header = _sub(header, CCE, "product")
-    _qualified(product_header, CCE, "vendor", product.get("vendor_qualifier", ""), product.get("vendor_id", ""))
-    _sub(product_header, CCE, "productName", product.get("name", ""))
-    _sub(product_header, CCE, "productVersion", product.get("version", ""))
-    _sub(product_header, CCE, "platform", product.get("platform", ""))
+    _product(header, product)
     _sub(header, CCE, "signature")
     body = _sub(envelope, SOAP, "Body")
     return envelope, header, body, message_id

@@ -21,7 +21,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.changes import REASON_MAX_LENGTH
 from audit.context import Actor
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import HistoryWithoutRevertMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from organizations import services
 from organizations.models import ApiClient, Organization
@@ -72,7 +72,8 @@ class OrganizationReasonForm(forms.Form):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(SimpleHistoryAdmin):
+class OrganizationAdmin(HistoryWithoutRevertMixin, SimpleHistoryAdmin):
+    revert_refusal = "History can't be reverted here: change the organization through the form."
     change_form_template = "admin/organizations/organization/change_form.html"
     list_display = ("name", "hpio_number", "is_active", "user_count", "created_at")
     list_filter = ("is_active",)
@@ -126,14 +127,6 @@ class OrganizationAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # users, clients and the audit trail point at it; deactivate it instead
-
-    def revert_disabled(self, request, obj=None):
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied("History can't be reverted here: change the organization through the form.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
     # --- deactivation and activation: confirmation pages that call the services ---
 
@@ -242,7 +235,8 @@ class ApiClientForm(forms.ModelForm):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(SimpleHistoryAdmin):
+class ApiClientAdmin(HistoryWithoutRevertMixin, SimpleHistoryAdmin):
+    revert_refusal = "History can't be reverted here: change the client through the form."
     list_display = ("name", "organization", "client_id", "allowed_scopes", "created_at", "revoked_at")
     list_select_related = ("organization", "application")
     list_filter = (("organization", admin.RelatedOnlyFieldListFilter), ("revoked_at", admin.EmptyFieldListFilter))
@@ -326,14 +320,6 @@ class ApiClientAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def revert_disabled(self, request, obj=None):
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied("History can't be reverted here: change the client through the form.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
     @admin.action(description="Revoke selected API clients", permissions=["change"])
     def revoke_action(self, request, queryset):

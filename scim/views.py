@@ -68,6 +68,12 @@ def error_response(status: int, detail: str, scim_type: str | None = None, heade
     return _json(error.model_dump(scim_ctx=Context.DEFAULT), status=status, headers=headers)
 
 
+def _refuse_over(limit: int, sent: int, message: str) -> None:
+    """A request carrying more than a cap allows: 400 invalidValue, the message told the limit and the count."""
+    if sent > limit:
+        raise ScimError(400, message.format(limit=limit, sent=sent), "invalidValue")
+
+
 def _resource_response(resource, status=200, params=None, location=False) -> HttpResponse:
     headers = {"ETag": resource.meta.version}
     if location:
@@ -139,14 +145,11 @@ class ScimView(View):
 
     def check_operation_cap(self, payload: dict) -> None:
         """Refuse an over-long PATCH before reading its operations: each one costs a write turn's time."""
-        limit = settings.SCIM_MAX_PATCH_OPERATIONS
-        sent = membership.count_operations(payload)
-        if sent > limit:
-            raise ScimError(
-                400,
-                f"Operations: at most {limit} operations per PATCH (this one has {sent}); send the rest in another.",
-                "invalidValue",
-            )
+        _refuse_over(
+            settings.SCIM_MAX_PATCH_OPERATIONS,
+            membership.count_operations(payload),
+            "Operations: at most {limit} operations per PATCH (this one has {sent}); send the rest in another.",
+        )
 
     def response_parameters(self, model):
         attributes = self.request.GET.get("attributes")
@@ -389,14 +392,11 @@ class GroupView(ScimView):
         return _not_implemented("Deleting a group")
 
     def check_member_cap(self, payload: dict) -> None:
-        limit = settings.SCIM_MAX_GROUP_MEMBERS
-        sent = membership.count_member_objects(payload)
-        if sent > limit:
-            raise ScimError(
-                400,
-                f"members: at most {limit} members per request (this one has {sent}); send the rest in another PATCH.",
-                "invalidValue",
-            )
+        _refuse_over(
+            settings.SCIM_MAX_GROUP_MEMBERS,
+            membership.count_member_objects(payload),
+            "members: at most {limit} members per request (this one has {sent}); send the rest in another PATCH.",
+        )
 
     def _change_members(self, role, current: Group, after: set[str]):
         before = _member_ids(current)

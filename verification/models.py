@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.append_only import AppendOnlyModel
 from core.outbox import LeasedRow
 
 
@@ -56,15 +57,7 @@ class RequestBudget(models.Model):
         return f"Next register call free at {self.next_free_at:%H:%M:%S.%f}"
 
 
-class RegisterCallQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("The register log is append-only.")
-
-    def delete(self):
-        raise TypeError("The register log is append-only.")
-
-
-class RegisterCall(models.Model):
+class RegisterCall(AppendOnlyModel):
     """One call to the HI Service, kept as it happened. Never updated or deleted.
 
     Holds what was sent on whose behalf (the HPI-O, the local user id) and what came back (the
@@ -89,7 +82,7 @@ class RegisterCall(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     message_id = models.CharField("register's message id", max_length=200, blank=True)
 
-    objects = RegisterCallQuerySet.as_manager()
+    append_only_refusal = "The register log is append-only."
 
     class Meta:
         ordering = ["-id"]
@@ -109,11 +102,3 @@ class RegisterCall(models.Model):
 
     def __str__(self):
         return f"{self.get_operation_display()} at {self.occurred_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("The register log is append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("The register log is append-only.")

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from accounts.admin import providers_with_incomplete_details
 from accounts.models import CognitoSync, User
+from core.admin_mixins import staff_member
 
 register = template.Library()
 
@@ -12,9 +13,8 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def admin_attention(context):
     """Counts with links to the filtered lists, for the models the staff member may view."""
-    request = context.get("request")
-    user = getattr(request, "user", None)
-    if user is None or not user.is_staff:
+    user = staff_member(context)
+    if user is None:
         return []
     items = []
     if user.has_perm("accounts.view_cognitosync"):

@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import subprocess
-import sys
+import runpy
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from accounts.cognito import gateway as gw
 from accounts.cognito.gateway import (
@@ -192,26 +192,28 @@ def test_client_config_from_settings_and_caching(env, settings):
     [("COGNITO_CONNECT_TIMEOUT", "soon"), ("COGNITO_READ_TIMEOUT", "0"), ("COGNITO_MAX_ATTEMPTS", "-1"),
      ("COGNITO_SYNC_LEASE_SECONDS", "2.5")],
 )
-def test_a_nonsensical_cognito_tuning_stops_the_service_at_start(name, value):
-    result = _check_with(**{name: value})
-    assert result.returncode == 2, result.stderr
-    assert f"{name} must be a number above 0, not '{value}'." in result.stderr
+def test_a_nonsensical_cognito_tuning_stops_the_service_at_start(name, value, monkeypatch):
+    with pytest.raises(ImproperlyConfigured) as refused:
+        _production_settings_with(monkeypatch, **{name: value})
+    assert str(refused.value) == f"{name} must be a number above 0, not '{value}'."
 
 
-def test_the_cognito_tuning_defaults_to_2_s_5_s_and_3_requests():
-    result = _check_with(command=["shell", "-v", "0", "-c", "from django.conf import settings as s; "
-                                  "print(s.COGNITO_CONNECT_TIMEOUT, s.COGNITO_READ_TIMEOUT, s.COGNITO_MAX_ATTEMPTS)"])
-    assert result.stdout.split() == ["2.0", "5.0", "3"], result.stderr
-
-
-def _check_with(command=("check",), **environment):
-    """manage.py with the production settings, the COGNITO_* tuning unset but for `environment`."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("COGNITO_")}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_SECRET_KEY="x", DJANGO_DEBUG="true", **environment)
-    return subprocess.run(  # noqa: S603 (this interpreter, a fixed script)
-        [sys.executable, "manage.py", *command], cwd=Path(__file__).resolve().parents[2], env=env,
-        capture_output=True, text=True, timeout=60, check=False,
+def test_the_cognito_tuning_defaults_to_2_s_5_s_and_3_requests(monkeypatch):
+    loaded = _production_settings_with(monkeypatch)
+    assert (loaded["COGNITO_CONNECT_TIMEOUT"], loaded["COGNITO_READ_TIMEOUT"], loaded["COGNITO_MAX_ATTEMPTS"]) == (
+        2.0, 5.0, 3
     )
+
+
+def _production_settings_with(monkeypatch, **environment) -> dict:
+    """config/settings.py read as a starting process reads it (manage.py turns its ImproperlyConfigured
+    into exit status 2: tests/commands/test_missing_settings.py), the COGNITO_* tuning unset but for
+    `environment`. In this process: a start-up of Django costs seconds."""
+    for name in [name for name in os.environ if name.startswith("COGNITO_")]:
+        monkeypatch.delenv(name)
+    for name, value in {"DJANGO_SECRET_KEY": "x", "DJANGO_DEBUG": "true", **environment}.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(Path(__file__).resolve().parents[2] / "config" / "settings.py"))
 
 
 def test_missing_pool_id_is_a_configuration_error(env, settings):

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from tests.reliability.support import PROBLEM, client_and_token
+from tests.reliability.support import PROBLEM
 
 pytestmark = pytest.mark.django_db
 
@@ -101,14 +101,6 @@ def _assert_names_field(body, field, context):
     ) or (body["code"] == "invalid_role" and field == "access_roles"), (context, body)
 
 
-@pytest.fixture
-def alice(organization):
-    _, token = client_and_token(organization)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
 _counter = itertools.count()
 
 
@@ -127,24 +119,24 @@ def _expect_refusal(field, value) -> bool:
     return not ((field == "provider_details" and value == {}) or (field == "access_roles" and value == ["x"]))
 
 
-def test_create_refuses_or_stores_every_hostile_value(alice, users_url):
+def test_create_refuses_or_stores_every_hostile_value(api, users_url):
     for field, value in _cases(CREATE_FIELDS):
         body = {"given_name": "Ann", "family_name": "Lee", "email": _unique_email(), field: value}
         context = f"POST {field}={value!r:.60}"
-        response = alice.post(users_url, body, format="json")
+        response = api.post(users_url, body, format="json")
         problem = _assert_no_5xx_and_problem(response, context)
         if _expect_refusal(field, value):
             assert problem is not None, context
         if problem is not None and problem["code"] != "malformed_json":
             _assert_names_field(problem, field, context)
         if problem is None and field in TEXT_FIELDS and isinstance(value, str):
-            document = alice.get(f"{users_url}/{response.json()['id']}").json()
+            document = api.get(f"{users_url}/{response.json()['id']}").json()
             returned = document.get(field, (document["provider_details"] or {}).get(field))
             assert returned == value.strip() or (returned is None and not value.strip()), (context, returned)
 
 
-def test_update_refuses_or_stores_every_hostile_value(alice, users_url):
-    user = alice.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
+def test_update_refuses_or_stores_every_hostile_value(api, users_url):
+    user = api.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
                       format="json").json()
     url = f"{users_url}/{user['id']}"
     cases = [(f, {f: v}) for f, v in _cases(UPDATE_FIELDS)]
@@ -155,7 +147,7 @@ def test_update_refuses_or_stores_every_hostile_value(alice, users_url):
         if isinstance(value, dict) and field.startswith("provider_details."):
             value = next(iter(value.values()))
         context = f"{method.upper()} {field}={value!r:.60}"
-        response = getattr(alice, method)(url, body, format="json")
+        response = getattr(api, method)(url, body, format="json")
         problem = _assert_no_5xx_and_problem(response, context)
         leaf = field.split(".")[-1]
         if _expect_refusal(field, value) and field != "provider_details":
@@ -164,44 +156,44 @@ def test_update_refuses_or_stores_every_hostile_value(alice, users_url):
             _assert_names_field(problem, leaf, context)
 
 
-def test_roles_refuses_every_hostile_value(alice, users_url):
-    user = alice.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
+def test_roles_refuses_every_hostile_value(api, users_url):
+    user = api.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
                       format="json").json()
     url = f"{users_url}/{user['id']}/roles"
     for value in CORPUS + TEXT_CORPUS:
         for body in ({"access_roles": value}, {"access_roles": [value]}, {"access_roles": ["admin", value]}):
-            response = alice.put(url, body, format="json")
+            response = api.put(url, body, format="json")
             problem = _assert_no_5xx_and_problem(response, body)
             assert problem is not None, body
             _assert_names_field(problem, "access_roles", body)
 
 
-def test_raw_bodies_that_are_not_a_json_object_are_refused(alice, users_url):
-    user = alice.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
+def test_raw_bodies_that_are_not_a_json_object_are_refused(api, users_url):
+    user = api.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
                       format="json").json()
     for url, method in ((users_url, "post"), (f"{users_url}/{user['id']}", "put"),
                         (f"{users_url}/{user['id']}", "patch"), (f"{users_url}/{user['id']}/roles", "put")):
         for raw in RAW_BODIES:
             context = f"{method.upper()} {url} {raw[:40]!r}"
-            response = getattr(alice, method)(url, raw, content_type="application/json")
+            response = getattr(api, method)(url, raw, content_type="application/json")
             assert _assert_no_5xx_and_problem(response, context) is not None, context
             assert response.status_code == 400, context
         for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
-            response = getattr(alice, method)(url, b"given_name=x", content_type=content_type)
+            response = getattr(api, method)(url, b"given_name=x", content_type=content_type)
             assert response.status_code == 415, (url, content_type, response.status_code)
             assert response["Content-Type"].startswith(PROBLEM)
     # The disable endpoint's body is optional ({"reason": ...}); one that is not an object is 400, never a 500.
-    response = alice.put(f"{users_url}/{user['id']}/disable", _DEEP_LIST, content_type="application/json")
+    response = api.put(f"{users_url}/{user['id']}/disable", _DEEP_LIST, content_type="application/json")
     assert response.status_code == 400, response.content
     assert response["Content-Type"].startswith(PROBLEM)
 
 
-def test_deep_nesting_within_a_valid_field(alice, users_url):
+def test_deep_nesting_within_a_valid_field(api, users_url):
     nested = {"x": 1}
     for _ in range(29):  # under the parser's depth limit (32): the serializer must refuse it, naming the field
         nested = {"a": nested}
     for field in ("given_name", "provider_details", "access_roles"):
-        response = alice.post(users_url, {"given_name": "A", "family_name": "B", "email": _unique_email(),
+        response = api.post(users_url, {"given_name": "A", "family_name": "B", "email": _unique_email(),
                                           field: nested}, format="json")
         problem = _assert_no_5xx_and_problem(response, field)
         assert problem is not None and response.status_code == 400
@@ -217,25 +209,25 @@ def _body_nested(depth: int) -> str:
     return '{"family_name": "B", "email": "deep@example.com", "given_name": ' + _nested_list(depth - 1) + "}"
 
 
-def test_json_nested_more_than_32_deep_is_refused_by_the_parser(alice, users_url):
+def test_json_nested_more_than_32_deep_is_refused_by_the_parser(api, users_url):
     for body in (_body_nested(33), _body_nested(1000), _nested_list(33), '{"a":' * 33 + "1" + "}" * 33):
-        response = alice.post(users_url, body, content_type="application/json")
+        response = api.post(users_url, body, content_type="application/json")
         problem = _assert_no_5xx_and_problem(response, body[:40])
         assert response.status_code == 400 and problem["code"] == "malformed_json", problem
         assert "32" in problem["detail"]
 
 
-def test_json_nested_32_deep_reaches_the_serializer(alice, users_url):
-    response = alice.post(users_url, _body_nested(32), content_type="application/json")
+def test_json_nested_32_deep_reaches_the_serializer(api, users_url):
+    response = api.post(users_url, _body_nested(32), content_type="application/json")
     problem = _assert_no_5xx_and_problem(response, "depth 32")
     assert response.status_code == 400 and problem["code"] == "validation_error", problem
     assert [e["field"] for e in problem["errors"]] == ["given_name"]
 
 
 @pytest.mark.parametrize("value", [["Ann"], [[["Ann"]]], {"first": "Ann"}, [], {}])
-def test_a_list_or_object_as_a_string_field_is_a_400_naming_it(alice, users_url, value):
+def test_a_list_or_object_as_a_string_field_is_a_400_naming_it(api, users_url, value):
     body = {"given_name": value, "family_name": "Lee", "email": _unique_email()}
-    response = alice.post(users_url, body, format="json")
+    response = api.post(users_url, body, format="json")
     problem = _assert_no_5xx_and_problem(response, value)
     assert response.status_code == 400, problem
     assert {"field": "given_name", "message": "Must be a string.", "code": "invalid"} in problem["errors"], problem
@@ -283,21 +275,21 @@ def test_token_endpoint_refuses_hostile_input():
         assert 400 <= response.status_code < 500, (body[:60], response.status_code, response.content[:200])
 
 
-def test_query_strings_and_ids_are_never_a_500(alice, users_url, organization):
-    user = alice.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
+def test_query_strings_and_ids_are_never_a_500(api, users_url, organization):
+    user = api.post(users_url, {"given_name": "Ann", "family_name": "Lee", "email": "ann@example.com"},
                       format="json").json()
     hostile = ["%00", "a%00b", "%ED%A0%80", "' OR 1=1 --", "<script>", "%F0%9F%98%80", "A" * 5000, "%FF"]
     for value in hostile:
         for query in ("email", "search", "partner_user_id", "role", "status", "limit", "cursor"):
-            response = alice.get(f"{users_url}?{query}={value}")
+            response = api.get(f"{users_url}?{query}={value}")
             _assert_no_5xx_and_problem(response, (query, value))
         for query in ("user_id", "action", "since", "until", "cursor"):
-            response = alice.get(f"/v1/organizations/{organization.pk}/audit-events?{query}={value}")
+            response = api.get(f"/v1/organizations/{organization.pk}/audit-events?{query}={value}")
             _assert_no_5xx_and_problem(response, (query, value))
         for path in (f"{users_url}/{value}", f"{users_url}/{value}/roles", f"/v1/organizations/{value}/users"):
-            response = alice.get(path)
+            response = api.get(path)
             _assert_no_5xx_and_problem(response, path)
-        response = alice.get(f"{users_url}/{user['id']}/history?action={value}")
+        response = api.get(f"{users_url}/{user['id']}/history?action={value}")
         _assert_no_5xx_and_problem(response, value)
 
 
@@ -311,12 +303,12 @@ VERBATIM = {
 }
 
 
-def test_stored_values_come_back_verbatim_and_escaped_in_the_admin(alice, users_url, client):
+def test_stored_values_come_back_verbatim_and_escaped_in_the_admin(api, users_url, client):
     body = {"email": "obrien@example.com", **VERBATIM}
-    response = alice.post(users_url, body, format="json")
+    response = api.post(users_url, body, format="json")
     assert response.status_code == 201, response.content
     created = response.json()
-    fetched = alice.get(f"{users_url}/{created['id']}").json()
+    fetched = api.get(f"{users_url}/{created['id']}").json()
     for document in (created, fetched):
         for field in ("given_name", "family_name", "title", "partner_user_id"):
             assert document[field] == VERBATIM[field]

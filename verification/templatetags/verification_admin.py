@@ -4,6 +4,7 @@ from django import template
 from django.urls import reverse
 
 from accounts.models import ProviderDetails, VerificationStatus
+from core.admin_mixins import staff_member
 from verification import checks
 
 register = template.Library()
@@ -15,16 +16,15 @@ _NEEDS_LOOKING_AT = (
 
 @register.simple_tag(takes_context=True)
 def hi_service_warnings(context):
-    user = getattr(context.get("request"), "user", None)
-    if user is None or not user.is_staff:
+    if staff_member(context) is None:
         return []
     return checks.certificate_warnings()
 
 
 @register.simple_tag(takes_context=True)
 def verification_attention(context):
-    user = getattr(context.get("request"), "user", None)
-    if user is None or not user.is_staff or not user.has_perm("accounts.view_providerdetails"):
+    user = staff_member(context)
+    if user is None or not user.has_perm("accounts.view_providerdetails"):
         return []
     changelist = reverse("admin:accounts_providerdetails_changelist")
     return [

@@ -4,6 +4,7 @@ a minute ago (worker/heartbeat.py)."""
 from django import template
 from django.utils import timezone
 
+from core.admin_mixins import staff_member
 from worker.heartbeat import HEARTBEAT_STALE_AFTER
 from worker.models import WorkerHeartbeat
 
@@ -13,9 +14,8 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def worker_heartbeat(context):
     """None for anyone but staff; else {"stale": bool, "beat_at": datetime or None, "worker": str}."""
-    request = context.get("request")
-    user = getattr(request, "user", None)
-    if user is None or not user.is_staff:
+    user = staff_member(context)
+    if user is None:
         return None
     beat = WorkerHeartbeat.objects.filter(id=1).first()
     if beat is None:

@@ -4,9 +4,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from audit.context import Actor
-from core.commands import OperatorCommand
+from core.commands import OperatorCommand, invalid_fields
 from core.errors import ApplicationError
-from organizations.models import Organization
+from organizations.management.operator import active_organization_from_option
 from organizations.services import api_client_create
 
 
@@ -27,12 +27,7 @@ class Command(OperatorCommand):
         parser.add_argument("--json", action="store_true", help='Print only {"client_id": ..., "client_secret": ...}.')
 
     def handle(self, *args, organization, name, scopes, json: bool, **options):
-        try:
-            org = Organization.objects.get(pk=organization)
-        except (Organization.DoesNotExist, ValidationError, ValueError) as error:  # ValidationError: not a UUID
-            raise CommandError(f"No organization with id {organization!r}.") from error
-        if not org.is_active:
-            raise CommandError(f"Organization {org.name!r} is deactivated: its clients could get no token.")
+        org = active_organization_from_option(organization, refused="its clients could get no token")
         try:
             api_client, secret = api_client_create(
                 organization=org, actor=Actor.system("create_api_client"), name=name, scopes=scopes.split()
@@ -40,8 +35,7 @@ class Command(OperatorCommand):
         except ApplicationError as error:
             raise CommandError(error.message) from error
         except ValidationError as error:
-            problems = (f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
-            raise CommandError("; ".join(problems)) from error
+            raise invalid_fields(error) from error
         credentials = {"client_id": api_client.application.client_id, "client_secret": secret}
         if json:
             self.stdout.write(_json.dumps(credentials))

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from audit.context import Actor
-from core.commands import OperatorCommand
+from core.commands import OperatorCommand, invalid_fields
 from organizations.models import Organization
 from organizations.services import organization_create
 
@@ -34,7 +34,6 @@ class Command(OperatorCommand):
                 actor=Actor.system("create_organization"), name=name.strip(), hpio_number=hpio
             )
         except ValidationError as error:
-            problems = (f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
-            raise CommandError("; ".join(problems)) from error
+            raise invalid_fields(error) from error
         self.stdout.write(f"Created organization {organization.name!r}.")
         self.stdout.write(str(organization.pk))

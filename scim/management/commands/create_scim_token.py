@@ -2,7 +2,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import Actor
-from organizations.models import Organization
+from core.commands import invalid_fields
+from organizations.management.operator import active_organization_from_option
 from scim.services import scim_token_create
 
 
@@ -19,16 +20,10 @@ class Command(BaseCommand):
     def handle(self, *args, organization, name, **options):
         if not name.strip():
             raise CommandError("--name must not be empty.")
-        try:
-            org = Organization.objects.get(pk=organization)
-        except (Organization.DoesNotExist, ValidationError, ValueError):
-            raise CommandError(f"No organization with id {organization!r}.") from None
-        if not org.is_active:
-            raise CommandError(f"Organization {org.name!r} is deactivated: its SCIM token would be refused.")
+        org = active_organization_from_option(organization, refused="its SCIM token would be refused")
         try:
             token, raw = scim_token_create(organization=org, name=name, actor=Actor.system("create_scim_token"))
         except ValidationError as error:
-            problems = (f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
-            raise CommandError("; ".join(problems)) from error
+            raise invalid_fields(error) from error
         self.stdout.write(f"Created SCIM token {token.pk} for {org.name!r}. It is shown once; store it now:")
         self.stdout.write(raw)
