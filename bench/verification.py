@@ -413,6 +413,7 @@ def print_hung(hung: dict, budget: float) -> None:
 
 def revalidation(stack, emulator, args, providers, seconds, organization_id, log_dir) -> int:
     from django.conf import settings
+    from django.db import connection
 
     from accounts.models import CognitoSync, ProviderDetails
     from accounts.services import user_create
@@ -446,6 +447,8 @@ def revalidation(stack, emulator, args, providers, seconds, organization_id, log
     # The backlog: every provider due now (as after the roll-out's migration, or a long outage).
     ProviderDetails.objects.filter(user__email__startswith="provider").update(
         verification_next_check_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    with connection.cursor() as cursor:  # as autovacuum would after so many updates
+        cursor.execute("ANALYZE accounts_providerdetails")
     calls_before = RegisterCall.objects.count()
     rss, sampling = [], threading.Event()
 

@@ -185,14 +185,20 @@ def _finish(details: ProviderDetails, token, version: int, outcome: services.Out
 
 
 def enqueue_revalidations(*, limit: int = 500) -> int:
-    """Queue the providers whose next check is due (active users, nothing queued for them yet)."""
+    """Queue the providers whose next check is due (active users, nothing queued for them yet),
+    while fewer than `limit` revalidations wait: a backlog (a first pass, an outage) is queued as
+    the workers work it off, so the search for due providers skips at most `limit` queued ones
+    instead of scanning the whole backlog on every pass."""
+    queued = VerificationTask.objects.filter(priority=VerificationTask.Priority.REVALIDATION)[:limit].count()
+    if queued >= limit:
+        return 0
     now = timezone.now()
     due = list(
         ProviderDetails.objects.filter(
             verification_next_check_at__lte=now, user__status=User.Status.ACTIVE, user__verification_task__isnull=True
         )
         .order_by("verification_next_check_at")
-        .values_list("user_id", "organization_id")[:limit]
+        .values_list("user_id", "organization_id")[: limit - queued]
     )
     VerificationTask.objects.bulk_create(
         [
