@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connections, models, router, transaction
+from django.db import models, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
@@ -98,37 +98,6 @@ class Outbox:
         if where is not None:
             held = held.filter(where)
         return bool(held.update(**fields, **{self.until_field: None, self.token_field: None}))
-
-    def finish_all(self, outcomes: dict, token) -> set:
-        """`finish` for several rows in one statement: `outcomes` maps each pk to its own fields (the same
-        names for every row). Written only to the rows we still hold; returns their pks. PostgreSQL."""
-        if not outcomes:
-            return set()
-        meta = self.model._meta
-        connection = connections[router.db_for_write(self.model)]
-        quote = connection.ops.quote_name
-        names = sorted(next(iter(outcomes.values())))
-        fields = [meta.pk, *(meta.get_field(name) for name in names)]
-        # Each value cast to its column's type: a bare parameter in VALUES would be read as text.
-        row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in fields) + ")"
-        params = []
-        for pk, values in outcomes.items():
-            params.append(meta.pk.get_db_prep_value(pk, connection))
-            params += [field.get_db_prep_save(values[field.name], connection) for field in fields[1:]]
-        until, token_column = meta.get_field(self.until_field).column, meta.get_field(self.token_field).column
-        assignments = [f"{quote(field.column)} = v.{quote(field.column)}" for field in fields[1:]]
-        assignments += [f"{quote(until)} = NULL", f"{quote(token_column)} = NULL"]
-        table, pk_column = quote(meta.db_table), quote(meta.pk.column)
-        sql = (
-            f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608 (our table and columns)
-            f"FROM (VALUES {', '.join([row] * len(outcomes))}) AS v({', '.join(quote(f.column) for f in fields)}) "
-            f"WHERE {table}.{pk_column} = v.{pk_column} AND {table}.{quote(token_column)} = %s "
-            f"RETURNING {table}.{pk_column}"
-        )
-        params.append(meta.get_field(self.token_field).get_db_prep_value(token, connection))
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return {row[0] for row in cursor.fetchall()}
 
     def release(self, pks, token) -> int:
         """Give back claimed rows whose work was not started (a stopping worker): due again at once."""

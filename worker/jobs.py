@@ -74,7 +74,9 @@ def expired_idempotency_keys(should_stop) -> int:
 def webhook_delivery(should_stop) -> int:
     deadline = time.monotonic() + WEBHOOK_PASS_SECONDS
     delivered, failed, released = delivery.deliver_due(
-        limit=WEBHOOK_BATCH_SIZE, should_stop=lambda: should_stop() or time.monotonic() > deadline
+        limit=WEBHOOK_BATCH_SIZE,
+        should_stop=lambda: should_stop() or time.monotonic() > deadline,
+        linger=delivery.LINGER_SECONDS,
     )
     if released and should_stop():  # stopping: give the rest back and wait
         return 0

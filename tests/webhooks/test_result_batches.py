@@ -12,7 +12,6 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from audit.context import Actor
-from core.outbox import Outbox
 from webhooks import delivery
 from webhooks.delivery import Outcome, deliver_due, outbox, record_all
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -77,13 +76,16 @@ def test_successes_and_failures_in_one_batch_each_get_their_own_next_state(three
     assert others.count() == 4 and all(d.claim_token == token and d.attempts == 0 for d in others)
 
 
-def test_a_delivery_deleted_mid_batch_loses_only_its_own_record(three_endpoints):
+@pytest.mark.parametrize("with_failure", [True, False], ids=["a health change too", "one statement"])
+def test_a_delivery_deleted_mid_batch_loses_only_its_own_record(three_endpoints, with_failure):
     token = uuid.uuid4()
     claimed = _claimed(token)
-    batch = [(claimed["ok"][0], _ok()), (claimed["gone"][0], _ok()), (claimed["down"][0], _down())]
+    last = (claimed["down"][0], _down() if with_failure else _ok())
+    batch = [(claimed["ok"][0], _ok()), (claimed["gone"][0], _ok()), last]
     webhook_endpoint_delete(endpoint=three_endpoints["gone"], actor=Actor.system("t"))  # its POST was out
 
-    assert record_all(batch, token) == (1, 1 + 1)  # the one that vanished counts as not delivered
+    # The one that vanished counts as not delivered.
+    assert record_all(batch, token) == ((1, 2) if with_failure else (2, 1))
 
     assert Counter(a.delivery_id for a in WebhookAttempt.objects.all()) == {
         claimed["ok"][0].pk: 1,
@@ -91,6 +93,7 @@ def test_a_delivery_deleted_mid_batch_loses_only_its_own_record(three_endpoints)
     }
     assert WebhookDelivery.objects.get(pk=claimed["ok"][0].pk).status == "succeeded"
     assert WebhookDelivery.objects.get(pk=claimed["down"][0].pk).attempts == 1
+    assert (WebhookEndpoint.objects.get(pk=three_endpoints["down"].pk).failing_since is not None) == with_failure
 
 
 def test_an_error_mid_batch_records_nothing_and_the_deliveries_come_back(three_endpoints, monkeypatch):
@@ -98,10 +101,11 @@ def test_an_error_mid_batch_records_nothing_and_the_deliveries_come_back(three_e
     claimed = _claimed(token)
     batch = [(claimed["ok"][0], _ok()), (claimed["down"][0], _down())]
 
-    def database_gone(self, outcomes, token):
+    def database_gone(endpoint_id, change):
         raise DatabaseError("connection lost")
 
-    monkeypatch.setattr(Outbox, "finish_all", database_gone)  # after the attempts' INSERT
+    # The failing endpoint's health is written after the batch's deliveries and attempts.
+    monkeypatch.setattr(delivery, "_store_health", database_gone)
     with pytest.raises(DatabaseError):
         record_all(batch, token)
     monkeypatch.undo()
