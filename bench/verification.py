@@ -4,7 +4,7 @@ hung register, and the worker revalidating 100,000 providers at the register's l
 
     make bench-verification                    # 100,000 providers, a minute at the limit (about 6 minutes)
     make bench-verification ARGS=--quick       # 10,000 providers, 20 seconds at the limit
-    .venv/bin/python bench/verification.py [--providers N] [--seconds S] [--rate 50] [--delay-ms 50]
+    .venv/bin/python bench/verification.py [--providers N] [--seconds S] [--rate 50] [--delay-ms 50] [--workers 1]
                                            [--database-url postgres://postgres@127.0.0.1:5432/bench_verification]
 
 Starts, as subprocesses on loopback: the emulator (`run_hi_emulator --unknown-active`, every answer
@@ -22,9 +22,9 @@ database is dropped and made again. Every register call, inline and the worker's
    and second against the mean, and the hour after midnight). Then the worker's backlog: every
    provider due. For `--seconds` the worker asks at the limit while this script changes 5 users a
    second (their Cognito sync and webhook are the worker's too); the emulator counts the searches
-   per second; the worker's RSS is sampled every second. Cognito lag (commit to synced, seen by
-   polling every 50 ms) and webhook lag (commit to receipt) are measured first with the register
-   idle, then at the limit.
+   per second; the worker's RSS is sampled every second (`--workers N`: N of them, the budget
+   shared). Cognito lag (commit to synced, seen by polling every 50 ms) and webhook lag (commit to
+   receipt) are measured first with the register idle, then at the limit.
 """
 
 from __future__ import annotations
@@ -323,6 +323,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="HI_MAX_REQUESTS_PER_SECOND (default 50)")
     parser.add_argument("--delay-ms", type=float, default=50.0, help="the emulator's answer delay (default 50)")
     parser.add_argument("--inline-writes", type=int, default=20, help="creates with and without the inline check")
+    parser.add_argument("--workers", type=int, default=1, help="run_worker processes for the last part (default 1)")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_verification")
     parser.add_argument("--log-dir", default=None)
     args = parser.parse_args(argv)
@@ -439,7 +440,7 @@ def revalidation(stack, emulator, args, providers, seconds, organization_id, log
                             description="bench")
     users = [user_create(organization=organization, actor=actor, email=f"lag{n}@bench.example", given_name="Lag",
                          family_name=f"User{n}") for n in range(20)]
-    worker = stack._spawn("worker", [PYTHON, "manage.py", "run_worker"])
+    workers = [stack._spawn(f"worker{n}", [PYTHON, "manage.py", "run_worker"]) for n in range(args.workers)]
     wait_until(lambda: not CognitoSync.objects.filter(user__in=users).exclude(state="synced").exists(), 120,
                what="the worker's first Cognito sync")
     idle = changes_for(min(20.0, seconds), users, actor, "idle", args.database_url, receiver)
@@ -454,15 +455,16 @@ def revalidation(stack, emulator, args, providers, seconds, organization_id, log
 
     def sample():
         while not sampling.is_set():
-            rss.append(rss_kb(worker.pid) / 1024)
+            rss.append(max(rss_kb(worker.pid) for worker in workers) / 1024)
             time.sleep(1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     wait_until(lambda: RegisterCall.objects.count() > calls_before, 60, what="the worker's first register call")
-    window_start, cpu_start, calls_start = time.time(), cpu_seconds(worker.pid), RegisterCall.objects.count()
+    cpu = lambda: sum(cpu_seconds(worker.pid) for worker in workers)  # noqa: E731
+    window_start, cpu_start, calls_start = time.time(), cpu(), RegisterCall.objects.count()
     busy = changes_for(seconds, users, actor, "busy", args.database_url, receiver)
-    window_end, cpu_end, calls_end = time.time(), cpu_seconds(worker.pid), RegisterCall.objects.count()
+    window_end, cpu_end, calls_end = time.time(), cpu(), RegisterCall.objects.count()
     sampling.set()
     sampler.join()
     per_second = {second: n for second, n in emulator.stats()["per_second"]}
@@ -484,7 +486,7 @@ def revalidation(stack, emulator, args, providers, seconds, organization_id, log
     print(f"| seconds over the limit | {sum(1 for n in window if n > args.rate)} of {len(window)} |")
     print(f"| peak searches in flight at the register | {emulator.stats()['peak_in_flight']} |")
     print(f"| providers rechecked, next check within (period/2, period] | {in_window} of {len(rechecked)} |")
-    print(f"| worker RSS, peak | {max(rss):.0f} MB |")
+    print(f"| worker RSS, peak (the largest of {args.workers}) | {max(rss):.0f} MB |")
     calls = calls_end - calls_start
     print(f"| register calls recorded in the window | {calls} ({calls / (window_end - window_start):.1f}/s) |")
     print(f"| worker CPU per register call (its other jobs included) | "
@@ -493,7 +495,8 @@ def revalidation(stack, emulator, args, providers, seconds, organization_id, log
     print(f"| Cognito lag, register at the limit | {summary(busy['cognito'])} |")
     print(f"| webhook lag, register idle | {summary(idle['webhooks'])} |")
     print(f"| webhook lag, register at the limit | {summary(busy['webhooks'])} |")
-    stack.stop("worker")
+    for n in range(args.workers):
+        stack.stop(f"worker{n}")
     over = sum(1 for n in window if n > args.rate)
     return 1 if over or max(rss) >= 200 else 0
 
