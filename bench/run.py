@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import contextlib
 import datetime as dt
 import io
 import json
@@ -264,7 +265,7 @@ def load_users(url: str, organization_id: str, n: int) -> float:
                     "enabled": not is_disabled(i),
                 }
             )
-            yield f"{ids[i]}\t{desired}\t1\t1\tsynced\t0\t\t{created}\t\\N\t\\N\t{created}\t{created}\n"
+            yield f"{ids[i]}\t{desired}\t{desired}\t1\t1\tsynced\t0\t\t{created}\t\\N\t\\N\t{created}\t{created}\n"
 
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
         # Building the secondary indexes once after the load is several times faster than
@@ -293,7 +294,7 @@ def load_users(url: str, organization_id: str, n: int) -> float:
         _copy(
             cursor,
             "accounts_cognitosync",
-            "user_id, desired, desired_version, synced_version, state, attempts, last_error, next_attempt_at, "
+            "user_id, desired, synced, desired_version, synced_version, state, attempts, last_error, next_attempt_at, "
             "claimed_until, claim_token, created_at, updated_at",
             sync_lines(),
         )
@@ -318,11 +319,50 @@ def sample_ids(url: str, organization_id: str) -> tuple[list[str], list[str], li
         )]
         active = [str(r[0]) for r in conn.execute(
             "SELECT id FROM accounts_user WHERE organization_id = %s AND status = 'active' "
-            "ORDER BY random() LIMIT 9000",
+            "ORDER BY random() LIMIT 3000",
             [organization_id],
         )]
-    third = len(active) // 3
-    return read, active[:third], active[third:2 * third], active[2 * third:]
+    # A disable can't be repeated (a second one is a no-op), updates and role changes alternate.
+    fifth = len(active) // 5
+    return read, active[:fifth], active[fifth:2 * fifth], active[2 * fifth:]
+
+
+def seed_cognito_accounts(url: str, cognito_env: dict, user_ids: list[str]) -> float:
+    """Create these users' Cognito accounts (attributes and groups as their outbox rows' `synced`
+    state says) straight in the emulator, as a deployment that has been running has them: the write
+    rows then measure a write's own Cognito calls, not a first sync that creates the account."""
+    import boto3  # the project's own dependency, from .venv
+
+    started = time.monotonic()
+    client = boto3.session.Session().client(
+        "cognito-idp", region_name=cognito_env["AWS_REGION"], endpoint_url=cognito_env["COGNITO_DIRECT_ENDPOINT"],
+        aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 (the emulator's)
+    )
+    pool = cognito_env["COGNITO_USER_POOL_ID"]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT user_id::text, synced FROM accounts_cognitosync WHERE user_id::text = ANY(%s)", [user_ids]
+        ).fetchall()
+    groups = {group for _, state in rows for group in state["groups"]}
+    for group in groups:
+        with contextlib.suppress(client.exceptions.GroupExistsException):
+            client.create_group(UserPoolId=pool, GroupName=group)
+
+    def seed(row):
+        user_id, state = row
+        client.admin_create_user(
+            UserPoolId=pool, Username=user_id, MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": state["email"]}, {"Name": "email_verified", "Value": "true"},
+                            {"Name": "given_name", "Value": state["given_name"]},
+                            {"Name": "family_name", "Value": state["family_name"]},
+                            {"Name": "custom:organization_id", "Value": state["organization_id"]}],
+        )
+        for group in state["groups"]:
+            client.admin_add_user_to_group(UserPoolId=pool, Username=user_id, GroupName=group)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool_of_threads:
+        list(pool_of_threads.map(seed, rows))
+    return time.monotonic() - started
 
 
 def deep_cursor(url: str, organization_id: str, position: int) -> str:
@@ -516,6 +556,8 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         token = issue_token(base_url, client)
         users = f"/v1/organizations/{org_id}/users"
         read_ids, update_ids, role_ids, disable_ids = sample_ids(url, org_id)
+        seconds = seed_cognito_accounts(url, cognito_env, update_ids + role_ids + disable_ids)
+        print(f"seeded {len(update_ids + role_ids + disable_ids):,} Cognito accounts in {seconds:.1f} s", flush=True)
         cursor = deep_cursor(url, org_id, n // 2)
         deep_page = n // 2 // 50 + 1
         # Sanity: every endpoint answers as the contract says before anything is timed.
@@ -535,10 +577,10 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
             SERVING.extend(measure_serving(base_url, token, users, read_ids, proxy, args, gunicorn.pid))
             return rows
 
-        def measure(label: str, script: str, note: str = "") -> dict:
+        def measure(label: str, script: str, note: str = "", seconds: int | None = None) -> dict:
             workers = worker_pids(gunicorn.pid)
             cpu_before = cpu_seconds(workers)
-            stats = run_wrk(base_url, script, args.duration, args.connections)
+            stats = run_wrk(base_url, script, seconds or args.duration, args.connections)
             cpu_ms = (cpu_seconds(workers) - cpu_before) * 1000 / max(stats["requests"], 1)
             stats.update(label=label, rss=peak_rss_mb(workers), note=note, cpu_ms=cpu_ms)
             rows.append(stats)
@@ -567,12 +609,16 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
             "PUT update (title)",
             lua_put(token, [f"{users}/{i}" for i in update_ids], ['{"title":"Dr"}', '{"title":"Prof"}']),
         )
-        measure(
+        roles = measure(
             "PUT roles",
             lua_put(token, [f"{users}/{i}/roles" for i in role_ids],
                     ['{"access_roles":["admin"]}', '{"access_roles":["receptionist"]}']),
         )
-        stats = measure("PUT disable", lua_put(token, [f"{users}/{i}/disable" for i in disable_ids], [""]))
+        # Short enough that every disable meets a user still active (at the roles row's rate, with
+        # room to spare), so the row's CPU is a disable's, not a no-op repeat's.
+        seconds = max(2, min(args.duration, int(len(disable_ids) / (1.5 * max(roles["rps"], 1)))))
+        stats = measure("PUT disable", lua_put(token, [f"{users}/{i}/disable" for i in disable_ids], [""]),
+                        seconds=seconds)
         if stats["requests"] > len(disable_ids):
             stats["note"] = f"only {len(disable_ids)} distinct users: the rest were no-op repeats"
         if proxy is not None and n == serving_n:
@@ -824,6 +870,7 @@ def main() -> None:
     cognito_port = free_port()
     endpoint = f"http://127.0.0.1:{cognito_port}"
     cognito_env = {
+        "COGNITO_DIRECT_ENDPOINT": endpoint,  # the bench's own calls skip the --cognito-latency proxy
         "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "ap-southeast-2",
         "AWS_DEFAULT_REGION": "ap-southeast-2", "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": endpoint,
