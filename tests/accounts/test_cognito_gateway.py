@@ -50,7 +50,10 @@ FAMILY = "Citizen"
 
 
 @pytest.fixture(scope="module")
-def cognito_server():
+def gateway_server(cognito_server):
+    """This module's own moto server (tests here stop and restart it). It asks for the suite's
+    `cognito_server` by name, not in its place: that one also sets the AWS test credentials
+    the clients here read, and without it the module passes only after another module ran."""
     server = CognitoServer()
     server.start()
     yield server
@@ -66,18 +69,18 @@ def _point_at(settings, endpoint_url: str, **tuning) -> None:
 
 
 @pytest.fixture
-def env(settings, cognito_server):
+def env(settings, gateway_server):
     # The client cache is keyed on the settings' values, so no reset_client() needed.
-    cognito_server.start()  # no-op if running
-    _point_at(settings, cognito_server.endpoint_url)
-    return cognito_server
+    gateway_server.start()  # no-op if running
+    _point_at(settings, gateway_server.endpoint_url)
+    return gateway_server
 
 
 @pytest.fixture(scope="module")
-def shared_pool(cognito_server):
+def shared_pool(gateway_server):
     # moto needs ~0.3 s per create_user_pool; tests use fresh UUID usernames,
     # so one pool per module is enough unless a test inspects pool-wide state.
-    return create_user_pool(cognito_server.endpoint_url)
+    return create_user_pool(gateway_server.endpoint_url)
 
 
 @pytest.fixture
