@@ -200,9 +200,21 @@ def schemas(base_url: str) -> list:
     documents = []
     for model in (AuUser, AuPrescriber, Group):
         schema = model.to_schema()
+        if model is Group:
+            _state_member_cap(schema)
         schema.meta = Meta(resource_type="Schema", location=f"{base_url}/Schemas/{schema.id}")
         documents.append(schema)
     return documents
+
+
+def _state_member_cap(schema) -> None:
+    """RFC 7644 has no field for a cap on members per request (only Bulk's maxOperations, used for
+    the operations of a PATCH), so the Group schema's `members` says it where a client reads it."""
+    members = next(attribute for attribute in schema.attributes if attribute.name == "members")
+    members.description = (
+        f"{members.description} At most {settings.SCIM_MAX_GROUP_MEMBERS} members in one request "
+        "(a PATCH's operations together, or a PUT); more are refused with 400 invalidValue."
+    )
 
 
 def resource_types(base_url: str) -> list[ResourceType]:

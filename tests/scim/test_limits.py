@@ -17,6 +17,13 @@ def test_service_provider_config_advertises_the_limits(scim, settings):
     assert config["filter"] == {"supported": True, "maxResults": 200}
 
 
+def test_the_group_schema_states_the_member_cap(scim, settings):
+    settings.SCIM_MAX_GROUP_MEMBERS = 123
+    group = scim.get("Schemas/urn:ietf:params:scim:schemas:core:2.0:Group").json()
+    members = next(attribute for attribute in group["attributes"] if attribute["name"] == "members")
+    assert "At most 123 members in one request" in members["description"]
+
+
 @pytest.mark.parametrize("resource", ["Users", "Groups"])
 def test_a_patch_over_the_operation_cap_is_refused_before_any_work(scim, settings, resource):
     settings.SCIM_MAX_PATCH_OPERATIONS = 3
