@@ -286,8 +286,8 @@ class Recorded(NamedTuple):
 def record_all(answered: list, token) -> Recorded:
     """Record a batch of answered attempts, [(delivery, outcome)], at once: the deliveries' next states
     (only those still held under `token`) and the attempts' log rows in one statement, and in the same
-    transaction each endpoint's health where it changes. A worker answers several attempts at once,
-    and a transaction per attempt (four round trips) was most of its database time.
+    transaction each endpoint's health where it changes. A worker answers several attempts at once;
+    a transaction for each would cost four round trips apiece.
 
     A delivery deleted while its POST was out (its endpoint deleted) fails the batch at commit (the
     foreign keys are checked then); the batch is then recorded one attempt at a time, so only that
@@ -452,9 +452,9 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> l
     now = timezone.now()
     deliveries_table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
     endpoints_table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
-    # Raw SQL, the same text every time: the ORM spent ~4 ms of CPU building this statement, on every
-    # look for work (20 a second while a worker waits for newly due work), and the database plans a
-    # statement it has seen five times once.
+    # Raw SQL, the same text every time: building this statement through the ORM takes ~4 ms of CPU,
+    # on every look for work (20 a second while a worker waits for newly due work), and the database
+    # plans a statement it has seen five times once.
     sql = f"""
         WITH due AS (
             SELECT d.endpoint_id, min(d.next_attempt_at) AS oldest
