@@ -78,6 +78,7 @@ _PROBE = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_healthz_under_the_real_production_settings_module():
     db = connection.settings_dict
