@@ -10,8 +10,9 @@ from contextvars import ContextVar
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, PasswordChangeForm
 from django.contrib.auth.models import Group
+from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -510,6 +511,28 @@ class StaffPasswordForm(AdminPasswordChangeForm):
     def save(self, commit=True):
         password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
         return staff.staff_password_set(actor=_password_actor.get(), member=self.user, password=password)
+
+
+class OwnPasswordChangeForm(PasswordChangeForm):
+    """The signed-in staff member's own password (the old one asked), saved by
+    staff_own_password_change, which records it."""
+
+    required_css_class = "required"  # as the admin's own form
+
+    def save(self, commit=True):
+        return staff.staff_own_password_change(member=self.user, password=self.cleaned_data["new_password1"])
+
+
+def own_password_change(request):
+    """The admin's "Change password" page (config/urls.py routes /admin/password_change/ here): the
+    admin's own view and template, with a form whose save is recorded."""
+    request.current_app = admin.site.name
+    view = PasswordChangeView.as_view(
+        form_class=OwnPasswordChangeForm,
+        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
+        extra_context=admin.site.each_context(request),
+    )
+    return view(request)
 
 
 @admin.register(StaffUser)

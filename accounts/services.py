@@ -6,9 +6,10 @@ and sends the domain signal. Work outside the database (Cognito) happens after c
 """
 
 import datetime
+import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -27,7 +28,9 @@ from audit.changes import changes_between, save_with_history, snapshot, validate
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from core.db import PreparedQuery
 from core.errors import ApplicationError
+from organizations.models import Organization
 
 USER_FIELDS = ("email", "given_name", "family_name", "title", "phone", "partner_user_id", "access_expires_at")
 # Needed when a user is created with the provider role (the workflow page's "from scratch").
@@ -404,35 +407,24 @@ def _fill_details_from_user(details: ProviderDetails, user: User, *, given: dict
 
 def _check_conflicts(user: User | None, details: ProviderDetails | None, *, claims_login_name: bool = False) -> None:
     if user is not None:
-        # One query for the user-level rules: lower(email) is served by the unique index
-        # user_email_ci_unique (iexact's UPPER() is not), the partner id by its per-org constraint.
+        # One query for the user-level rules (_user_clashes). An identity provider finds users by
+        # SCIM userName, and a user SCIM never wrote answers to its e-mail: with claims_login_name,
+        # no user's e-mail may be another user's userName in the organization, or the identity
+        # provider could update or disable the wrong one. The caller holds login_name_lock for the
+        # e-mail, which SCIM takes too before it checks a userName.
         email = user.email.lower()
-        same = Q(email_lower=email)
-        if user.partner_user_id:
-            same |= Q(organization_id=user.organization_id, partner_user_id=user.partner_user_id)
-        if claims_login_name:
-            # An identity provider finds users by SCIM userName, and a user SCIM never wrote answers
-            # to its e-mail: no user's e-mail may be another user's userName in the organization,
-            # or the identity provider could update or disable the wrong one. (The SCIM identity is
-            # named by its relation: accounts doesn't import the scim app.) The caller holds
-            # login_name_lock for the e-mail, which SCIM takes too before it checks a userName.
-            same |= Q(
-                organization_id=user.organization_id,
-                user_name_lower=email,
-                scim_identity__deleted_at__isnull=True,
-            )
-        users = User.objects.alias(email_lower=Lower("email"))
-        if claims_login_name:
-            users = users.alias(user_name_lower=Lower("scim_identity__user_name"))
-        clashes = list(
-            users.filter(same)
-            .exclude(pk=user.pk)
-            .values_list("email", "organization_id", "partner_user_id")[:3]
-        )
-        if any(other.lower() == email for other, _org, _partner in clashes):
+        with_partner = bool(user.partner_user_id)
+        values = {"email": email, "user_id": _as_uuid(user.pk)}
+        if with_partner or claims_login_name:
+            values["organization_id"] = _as_uuid(user.organization_id)
+        if with_partner:
+            values["partner_user_id"] = user.partner_user_id
+        clashes = _user_clashes(with_partner, claims_login_name).rows(**values)
+        if any(row["email"].lower() == email for row in clashes):
             _raise_conflict("user_email_ci_unique")
-        if user.partner_user_id and any(
-            org == user.organization_id and partner == user.partner_user_id for _email, org, partner in clashes
+        if with_partner and any(
+            row["organization_id"] == user.organization_id and row["partner_user_id"] == user.partner_user_id
+            for row in clashes
         ):
             _raise_conflict("user_partner_id_per_org_unique")
         if clashes:
@@ -445,6 +437,42 @@ def _check_conflicts(user: User | None, details: ProviderDetails | None, *, clai
         .exists()
     ):
         _raise_conflict("provider_hpii_per_org_unique")
+
+
+def _as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+_USER_CLASHES: dict[tuple[bool, bool], PreparedQuery] = {}
+
+
+def _user_clashes(with_partner: bool, claims_login_name: bool) -> PreparedQuery:
+    """Up to three other users whose e-mail is this one (lower(email), served by the unique index
+    user_email_ci_unique; iexact's UPPER() is not), or with this partner id in the organization
+    (its per-organization constraint), or, when claiming the login name, whose live SCIM userName
+    is this e-mail (the SCIM identity is named by its relation: accounts doesn't import the scim
+    app). Compiled once per shape: every create and every e-mail change runs it."""
+    key = (with_partner, claims_login_name)
+    query = _USER_CLASHES.get(key)
+    if query is not None:
+        return query
+
+    def build(email, user_id, organization_id=None, partner_user_id=None):
+        same = Q(email_lower=email)
+        if with_partner:
+            same |= Q(organization_id=organization_id, partner_user_id=partner_user_id)
+        users = User.objects.alias(email_lower=Lower("email"))
+        if claims_login_name:
+            same |= Q(organization_id=organization_id, user_name_lower=email, scim_identity__deleted_at__isnull=True)
+            users = users.alias(user_name_lower=Lower("scim_identity__user_name"))
+        return users.filter(same).exclude(pk=user_id).values("email", "organization_id", "partner_user_id")[:3]
+
+    parameters = {"email": str, "user_id": uuid.UUID}
+    if with_partner or claims_login_name:
+        parameters["organization_id"] = uuid.UUID
+    if with_partner:
+        parameters["partner_user_id"] = str
+    return _USER_CLASHES.setdefault(key, PreparedQuery(build, **parameters))
 
 
 def login_name_lock(*, organization_id, names) -> None:
@@ -487,12 +515,38 @@ class _conflicts_as_409:
 
 
 def _lock(user: User) -> User:
-    """Re-read the user under a row lock: concurrent writers to one user queue up, none is lost."""
-    return (
-        User.objects.select_for_update(of=("self",))
-        .select_related("organization", "provider_details")
-        .get(pk=user.pk)
-    )
+    """Re-read the user under a row lock: concurrent writers to one user queue up, none is lost.
+    The user comes with its organization and provider details attached (None where there are none),
+    as select_related would attach them; the query is compiled once (every write runs it)."""
+    rows = _LOCKED_USER.rows(user_id=user.pk if isinstance(user.pk, uuid.UUID) else uuid.UUID(str(user.pk)))
+    if not rows:
+        raise User.DoesNotExist("No such user.")
+    row = rows[0]
+    locked = _instance(User, "", row)
+    organization = _instance(Organization, "organization__", row)
+    details = _instance(ProviderDetails, "provider_details__", row)
+    User._meta.get_field("organization").set_cached_value(locked, organization)
+    User._meta.get_field("provider_details").set_cached_value(locked, details)
+    if details is not None:
+        ProviderDetails._meta.get_field("user").set_cached_value(details, locked)
+    return locked
+
+
+_LOCKED_PATHS = ((User, ""), (Organization, "organization__"), (ProviderDetails, "provider_details__"))
+_LOCKED_USER = PreparedQuery(
+    lambda user_id: User.objects.filter(pk=user_id).values(
+        *(f"{prefix}{field.attname}" for model, prefix in _LOCKED_PATHS for field in model._meta.concrete_fields)
+    ),
+    for_update_of=User,
+    user_id=uuid.UUID,
+)
+
+
+def _instance(model, prefix: str, row: dict):
+    names = [field.attname for field in model._meta.concrete_fields]
+    if row[f"{prefix}{model._meta.pk.attname}"] is None:  # no such related row (a LEFT JOIN)
+        return None
+    return model.from_db(router.db_for_write(User), names, [row[f"{prefix}{name}"] for name in names])
 
 
 def _clean(instance, *, exclude, prefix: str = "") -> dict:

@@ -147,6 +147,26 @@ def staff_password_set(*, actor: User, member: User, password: str | None) -> Us
     return stored
 
 
+def staff_own_password_change(*, member: User, password: str) -> User:
+    """A staff member changing their own password (/admin/password_change/, which asked for the old
+    one). Recorded like any change of how a staff member signs in. The password is set on `member`
+    itself, so the caller's session hash follows it."""
+    with transaction.atomic():
+        stored = User.objects.select_for_update().filter(pk=member.pk).first()
+        if stored is None or stored.organization_id is not None or not stored.is_staff:
+            _refuse("Only platform staff are managed here.")
+        member.set_password(password)
+        member.save(update_fields=["password"])
+        audit_event_record(
+            action=AuditEvent.Action.STAFF_PRIVILEGES_CHANGED,
+            actor=Actor.staff(member),
+            organization_id=None,
+            user_id=member.pk,
+            changes={"password": "changed"},
+        )
+    return member
+
+
 def group_save(*, actor: User, group: Group, permissions=None) -> Group:
     """Create or change a group (name and permissions); superusers only. A change of the group's
     permissions changes the privileges of everyone in it, so it is recorded naming the group."""

@@ -104,6 +104,21 @@ def worker_pids(master_pid: int) -> list[int]:
     return [int(pid) for pid in children]
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes (all their threads) have used so far, from /proc/<pid>/stat."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / CLOCK_TICKS
+
+
 def peak_rss_mb(pids: list[int]) -> float:
     """The largest peak resident set (VmHWM) among the workers, in MB."""
     peak = 0
@@ -232,7 +247,7 @@ def load_users(url: str, organization_id: str, n: int) -> float:
             dob = (dt.date(1950, 1, 1) + dt.timedelta(days=i % 15000)).isoformat()
             yield (
                 f"{ids[i]}\t{org}\tGiven{i}\tFamily{i}\t{dob}\tF\t\t{hpii(i)}\tM\t{1000000 + i % 9000000:07d}\t"
-                f"MBBS\t\t\t\t{created}\t{created}\n"
+                f"MBBS\t\t\t\t{created}\t{created}\tunverified\t\n"
             )
 
     def sync_lines():
@@ -272,7 +287,7 @@ def load_users(url: str, organization_id: str, n: int) -> float:
             "accounts_providerdetails",
             "user_id, organization_id, given_name, family_name, date_of_birth, sex, phone, hpii_number, "
             "prescriber_type, prescriber_number, qualifications, provider_number, ahpra_number, "
-            "hospital_provider_number, created_at, updated_at",
+            "hospital_provider_number, created_at, updated_at, verification_status, verification_message",
             details_lines(),
         )
         _copy(
@@ -294,19 +309,20 @@ def load_users(url: str, organization_id: str, n: int) -> float:
     return time.monotonic() - started
 
 
-def sample_ids(url: str, organization_id: str) -> tuple[list[str], list[str], list[str]]:
-    """(ids to read, active ids whose roles to set, active ids to disable), disjoint writes."""
+def sample_ids(url: str, organization_id: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(ids to read, active ids to update, active ids whose roles to set, active ids to disable), disjoint
+    writes."""
     with psycopg.connect(url) as conn:
         read = [str(r[0]) for r in conn.execute(
             "SELECT id FROM accounts_user WHERE organization_id = %s ORDER BY random() LIMIT 1000", [organization_id]
         )]
         active = [str(r[0]) for r in conn.execute(
             "SELECT id FROM accounts_user WHERE organization_id = %s AND status = 'active' "
-            "ORDER BY random() LIMIT 6000",
+            "ORDER BY random() LIMIT 9000",
             [organization_id],
         )]
-    half = len(active) // 2
-    return read, active[:half], active[half:]
+    third = len(active) // 3
+    return read, active[:third], active[third:2 * third], active[2 * third:]
 
 
 def deep_cursor(url: str, organization_id: str, position: int) -> str:
@@ -499,7 +515,7 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         wait_http(f"{base_url}/healthz")
         token = issue_token(base_url, client)
         users = f"/v1/organizations/{org_id}/users"
-        read_ids, role_ids, disable_ids = sample_ids(url, org_id)
+        read_ids, update_ids, role_ids, disable_ids = sample_ids(url, org_id)
         cursor = deep_cursor(url, org_id, n // 2)
         deep_page = n // 2 // 50 + 1
         # Sanity: every endpoint answers as the contract says before anything is timed.
@@ -508,6 +524,7 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         status, deep = http("GET", f"{base_url}{users}?cursor={urllib.parse.quote(cursor)}", token)
         assert status == 200 and len(deep["results"]) == 50, status
         assert http("GET", f"{base_url}/bench/floor?id={read_ids[0]}")[0] == 200
+        assert http("GET", f"{base_url}/healthz")[0] == 200
         assert http("GET", f"{base_url}{users}/{read_ids[0]}", token)[0] == 200
 
         rows = []
@@ -519,16 +536,21 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
             return rows
 
         def measure(label: str, script: str, note: str = "") -> dict:
+            workers = worker_pids(gunicorn.pid)
+            cpu_before = cpu_seconds(workers)
             stats = run_wrk(base_url, script, args.duration, args.connections)
-            stats.update(label=label, rss=peak_rss_mb(worker_pids(gunicorn.pid)), note=note)
+            cpu_ms = (cpu_seconds(workers) - cpu_before) * 1000 / max(stats["requests"], 1)
+            stats.update(label=label, rss=peak_rss_mb(workers), note=note, cpu_ms=cpu_ms)
             rows.append(stats)
-            print(f"  {label:<34} {stats['rps']:8.1f} req/s  p50 {stats['p50'] / 1000:6.1f} ms", flush=True)
+            print(f"  {label:<34} {stats['rps']:8.1f} req/s  p50 {stats['p50'] / 1000:6.1f} ms  "
+                  f"CPU {cpu_ms:5.1f} ms/request", flush=True)
             return stats
 
         floor_paths = [f"/bench/floor?id={i}" for i in read_ids]
         run_wrk(base_url, lua_get(token, floor_paths), 2, args.connections)  # warm-up
         # The machine is shared and noisy: the floor is measured between the reads, and each read
         # is compared with the floors right before and after it.
+        measure("GET /healthz", lua_get(token, ["/healthz"]))
         measure("floor (plain Django, 1 query)", lua_get(token, floor_paths))
         measure("GET list, 50, first page", lua_get(token, [users]))
         measure("floor", lua_get(token, floor_paths))
@@ -539,8 +561,13 @@ def bench_one(n: int, args, cognito_env: dict, proxy=None, serving_n=None) -> li
         measure("floor", lua_get(token, floor_paths))
         measure("GET detail", lua_get(token, [f"{users}/{i}" for i in read_ids]))
         measure("floor", lua_get(token, floor_paths))
+        measure("GET /healthz", lua_get(token, ["/healthz"]))
         measure("POST create provider", lua_create(token, users, uuid.uuid4().hex[:8]))
-        stats = measure(
+        measure(
+            "PUT update (title)",
+            lua_put(token, [f"{users}/{i}" for i in update_ids], ['{"title":"Dr"}', '{"title":"Prof"}']),
+        )
+        measure(
             "PUT roles",
             lua_put(token, [f"{users}/{i}/roles" for i in role_ids],
                     ['{"access_roles":["admin"]}', '{"access_roles":["receptionist"]}']),
@@ -717,18 +744,45 @@ def floor_for(rows: list[dict], index: int) -> float:
     return sum(adjacent) / len(adjacent)
 
 
+def healthz_rps(rows: list[dict]) -> float:
+    """/healthz's throughput in this run: the mean of its runs (one before the reads, one after)."""
+    values = [r["rps"] for r in rows if r["label"] == "GET /healthz"]
+    return sum(values) / len(values)
+
+
+CPU_TARGETS_MS = {"POST create provider": 8, "PUT disable": 8}
+HEALTHZ_TARGETS = {"GET detail": 0.6, "GET list, 50, first page": 0.45, "GET list, 50, page": 0.45}
+
+
 def print_table(n: int, rows: list[dict]) -> None:
     print(f"\nN = {n:,} users   (wrk -t1 -c{ARGS.connections} -d{ARGS.duration}s per row; gunicorn.conf.py: "
-          f"{_gunicorn_sizing()}; ratio = req/s over the adjacent floor runs' req/s)\n")
-    print("| endpoint | req/s | p50 ms | p95 ms | p99 ms | ratio to floor | worker peak RSS MB | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          f"{_gunicorn_sizing()}; ratio = req/s over the adjacent floor runs' req/s, or over the mean of the "
+          f"/healthz runs; CPU = the gunicorn processes' user + system CPU over the row, per request)\n")
+    print("| endpoint | req/s | p50 ms | p95 ms | p99 ms | ratio to floor | ratio to /healthz | server CPU ms "
+          "| worker peak RSS MB | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    health = healthz_rps(rows)
     for index, r in enumerate(rows):
         note = f" ({r['note']})" if r["note"] else ""
-        ratio = "" if r["label"].startswith("floor") else f"{r['rps'] / floor_for(rows, index):.2f}"
+        plain = r["label"].startswith("floor") or r["label"] == "GET /healthz"
+        ratio = "" if plain else f"{r['rps'] / floor_for(rows, index):.2f}"
+        to_health = "" if r["label"] == "GET /healthz" else f"{r['rps'] / health:.2f}"
         print(
             f"| {r['label']}{note} | {r['rps']:.1f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | "
-            f"{r['p99'] / 1000:.1f} | {ratio} | {r['rss']:.0f} | {r['non2xx'] + r['socket_errors']} |"
+            f"{r['p99'] / 1000:.1f} | {ratio} | {to_health} | {r['cpu_ms']:.1f} | {r['rss']:.0f} | "
+            f"{r['non2xx'] + r['socket_errors']} |"
         )
+    print()
+    for r in rows:
+        cpu_target = CPU_TARGETS_MS.get(r["label"])
+        if cpu_target is not None:
+            verdict = "met" if r["cpu_ms"] <= cpu_target else "missed"
+            print(f"{r['label']}: {r['cpu_ms']:.1f} ms of server CPU (target <= {cpu_target}: {verdict})")
+        health_target = next((t for label, t in HEALTHZ_TARGETS.items() if r["label"].startswith(label)), None)
+        if health_target is not None:
+            ratio = r["rps"] / health
+            verdict = "met" if ratio >= health_target else "missed"
+            print(f"{r['label']}: {ratio:.2f} of /healthz (target >= {health_target}: {verdict})")
     sys.stdout.flush()
 
 
@@ -805,7 +859,7 @@ def main() -> None:
         small, large = results[0], results[-1]
         print(f"\np50 at N = {large[0]:,} over p50 at N = {small[0]:,} (target <= 1.5 for reads):")
         for a, b in zip(small[1], large[1], strict=True):
-            if not a["label"].startswith("floor"):
+            if not a["label"].startswith("floor") and a["label"] != "GET /healthz":
                 print(f"  {b['label']:<34} {b['p50'] / max(a['p50'], 1):.2f}")
         floors = [[r["p50"] for r in rows if r["label"].startswith("floor")] for _, rows in (small, large)]
         growth = (sum(floors[1]) / len(floors[1])) / (sum(floors[0]) / len(floors[0]))

@@ -424,6 +424,12 @@ HI_VERIFICATION_REQUIRED = env.bool("HI_VERIFICATION_REQUIRED", default=True)
 HI_MAX_REQUESTS_PER_SECOND = env.float("HI_MAX_REQUESTS_PER_SECOND", default=10.0)
 if HI_MAX_REQUESTS_PER_SECOND <= 0:
     raise ImproperlyConfigured("HI_MAX_REQUESTS_PER_SECOND must be more than 0.")
+# Register calls one worker has in flight at once (threads, each with its own database connection):
+# the request budget, not one call's round trip, sets a worker's pace (50 a second at 100 ms a call
+# needs 5).
+HI_WORKER_CONCURRENCY = env.int("HI_WORKER_CONCURRENCY", default=8)
+if HI_WORKER_CONCURRENCY < 1:
+    raise ImproperlyConfigured("HI_WORKER_CONCURRENCY must be 1 or more.")
 # Each provider is asked again within this many days, spread over the period.
 HI_REVALIDATE_DAYS = env.int("HI_REVALIDATE_DAYS", default=30)
 if HI_REVALIDATE_DAYS < 1:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 
+from accounts.admin import own_password_change
 from accounts.api.oauth import ApiTokenView
 from accounts.api.views import OrganizationViewSet
 from core.admin_security import RateLimitedAdminLoginForm, sign_in
@@ -38,6 +39,8 @@ urlpatterns = [
     path("v1/", include(api_v1)),
     # Ahead of the admin's own login route: a 503 while the sign-in limits can't be kept.
     path("admin/login/", sign_in),
+    # Ahead of the admin's own route too: a staff member's own password change is audited.
+    path("admin/password_change/", admin.site.admin_view(own_password_change)),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("scim.urls")),
 ]

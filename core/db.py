@@ -44,11 +44,15 @@ class PreparedQuery:
     # database without a native type (a UUID is its hex string on SQLite).
     _FORMS = {str: (str,), uuid.UUID: (lambda value: value, lambda value: value.hex)}
 
-    def __init__(self, build: Callable[..., QuerySet], **parameters: type):
+    def __init__(self, build: Callable[..., QuerySet], *, for_update_of=None, **parameters: type):
+        """`for_update_of`: a model whose rows the query locks (SELECT ... FOR UPDATE OF its table,
+        where the database has row locks): select_for_update(of=...) needs model instances, not
+        values(), to name the table."""
         unknown = {name: kind for name, kind in parameters.items() if kind not in self._MARKERS}
         if unknown:
             raise ImproperlyConfigured(f"PreparedQuery parameters must be str or uuid.UUID, not {unknown}")
         self._build = build
+        self._for_update_of = for_update_of
         self._parameters = parameters
         self._compiled: dict[str, _Compiled] = {}  # per database alias
         self._lock = threading.Lock()
@@ -82,6 +86,9 @@ class PreparedQuery:
                 raise ImproperlyConfigured("PreparedQuery needs a values() queryset: it returns dicts.")
             compiler = query.get_compiler(using)
             sql, params = compiler.as_sql()
+            if self._for_update_of is not None and compiler.connection.features.has_select_for_update_of:
+                # The base table's alias is its name; no LIMIT or OFFSET to come after it.
+                sql = f"{sql} FOR UPDATE OF {compiler.connection.ops.quote_name(self._for_update_of._meta.db_table)}"
             slots = {
                 name: tuple(
                     (position, form)

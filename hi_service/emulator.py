@@ -13,12 +13,15 @@ Not for production: the CA's key sits in the process and its files; nothing here
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
+import json
 import logging
 import shlex
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Address
@@ -36,6 +39,12 @@ from identifiers.checks import IdentifierError, validate_hpio
 logger = logging.getLogger(__name__)
 
 PATH = "/ProviderSearchForProviderIndividual/5.0.0"
+# The benchmarks' controls (same TLS and client certificate): GET the requests counted per second,
+# PUT a delay for every answer. Not part of the HI Service's interface.
+STATS_PATH = "/emulator/stats"
+DELAY_PATH = "/emulator/delay"
+# Seconds of per-second counts kept (a bench reads the last minutes).
+_COUNTED_SECONDS = 3600
 PRODUCT = {"vendor_qualifier": "http://ns.electronichealth.net.au/id/hi/vendor/1.0", "vendor_id": "HI-EMULATOR",
            "name": "HI Service emulator", "version": "5.0.0", "platform": "Python"}
 # The real service accepts a request's timestamp within a few minutes of its own clock.
@@ -124,14 +133,22 @@ class HIServiceEmulator:
     """The emulator on ``host``:``port`` (0: a free port), its files under ``directory``.
 
     ``slow_seconds``: how long the ``slow`` fixture takes to answer; ``delay_seconds``: how long
-    every answer takes (0: at once; the benchmarks set a register's latency). ``received`` lists, per
+    every answer takes (0: at once; the benchmarks set a register's latency, or hang it).
+    ``unknown_active``: a well-formed HPI-I that no fixture holds is found, Active, with the details
+    searched for (the benchmarks' many providers) instead of not found. ``received`` lists, per
     request that reached the handler, a dict of what it asked and how it was answered (``hpio``,
-    ``user_id``, ``hpii``, ``registration_id``, ``answer``): the tests read it."""
+    ``user_id``, ``hpii``, ``registration_id``, ``answer``): the tests read it. ``per_second()``
+    counts the searches that reached the handler in each second (wall clock)."""
 
     def __init__(self, *, directory: Path | str, host: str = "127.0.0.1", port: int = 0,
-                 slow_seconds: float = 5.0, delay_seconds: float = 0.0) -> None:
+                 slow_seconds: float = 5.0, delay_seconds: float = 0.0, unknown_active: bool = False) -> None:
         self.directory = Path(directory).resolve()
         self.delay_seconds = delay_seconds
+        self.unknown_active = unknown_active
+        self._counts: collections.Counter[int] = collections.Counter()
+        self._counts_lock = threading.Lock()
+        self._in_flight = 0
+        self.peak_in_flight = 0  # the most searches answered at once (a bench or a test resets it)
         self.host = host
         self.port = port
         self.slow_seconds = slow_seconds
@@ -244,6 +261,21 @@ class HIServiceEmulator:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    # -- counting -----------------------------------------------------------------------------
+
+    def _count(self) -> None:
+        second = int(time.time())
+        with self._counts_lock:
+            self._counts[second] += 1
+            if len(self._counts) > _COUNTED_SECONDS:
+                for old in sorted(self._counts)[: len(self._counts) - _COUNTED_SECONDS]:
+                    del self._counts[old]
+
+    def per_second(self) -> dict[int, int]:
+        """{unix second: searches that reached the handler in it}, oldest first."""
+        with self._counts_lock:
+            return dict(sorted(self._counts.items()))
+
     # -- answering ----------------------------------------------------------------------------
 
     def _signed(self, envelope) -> bytes:
@@ -256,6 +288,7 @@ class HIServiceEmulator:
 
     def answer(self, data: bytes) -> tuple[int, bytes]:
         """(HTTP status, body) for one request body."""
+        self._count()
         record: dict = {"answer": None}
         self.received.append(record)
         if len(self.received) > 1000:  # `make run` runs for days; the tests read the last few
@@ -288,9 +321,25 @@ class HIServiceEmulator:
             record["answer"] = "refused"
             return 500, self._fault(relates_to, fixtures.REQUEST_CODE, "A field of the search is malformed.")
         record.update(hpii=search.hpii, registration_id=search.registration_id)
-        if self.delay_seconds:
-            self._stopping.wait(self.delay_seconds)
-        return self._search(search, relates_to, record)
+        with self._counts_lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            self._wait_delay()
+            return self._search(search, relates_to, record)
+        finally:
+            with self._counts_lock:
+                self._in_flight -= 1
+
+    def _wait_delay(self) -> None:
+        """Wait out the delay, as it is meanwhile: a hung register that is set to answer again
+        answers the searches it was holding."""
+        started = time.monotonic()
+        while not self._stopping.is_set():
+            left = started + self.delay_seconds - time.monotonic()
+            if left <= 0:
+                return
+            self._stopping.wait(min(left, 0.05))
 
     def _check_headers(self, parts: dict, record: dict) -> None:
         product = parts["product"]
@@ -327,6 +376,13 @@ class HIServiceEmulator:
                                     "A search needs an HPI-I or a registration number, and a family name.")
         practitioner = fixtures.by_hpii(search.hpii) if search.hpii else fixtures.by_registration_id(
             search.registration_id)
+        if practitioner is None and search.hpii and self.unknown_active:
+            record["answer"] = "answer"
+            envelope = soap.build_response(relates_to=relates_to, product=PRODUCT, found={
+                "hpii": search.hpii, "registration_id": search.registration_id, "status": "Active",
+                "family_name": search.family_name, "given_names": tuple(search.given_names),
+                "date_of_birth": search.date_of_birth, "sex": search.sex})
+            return 200, self._signed(envelope)
         if practitioner is None or (search.hpii and search.registration_id
                                     and practitioner.registration_id != search.registration_id.upper()):
             record["answer"] = "not_found"
@@ -431,6 +487,9 @@ _ADVERSARIAL_BODIES = {"oversized": _oversized, "deep": _deep, "entity_bomb": _e
 
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of new connections past it waits for the
+    # client's SYN retry (a second), which a caller would take for the register's own latency.
+    request_queue_size = 128
 
     def __init__(self, address, handler, context: ssl.SSLContext) -> None:
         super().__init__(address, handler)
@@ -457,6 +516,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args) -> None:
         logger.debug("HI emulator: %s", format % args)
+
+    def do_GET(self) -> None:
+        if self.path != STATS_PATH:
+            self._send(404, b"", "text/plain")
+            return
+        counts = self.emulator.per_second()
+        body = json.dumps({"per_second": [[second, n] for second, n in counts.items()],
+                           "delay_seconds": self.emulator.delay_seconds,
+                           "peak_in_flight": self.emulator.peak_in_flight}).encode()
+        self._send(200, body, "application/json")
+
+    def do_PUT(self) -> None:
+        # PUT /emulator/delay with the delay in milliseconds as the body (the benchmarks hang the
+    # register); it starts a new peak of searches in flight.
+        if self.path != DELAY_PATH:
+            self._send(404, b"", "text/plain")
+            return
+        try:
+            milliseconds = float(self.rfile.read(min(int(self.headers.get("Content-Length", "0")), 32)))
+        except ValueError:
+            self._send(400, b"the body is the delay in milliseconds", "text/plain")
+            return
+        self.emulator.delay_seconds = max(0.0, milliseconds) / 1000
+        self.emulator.peak_in_flight = 0  # a new delay, a new measure
+        self._send(204, b"", "text/plain")
 
     def do_POST(self) -> None:
         if self.path != PATH:

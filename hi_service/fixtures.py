@@ -29,9 +29,10 @@ How the emulator answers a search (by HPI-I with family name, or by AHPRA number
 |                  |                  |               |             | moved into a header, an unsigned Active in the   |
 |                  |                  |               |             | body                                             |
 
-Any other well-formed HPI-I or AHPRA number is not found. Every practitioner in the register is a
-mismatch when searched with a family name (or, when sent, given name, date of birth or sex) other
-than its own, whatever its behaviour. The codes the emulator puts in service messages:
+Any other well-formed HPI-I or AHPRA number is not found (with ``--unknown-active``, an HPI-I no
+fixture holds is found, Active, with the details searched for: the benchmarks' providers). Every
+practitioner in the register is a mismatch when searched with a family name (or, when sent, given
+name, date of birth or sex) other than its own, whatever its behaviour. The codes the emulator puts in service messages:
 
 | code             | severity | when                                                       |
 |------------------|----------|------------------------------------------------------------|

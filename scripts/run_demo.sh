@@ -5,11 +5,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COGNITO_PORT="${COGNITO_PORT:-5011}"
 PORT="${PORT:-8000}"
+HI_EMULATOR_PORT="${HI_EMULATOR_PORT:-5012}"
 
 # Before anything is installed, seeded or written (var/demo.env): a port another program holds
 # would only fail at the end, with the demo's files already rewritten.
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}"; do
+for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}" "HI_EMULATOR_PORT=${HI_EMULATOR_PORT}"; do
+  port="${entry#*=}"
+  case "$port" in
+    ''|*[!0-9]*|??????*) bad=1 ;;  # not digits, or more than five of them
+    *) bad=$(( 10#$port < 1 || 10#$port > 65535 )) ;;  # 10#: a leading 0 is not octal
+  esac
+  if [ "$bad" = 1 ]; then
+    echo "${entry%%=*} must be a port number from 1 to 65535, not '${port}'." >&2
+    exit 1
+  fi
+done
+if [ "$PORT" = "$COGNITO_PORT" ] || [ "$PORT" = "$HI_EMULATOR_PORT" ] || [ "$COGNITO_PORT" = "$HI_EMULATOR_PORT" ]; then
+  echo "PORT (${PORT}), COGNITO_PORT (${COGNITO_PORT}) and HI_EMULATOR_PORT (${HI_EMULATOR_PORT}) must be three different ports." >&2
+  exit 1
+fi
+for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}" "HI_EMULATOR_PORT=${HI_EMULATOR_PORT}"; do
   if port_taken "${entry#*=}"; then
     echo "Port ${entry#*=} on 127.0.0.1 is already in use (${entry%%=*}). Stop what holds it, or choose another: make run ${entry%%=*}=<free port>" >&2
     exit 1
@@ -37,7 +53,6 @@ done
 
 # The local HI Service emulator (hi_service/emulator.py): a throwaway CA and certificates in var/hi,
 # the HI_* settings that point the service at it in var/hi/hi.env.
-HI_EMULATOR_PORT="${HI_EMULATOR_PORT:-5012}"
 rm -f var/hi/hi.env
 .venv/bin/python manage.py run_hi_emulator --port "$HI_EMULATOR_PORT" --dir var/hi >var/hi-emulator.log 2>&1 &
 HI_PID=$!

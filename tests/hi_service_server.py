@@ -48,6 +48,8 @@ def hi_service(hi_service_server, settings):
     hi_service_server.start()  # a test that stopped it gets it back
     hi_service_server.slow_seconds = 3.0
     hi_service_server.delay_seconds = 0.0
+    hi_service_server.unknown_active = False
+    hi_service_server.peak_in_flight = 0
     for name, value in django_settings(hi_service_server).items():
         setattr(settings, name, value)
     reset_client()

@@ -84,6 +84,21 @@ def test_the_readme_is_at_most_250_lines():
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move the detail into docs/"
 
 
+def test_the_readme_says_what_a_newcomer_can_set_and_where_the_changes_are():
+    """A fresh clone's reader: the ports `make run` takes (the variables its script reads), the
+    database `make test` takes, what an IdP's group push does, and the integrators' change list."""
+    readme = (ROOT / "README.md").read_text()
+    run_demo = (ROOT / "scripts" / "run_demo.sh").read_text()
+    for variable in ("PORT", "COGNITO_PORT", "HI_EMULATOR_PORT"):
+        assert f'{variable}="${{{variable}:-' in run_demo, variable  # the script really reads it
+        assert f"`{variable}`" in readme, variable
+    assert 'DATABASE_URL="${DATABASE_URL:-' in (ROOT / "scripts" / "test.sh").read_text()
+    assert "`DATABASE_URL`" in readme.split("## Five minutes")[0]  # beside make test, not only production
+    assert "PUT /scim/v2/Groups/{role}" in readme and "empty `members`" in readme
+    assert "(docs/integrators.md#what-changed-for-integrators)" in readme
+    assert "refuses to start" in readme.split("## In production")[1]  # core/limits.py: the start-up refusal
+
+
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda path: str(path.relative_to(ROOT)))
 def test_every_relative_link_resolves(path):
     assert broken_links(path) == []

@@ -8,12 +8,14 @@ answer is applied only while the claim is still ours and the task's `version` is
 details changed meanwhile mean the answer is about old details, and the newer check runs instead.
 """
 
+import collections
 import logging
+import threading
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,6 +24,7 @@ from accounts.models import ProviderDetails, User, VerificationStatus, verificat
 from audit.context import Actor
 from core.errors import ApplicationError
 from core.outbox import Outbox
+from core.request_id import request_started_at
 from core.switches import ContextSwitch
 from core.write_gate import released_while_waiting
 from hi_service import client as hi_client
@@ -83,14 +86,24 @@ inline_verification_disabled = _inline_verification.off
 
 
 def schedule_inline(user_id) -> None:
+    """One attempt after the commit, ending within HI_VERIFY_INLINE_BUDGET_SECONDS of when the
+    write asked: the request's arrival (its wait for a write turn, its own work and the Cognito
+    sync before this attempt all count), or now outside a request. So a write answers within the
+    budget and a little, whatever the register does and however many writes wait on it at once."""
     bulk = _inline_verification.is_off() or cognito_sync.inline_disabled()  # import_users: the workers ask
     if settings.HI_VERIFY_INLINE and not bulk and hi_client.configured():
-        transaction.on_commit(lambda: verify_inline(user_id))
+        asked = request_started_at() or time.monotonic()
+        deadline = asked + settings.HI_VERIFY_INLINE_BUDGET_SECONDS
+        transaction.on_commit(lambda: verify_inline(user_id, deadline=deadline))
 
 
-def verify_inline(user_id) -> str | None:
-    """After commit, before the response: one attempt within the budget. Never raises."""
-    deadline = time.monotonic() + settings.HI_VERIFY_INLINE_BUDGET_SECONDS
+def verify_inline(user_id, *, deadline: float | None = None) -> str | None:
+    """After commit, before the response: one attempt by `deadline` (monotonic; default: the budget
+    from now). Never raises."""
+    if deadline is None:
+        deadline = time.monotonic() + settings.HI_VERIFY_INLINE_BUDGET_SECONDS
+    if deadline - time.monotonic() < _INLINE_MIN_SECONDS:
+        return None  # the write has spent its budget already: the worker asks
     try:
         token = OUTBOX.claim_one(user_id, Q(next_attempt_at__lte=timezone.now()))
         if token is None:
@@ -172,14 +185,20 @@ def _finish(details: ProviderDetails, token, version: int, outcome: services.Out
 
 
 def enqueue_revalidations(*, limit: int = 500) -> int:
-    """Queue the providers whose next check is due (active users, nothing queued for them yet)."""
+    """Queue the providers whose next check is due (active users, nothing queued for them yet),
+    while fewer than `limit` revalidations wait: a backlog (a first pass, an outage) is queued as
+    the workers work it off, so the search for due providers skips at most `limit` queued ones
+    instead of scanning the whole backlog on every pass."""
+    queued = VerificationTask.objects.filter(priority=VerificationTask.Priority.REVALIDATION)[:limit].count()
+    if queued >= limit:
+        return 0
     now = timezone.now()
     due = list(
         ProviderDetails.objects.filter(
             verification_next_check_at__lte=now, user__status=User.Status.ACTIVE, user__verification_task__isnull=True
         )
         .order_by("verification_next_check_at")
-        .values_list("user_id", "organization_id")[:limit]
+        .values_list("user_id", "organization_id")[: limit - queued]
     )
     VerificationTask.objects.bulk_create(
         [
@@ -194,9 +213,14 @@ def enqueue_revalidations(*, limit: int = 500) -> int:
     return len(due)
 
 
-def process_due(*, limit: int = 20, should_stop=lambda: False) -> dict:
-    """One worker pass: queue due revalidations, then ask about due tasks, changes first.
-    Returns counts by what process() did."""
+def process_due(*, limit: int = 20, should_stop=lambda: False, concurrency: int | None = None) -> dict:
+    """One worker pass: queue due revalidations, then ask about due tasks, changes first, with up
+    to `concurrency` (HI_WORKER_CONCURRENCY) calls in flight. Returns counts by what process() did.
+
+    The calls run in threads of this pass: the request budget (rate.py), not one call's round
+    trip, sets the pace, so one worker reaches HI_MAX_REQUESTS_PER_SECOND against a register that
+    takes a while to answer. A RELEASED answer (no free moment within the wait: the budget is spent
+    elsewhere) gives back what the pass has not started."""
     counts = {DONE: 0, RETRY: 0, RELEASED: 0, GONE: 0}
     if not hi_client.configured():
         return counts  # nobody to ask: the tasks wait (the providers stay unverified)
@@ -204,22 +228,53 @@ def process_due(*, limit: int = 20, should_stop=lambda: False) -> dict:
     token, pks = OUTBOX.claim_due(
         Q(next_attempt_at__lte=timezone.now()), order_by=("priority", "next_attempt_at"), limit=limit
     )
-    for index, pk in enumerate(pks):
-        if should_stop() or not OUTBOX.renew(pk, token):
-            if should_stop():
-                counts[RELEASED] += OUTBOX.release(pks[index:], token)
-                break
-            continue
-        try:
-            result = process(pk, token)
-        except Exception as exc:  # one provider's failure must not stop the pass; its lease lapses
-            logger.error("Register check of user %s failed: %s", pk, type(exc).__name__)
-            continue
-        counts[result] += 1
-        if result == RELEASED:  # no free moment within the wait: the budget is spent elsewhere
-            counts[RELEASED] += OUTBOX.release(pks[index + 1:], token)
-            break
+    if not pks:
+        return counts
+    pending = collections.deque(pks)
+    lock = threading.Lock()
+    given_back = threading.Event()
+
+    def next_pk():
+        with lock:
+            if given_back.is_set() or should_stop() or not pending:
+                return None
+            return pending.popleft()
+
+    def drain() -> None:
+        while (pk := next_pk()) is not None:
+            if not OUTBOX.renew(pk, token):
+                continue  # the lease lapsed and another worker holds it
+            try:
+                result = process(pk, token)
+            except Exception as exc:  # one provider's failure must not stop the pass; its lease lapses
+                logger.error("Register check of user %s failed: %s", pk, type(exc).__name__)
+                continue
+            with lock:
+                counts[result] += 1
+            if result == RELEASED:
+                given_back.set()
+
+    threads = min(concurrency or settings.HI_WORKER_CONCURRENCY, len(pks))
+    if threads <= 1:
+        drain()
+    else:
+        workers = [threading.Thread(target=_with_own_connection, args=(drain,), name=f"hi-verification-{n}")
+                   for n in range(threads)]
+        for each in workers:
+            each.start()
+        for each in workers:
+            each.join()
+    if pending:
+        counts[RELEASED] += OUTBOX.release(list(pending), token)
     return counts
+
+
+def _with_own_connection(work) -> None:
+    """A pass's thread: its own database connection, closed when its share of the pass is done."""
+    try:
+        work()
+    finally:
+        connections.close_all()
 
 
 def provider_verification_request(*, user: User, actor: Actor) -> User:

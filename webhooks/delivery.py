@@ -26,6 +26,7 @@ import functools
 import json
 import logging
 import ssl
+import threading
 import time
 import uuid
 from collections import deque
@@ -37,10 +38,7 @@ from typing import NamedTuple
 import certifi
 import httpcore
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When
-from django.db.models.expressions import Window
-from django.db.models.functions import RowNumber
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -58,8 +56,16 @@ LANE_BATCH = 20
 # Lanes (endpoints) a worker holds per slot: enough that every organization with work has a turn in
 # this worker, few enough that other workers find endpoints to take.
 LANES_PER_SLOT = 2
-# While slots are free, look for newly due work at most this often (a lane that drained looks at once).
+# While slots are free, look for newly due work at most this often (a lane that drained looks at the
+# next database turn).
 CLAIM_EVERY_SECONDS = 0.05
+# While attempts are out, the results that came in and the next claim wait for a turn this often: each
+# turn is a transaction or two, whatever the number of results.
+DATABASE_TURN_SECONDS = 0.02
+# A worker's pass that found work keeps looking (every CLAIM_EVERY_SECONDS) this long after it last
+# found some: changes keep coming at a steady rate, and a pass that ended at the first empty look
+# would leave the next ones for the idle poll (WEBHOOK_POLL_SECONDS).
+LINGER_SECONDS = 1.0
 
 _HTTP_ERRORS = (
     httpcore.NetworkError,
@@ -113,9 +119,20 @@ def signature_headers(*, endpoint: WebhookEndpoint, webhook_id: str, body: str, 
     }
 
 
+_tls_context_lock = threading.Lock()
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """Built once per process: loading the CA bundle took ~20 ms, more than the POST itself."""
+    """Built once per process: loading the CA bundle takes 20 to 300 ms of CPU, more than the POST
+    itself. Under a lock: the sender threads' first attempts all start at once, and each would
+    otherwise load the bundle itself."""
+    with _tls_context_lock:
+        return _shared_tls_context()
+
+
+@functools.cache
+def _shared_tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
@@ -195,7 +212,8 @@ def _post(target: targets.Target, *, body: bytes, headers: dict, deadline: float
     # One connection for one request: no pool kept between attempts, so every attempt connects to the
     # address its own check resolved.
     backend = PinnedBackend(target, deadline=deadline)
-    pool = httpcore.ConnectionPool(ssl_context=_tls_context(), max_connections=1, retries=0, network_backend=backend)
+    tls = _tls_context() if target.scheme == "https" else None  # plain http (tests, development) needs none
+    pool = httpcore.ConnectionPool(ssl_context=tls, max_connections=1, retries=0, network_backend=backend)
     with (
         pool,
         pool.stream(
@@ -257,77 +275,165 @@ def attempt(delivery: WebhookDelivery, token) -> bool:
 
 def record(delivery: WebhookDelivery, token, outcome: Outcome) -> bool:
     """Write the attempt, the delivery's next state and the endpoint's health. True on success."""
+    return record_all([(delivery, outcome)], token).delivered == 1
+
+
+class Recorded(NamedTuple):
+    delivered: int
+    failed: int  # failed attempts, and attempts whose delivery vanished before they were recorded
+
+
+def record_all(answered: list, token) -> Recorded:
+    """Record a batch of answered attempts, [(delivery, outcome)], at once: the deliveries' next states
+    (only those still held under `token`) and the attempts' log rows in one statement, and in the same
+    transaction each endpoint's health where it changes. A worker answers several attempts at once,
+    and a transaction per attempt (four round trips) was most of its database time.
+
+    A delivery deleted while its POST was out (its endpoint deleted) fails the batch at commit (the
+    foreign keys are checked then); the batch is then recorded one attempt at a time, so only that
+    attempt's record is lost."""
+    if not answered:
+        return Recorded(0, 0)
     try:
-        _record(delivery, token, outcome)
-    except IntegrityError:  # the endpoint (and so this delivery) was deleted while the POST was out
-        logger.info("Webhook delivery %s vanished before its attempt was recorded", delivery.pk)
-        return False
-    if not outcome.succeeded:
-        logger.warning(
-            "Webhook delivery %s to endpoint %s failed: %s", delivery.pk, delivery.endpoint_id, outcome.error
-        )
-    return outcome.succeeded
+        states, health = _write(answered, token)
+    except IntegrityError:
+        if len(answered) > 1:
+            counts = [record_all([one], token) for one in answered]
+            return Recorded(sum(c.delivered for c in counts), sum(c.failed for c in counts))
+        logger.info("Webhook delivery %s vanished before its attempt was recorded", answered[0][0].pk)
+        return Recorded(0, 1)
+    # Committed: the claimed copies learn their new state (the lane's endpoint is shared by its deliveries).
+    for (delivery, _), (number, status, _) in zip(answered, states, strict=True):
+        delivery.attempts, delivery.status = number, status
+    endpoints = {delivery.endpoint_id: delivery.endpoint for delivery, _ in answered}
+    for endpoint_id, change in health.items():
+        for name, value in change.items():
+            setattr(endpoints[endpoint_id], name, value)
+    last_outcome = {delivery.endpoint_id: outcome for delivery, outcome in answered}
+    for delivery, outcome in answered:
+        if not outcome.succeeded:
+            logger.warning(
+                "Webhook delivery %s to endpoint %s failed: %s", delivery.pk, delivery.endpoint_id, outcome.error
+            )
+    cutoff = timezone.now() - FAILING_ENDPOINT_DISABLED_AFTER
+    for endpoint_id, outcome in last_outcome.items():
+        failing_since = endpoints[endpoint_id].failing_since
+        if not outcome.succeeded and failing_since and failing_since <= cutoff:
+            services.webhook_endpoint_disable_failing(
+                endpoint_id=endpoint_id, failing_for=FAILING_ENDPOINT_DISABLED_AFTER
+            )
+    delivered = sum(outcome.succeeded for _, outcome in answered)
+    return Recorded(delivered, len(answered) - delivered)
 
 
-def _health_change(endpoint: WebhookEndpoint, outcome: Outcome) -> dict:
-    """The endpoint's new failing_since / slow_since (only the fields that change)."""
+def _health_change(health: dict, outcome: Outcome) -> dict:
+    """The endpoint's new failing_since / slow_since (only the fields that change), from its current
+    `health` ({"failing_since", "slow_since"})."""
     if not outcome.succeeded:
-        return {} if endpoint.failing_since else {"failing_since": outcome.attempted_at}
-    change = {"failing_since": None} if endpoint.failing_since else {}
+        return {} if health["failing_since"] else {"failing_since": outcome.attempted_at}
+    change = {"failing_since": None} if health["failing_since"] else {}
     slow = outcome.duration_ms > settings.WEBHOOK_SLOW_SECONDS * 1000
-    if slow and not endpoint.slow_since:
+    if slow and not health["slow_since"]:
         change["slow_since"] = outcome.attempted_at
-    elif not slow and endpoint.slow_since:
+    elif not slow and health["slow_since"]:
         change["slow_since"] = None
     return change
 
 
-def _record(delivery, token, outcome: Outcome) -> None:
+def _next_state(delivery: WebhookDelivery, outcome: Outcome, finished_at: datetime) -> tuple:
+    """(attempts, status, next_attempt_at) after this attempt."""
     number = delivery.attempts + 1
     schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    finished_at = timezone.now()
     if outcome.succeeded:
-        status, next_attempt_at = WebhookDelivery.Status.SUCCEEDED, None
-    elif number <= len(schedule):
-        status, next_attempt_at = WebhookDelivery.Status.PENDING, finished_at + timedelta(seconds=schedule[number - 1])
-    else:
-        status, next_attempt_at = WebhookDelivery.Status.FAILED, None
-    endpoint = delivery.endpoint
-    health = _health_change(endpoint, outcome)
-    with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            endpoint_id=delivery.endpoint_id,
-            number=number,
-            attempted_at=outcome.attempted_at,
-            succeeded=outcome.succeeded,
-            status_code=outcome.status_code,
-            error=outcome.error[:500],
-            duration_ms=outcome.duration_ms,
-            next_attempt_at=next_attempt_at,
+        return number, WebhookDelivery.Status.SUCCEEDED, None
+    if number <= len(schedule):
+        return number, WebhookDelivery.Status.PENDING, finished_at + timedelta(seconds=schedule[number - 1])
+    return number, WebhookDelivery.Status.FAILED, None
+
+
+def _write(answered: list, token) -> tuple[list, dict]:
+    """The batch's rows. Returns each delivery's (attempts, status, next_attempt_at) and each
+    endpoint's health change."""
+    finished_at = timezone.now()
+    states, rows = [], []
+    health, changes = {}, {}  # endpoint id -> its health as the batch goes / what changed
+    for delivery, outcome in answered:
+        number, status, next_attempt_at = state = _next_state(delivery, outcome, finished_at)
+        states.append(state)
+        rows.append(
+            (
+                delivery.pk,
+                status,
+                number,
+                next_attempt_at or delivery.next_attempt_at,
+                finished_at,
+                delivery.endpoint_id,
+                outcome.attempted_at,
+                outcome.succeeded,
+                outcome.status_code,
+                outcome.error[:500],
+                outcome.duration_ms,
+                next_attempt_at,
+            )
         )
-        kept = outbox().finish(
-            delivery.pk,
-            token,
-            status=status,
-            attempts=number,
-            next_attempt_at=next_attempt_at or delivery.next_attempt_at,
-            updated_at=finished_at,
+        endpoint = delivery.endpoint
+        current = health.setdefault(
+            endpoint.pk, {"failing_since": endpoint.failing_since, "slow_since": endpoint.slow_since}
         )
-        if not kept:
-            logger.warning("Webhook delivery %s: the lease lapsed before the attempt was recorded", delivery.pk)
-        if health:
-            # Only one worker sends to an endpoint at a time, so the copy read at the claim is current;
-            # the condition keeps a racing re-enable (which clears failing_since) from being undone.
-            WebhookEndpoint.objects.filter(pk=endpoint.pk, status=WebhookEndpoint.Status.ENABLED).update(**health)
-            for name, value in health.items():
-                setattr(endpoint, name, value)
-    delivery.attempts, delivery.status = number, status
-    failing_since = endpoint.failing_since
-    if not outcome.succeeded and failing_since and failing_since <= timezone.now() - FAILING_ENDPOINT_DISABLED_AFTER:
-        services.webhook_endpoint_disable_failing(
-            endpoint_id=delivery.endpoint_id, failing_for=FAILING_ENDPOINT_DISABLED_AFTER
+        change = _health_change(current, outcome)
+        current.update(change)
+        changes.setdefault(endpoint.pk, {}).update(change)
+    changes = {pk: change for pk, change in changes.items() if change}
+    if changes:  # an endpoint starts or stops failing or being slow: a transaction for the two tables
+        with transaction.atomic():
+            kept = _finish_and_log(rows, token)
+            for endpoint_id, change in changes.items():
+                _store_health(endpoint_id, change)
+    else:  # the usual batch: one statement, atomic by itself
+        kept = _finish_and_log(rows, token)
+    for pk in {row[0] for row in rows} - kept:
+        logger.warning("Webhook delivery %s: the lease lapsed before the attempt was recorded", pk)
+    return states, changes
+
+
+_OUTCOME_ROW = (
+    "(%s::bigint, %s::varchar, %s::integer, %s::timestamptz, %s::timestamptz, %s::uuid, %s::timestamptz,"
+    " %s::boolean, %s::smallint, %s::varchar, %s::integer, %s::timestamptz)"
+)
+
+
+def _finish_and_log(rows: list, token) -> set:
+    """One statement: each delivery's next state, written only while `token` still holds it (the
+    outbox's rule), and its attempt in the log. Returns the pks whose state was written."""
+    deliveries = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    attempts = connection.ops.quote_name(WebhookAttempt._meta.db_table)
+    sql = f"""
+        WITH outcome (id, status, attempts, next_attempt_at, updated_at, endpoint_id, attempted_at, succeeded,
+                      status_code, error, duration_ms, retry_at) AS (VALUES {", ".join([_OUTCOME_ROW] * len(rows))}),
+        finished AS (
+            UPDATE {deliveries} SET status = outcome.status, attempts = outcome.attempts,
+                next_attempt_at = outcome.next_attempt_at, updated_at = outcome.updated_at,
+                claimed_until = NULL, claim_token = NULL
+            FROM outcome WHERE {deliveries}.id = outcome.id AND {deliveries}.claim_token = %s
+            RETURNING {deliveries}.id
+        ),
+        logged AS (
+            INSERT INTO {attempts} (delivery_id, endpoint_id, number, attempted_at, succeeded, status_code, error,
+                                    duration_ms, next_attempt_at)
+            SELECT id, endpoint_id, attempts, attempted_at, succeeded, status_code, error, duration_ms, retry_at
+            FROM outcome
         )
+        SELECT id FROM finished
+    """  # noqa: S608 (our tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row] + [token])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _store_health(endpoint_id, change: dict) -> None:
+    # Only one worker sends to an endpoint at a time, so the copy read at the claim is current; the
+    # condition keeps a racing re-enable (which clears failing_since) from being undone.
+    WebhookEndpoint.objects.filter(pk=endpoint_id, status=WebhookEndpoint.Status.ENABLED).update(**change)
 
 
 # --- Claiming: whole lanes, one endpoint at a time ------------------------------------------------
@@ -344,30 +450,35 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> l
     Which endpoints: healthy before slow or failing, then by turn within their organization (each
     organization's first endpoint, then each one's second ...), then the oldest due work."""
     now = timezone.now()
-    due = (
-        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-        .filter(box.unclaimed(now))
-        .exclude(endpoint_id__in=list(skip))
-    )
-    held = WebhookDelivery.objects.filter(
-        endpoint=OuterRef("pk"), claim_token__isnull=False, claimed_until__gte=now
-    )
-    lagging = Case(
-        When(Q(failing_since__isnull=False) | Q(slow_since__isnull=False), then=Value(1)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    oldest = Subquery(due.filter(endpoint=OuterRef("pk")).order_by("next_attempt_at").values("next_attempt_at")[:1])
-    candidates = list(
-        WebhookEndpoint.objects.filter(status=WebhookEndpoint.Status.ENABLED, pk__in=due.values("endpoint_id"))
-        .exclude(Exists(held))
-        .annotate(lagging=lagging, oldest=oldest)
-        .annotate(
-            turn=Window(RowNumber(), partition_by=[F("organization_id")], order_by=[F("lagging"), F("oldest")])
+    deliveries_table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    endpoints_table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+    # Raw SQL, the same text every time: the ORM spent ~4 ms of CPU building this statement, on every
+    # look for work (20 a second while a worker waits for newly due work), and the database plans a
+    # statement it has seen five times once.
+    sql = f"""
+        WITH due AS (
+            SELECT d.endpoint_id, min(d.next_attempt_at) AS oldest
+            FROM {deliveries_table} d
+            WHERE d.status = %s AND d.next_attempt_at <= %s AND (d.claimed_until IS NULL OR d.claimed_until < %s)
+              AND NOT (d.endpoint_id = ANY(%s::uuid[]))
+            GROUP BY d.endpoint_id
         )
-        .order_by("lagging", "turn", "oldest", "pk")
-        .values_list("pk", flat=True)[: endpoints * 2]
-    )
+        SELECT id FROM (
+            SELECT e.id, e.organization_id, due.oldest,
+                   CASE WHEN e.failing_since IS NOT NULL OR e.slow_since IS NOT NULL THEN 1 ELSE 0 END AS lagging
+            FROM due JOIN {endpoints_table} e ON e.id = due.endpoint_id
+            WHERE e.status = %s AND NOT EXISTS (
+                SELECT 1 FROM {deliveries_table} held
+                WHERE held.endpoint_id = e.id AND held.claim_token IS NOT NULL AND held.claimed_until >= %s
+            )
+        ) candidate
+        ORDER BY lagging, row_number() OVER (PARTITION BY organization_id ORDER BY lagging, oldest), oldest, id
+        LIMIT %s
+    """  # noqa: S608 (our tables)
+    pending, enabled = WebhookDelivery.Status.PENDING, WebhookEndpoint.Status.ENABLED
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pending, now, now, list(skip), enabled, now, endpoints * 2])
+        candidates = [row[0] for row in cursor.fetchall()]
     if not candidates:
         return []
     with transaction.atomic():
@@ -378,27 +489,50 @@ def _claim(box: Outbox, token, *, endpoints: int, deliveries: int, skip=()) -> l
             .filter(pk__in=candidates, status=WebhookEndpoint.Status.ENABLED)
             .values_list("pk", flat=True)
         )
-        # Checked again in a statement of its own, once the locks are ours: a worker that claimed for
-        # one of these endpoints and committed while our locking statement ran is seen only now (the
-        # locking statement's snapshot predates its commit, and it changed no endpoint row).
-        free -= set(
-            WebhookDelivery.objects.filter(
-                endpoint_id__in=free, claim_token__isnull=False, claimed_until__gte=now
-            ).values_list("endpoint_id", flat=True)
-        )
-        pks = []
-        for endpoint_id in [pk for pk in candidates if pk in free][:endpoints]:
-            room = min(LANE_BATCH, deliveries - len(pks))
-            if room <= 0:
-                break
-            pks += due.filter(endpoint_id=endpoint_id).order_by("sequence", "id").values_list("pk", flat=True)[:room]
-        if pks:
-            WebhookDelivery.objects.filter(pk__in=pks).update(
-                claimed_until=now + box.lease, claim_token=token
-            )
+        lanes = [pk for pk in candidates if pk in free][:endpoints]
+        pks = _claim_lanes(box, token, lanes, deliveries=deliveries, now=now) if lanes else []
+    if not pks:
+        return []
+    turn = {endpoint_id: n for n, endpoint_id in enumerate(lanes)}
     rows = WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=pks)
-    order = {pk: n for n, pk in enumerate(pks)}
-    return sorted(rows, key=lambda row: order[row.pk])
+    return sorted(rows, key=lambda row: (turn[row.endpoint_id], row.sequence, row.pk))
+
+
+def _claim_lanes(box: Outbox, token, lanes: list, *, deliveries: int, now) -> list:
+    """In the claim's transaction, once the endpoints' locks are ours: stamp the due deliveries of
+    `lanes` (in sequence order, up to LANE_BATCH each, at most `deliveries`, the lanes in the order
+    given) with `token` and a lease, in one statement. Returns their pks.
+
+    An endpoint with a delivery held under a lease is left out, checked in this statement (not the
+    locking one): a worker that claimed for one of these endpoints and committed while our locking
+    statement ran is seen only now (the locking statement's snapshot predates its commit, and it
+    changed no endpoint row)."""
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    sql = f"""
+        UPDATE {table} SET claimed_until = %s, claim_token = %s
+        WHERE id IN (
+            SELECT id FROM (
+                SELECT d.id, d.endpoint_id,
+                       row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.sequence, d.id) AS place
+                FROM {table} d
+                WHERE d.endpoint_id = ANY(%s::uuid[]) AND d.status = %s AND d.next_attempt_at <= %s
+                  AND (d.claimed_until IS NULL OR d.claimed_until < %s)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {table} held
+                      WHERE held.endpoint_id = d.endpoint_id AND held.claim_token IS NOT NULL
+                        AND held.claimed_until >= %s
+                  )
+            ) lane
+            WHERE place <= %s
+            ORDER BY array_position(%s::uuid[], endpoint_id), place
+            LIMIT %s
+        )
+        RETURNING id
+    """  # noqa: S608 (our table)
+    params = [now + box.lease, token, lanes, WebhookDelivery.Status.PENDING, now, now, now, LANE_BATCH, lanes]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, deliveries])
+        return [row[0] for row in cursor.fetchall()]
 
 
 # --- The pass: lanes, turns, slots -----------------------------------------------------------------
@@ -483,76 +617,105 @@ class _Turns:
         return [delivery.pk for lane in self.lanes.values() for delivery in lane.queued]
 
 
-def deliver_due(*, limit: int = 50, should_stop=None, concurrency: int | None = None) -> PassResult:
+def deliver_due(
+    *, limit: int = 50, should_stop=None, concurrency: int | None = None, linger: float = 0.0
+) -> PassResult:
     """One pass, for run_worker and `deliver_webhooks`: up to `limit` attempts, up to `concurrency`
-    (WEBHOOK_DELIVERY_CONCURRENCY) at once, claiming as slots free up, until nothing is due.
+    (WEBHOOK_DELIVERY_CONCURRENCY) at once, claiming as slots free up, until nothing has been due for
+    `linger` seconds (looking every CLAIM_EVERY_SECONDS meanwhile; a pass that finds nothing at first ends
+    at once).
 
-    When `should_stop()` turns true, attempts in flight are finished and recorded, and what was
-    claimed but not started is given back. Leases are renewed whenever a third of the lease has gone
-    by, so a claimed delivery's lease can't lapse under us unless one attempt outlasts two thirds of
-    it (the attempt's own timeout is far shorter)."""
+    The database work is done in turns, at most one every DATABASE_TURN_SECONDS while attempts are
+    out: the results that came in since the last turn are recorded together, then newly due work is
+    claimed (after the results, which free their endpoints). When `should_stop()` turns true,
+    attempts in flight are finished and recorded, and what was claimed but not started is given back.
+    Leases are renewed whenever a third of the lease has gone by, so a claimed delivery's lease can't
+    lapse under us unless one attempt outlasts two thirds of it (the attempt's own timeout is far
+    shorter)."""
     concurrency = concurrency or settings.WEBHOOK_DELIVERY_CONCURRENCY
     box = outbox()
     token = uuid.uuid4()  # one token for everything this pass claims
     turns = _Turns(lagging_slots=max(1, concurrency // 2))
     renew_every = box.lease.total_seconds() / 3
-    renewed_at = claimed_at = time.monotonic()
+    renewed_at = claimed_at = turn_at = time.monotonic()
+    found_at = None  # when a claim last found work
     in_flight: dict = {}  # future -> (lane, delivery)
     # An endpoint whose attempt failed waits for the next pass: its retry (when due at once) then goes
     # first, in sequence order, and a receiver that is down gets one attempt a pass, not a burst.
     failed_endpoints = set()
+    answered, held_back = [], []  # results not yet recorded; deliveries not yet given back
     claimed = delivered = failed = 0
     exhausted = False  # the last claim found nothing more
     stopping = False
+
+    def start_ready():
+        while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
+            in_flight[pool.submit(send, turn[1])] = turn
+
+    def write_results():
+        nonlocal delivered, failed
+        recorded = record_all(answered, token)
+        delivered, failed = delivered + recorded.delivered, failed + recorded.failed
+        answered.clear()
+        if held_back:
+            box.release([d.pk for d in held_back], token)
+            held_back.clear()
+
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook-send") as pool:
         while True:
             stopping = stopping or (should_stop is not None and should_stop())
+            now = time.monotonic()
+            if not in_flight or now - turn_at >= DATABASE_TURN_SECONDS:
+                turn_at = now
+                write_results()
+                may_claim = not stopping and claimed < limit
+                room = LANES_PER_SLOT * concurrency - len(turns.lanes)
+                if may_claim and room > 0 and (not exhausted or now - claimed_at >= CLAIM_EVERY_SECONDS):
+                    rows = _claim(box, token, endpoints=room, deliveries=limit - claimed, skip=failed_endpoints)
+                    claimed_at, exhausted = time.monotonic(), not rows
+                    claimed += len(rows)
+                    if rows:
+                        found_at = claimed_at
+                    for row in rows:
+                        turns.add(row)
+            start_ready()
             may_claim = not stopping and claimed < limit
-            room = LANES_PER_SLOT * concurrency - len(turns.lanes)
-            if may_claim and room > 0 and (not exhausted or time.monotonic() - claimed_at >= CLAIM_EVERY_SECONDS):
-                rows = _claim(box, token, endpoints=room, deliveries=limit - claimed, skip=failed_endpoints)
-                claimed_at, exhausted = time.monotonic(), not rows
-                claimed += len(rows)
-                for row in rows:
-                    turns.add(row)
-            while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
-                in_flight[pool.submit(send, turn[1])] = turn
             if not in_flight:
                 # Nothing out, and (with nothing out) every ready lane was started: done, unless the
-                # last claim found work and more may be due.
-                if stopping or exhausted or claimed >= limit:
+                # last claim found work and more may be due, or the pass lingers for newly due work.
+                if stopping or claimed >= limit:
                     break
+                if exhausted:
+                    if found_at is None or time.monotonic() - found_at >= linger:
+                        break
+                    time.sleep(max(0.0, CLAIM_EVERY_SECONDS - (time.monotonic() - claimed_at)))
                 continue
             if time.monotonic() - renewed_at > renew_every:
                 held = box.renew_all([d.pk for _, d in in_flight.values()] + turns.queued_pks(), token)
                 renewed_at = time.monotonic()
                 for lane in turns.lanes.values():
                     lane.queued = deque(d for d in lane.queued if d.pk in held)  # lapsed: another worker's now
-            # Wake for the first result, or to look for newly due work while there is room for it.
+            # Wake for the first result, for the next database turn when results wait, or to look for
+            # newly due work while there is room for it.
             room = may_claim and len(turns.lanes) < LANES_PER_SLOT * concurrency
             patience = CLAIM_EVERY_SECONDS if room else renew_every / 2
+            if answered or held_back:
+                patience = min(patience, max(0.0, DATABASE_TURN_SECONDS - (time.monotonic() - turn_at)))
             finished, _ = wait(list(in_flight), timeout=patience, return_when=FIRST_COMPLETED)
-            answered, held_back = [], []
             for future in finished:
                 lane, delivery = in_flight.pop(future)
                 turns.done(lane)
                 answered.append((delivery, future.result()))
                 if not answered[-1][1].succeeded:
-                    held_back += turns.drop(lane)
+                    held_back.extend(turns.drop(lane))
                     failed_endpoints.add(delivery.endpoint_id)
                 elif not lane.queued:
                     turns.drop(lane)
-                    exhausted = False  # its endpoint is free again: look for more at once
-            # The endpoints that answered get their next attempt while these results are written.
+                    exhausted = False  # its endpoint is free again (once this result is written): look again
+            # The endpoints that answered get their next attempt at once; their results are written at
+            # the next database turn.
             stopping = stopping or (should_stop is not None and should_stop())
-            while not stopping and len(in_flight) < concurrency and (turn := turns.take()) is not None:
-                in_flight[pool.submit(send, turn[1])] = turn
-            for delivery, outcome in answered:
-                if record(delivery, token, outcome):
-                    delivered += 1
-                else:
-                    failed += 1
-            if held_back:
-                box.release([d.pk for d in held_back], token)
+            start_ready()
+        write_results()
     released = box.release(turns.queued_pks(), token) if turns.lanes else 0
     return PassResult(delivered, failed, released)

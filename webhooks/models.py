@@ -70,7 +70,12 @@ class WebhookEndpoint(models.Model):
         return targets.redacted(self.url)
 
     def wants(self, event_type: str) -> bool:
-        return ALL_EVENTS in self.events or event_type in self.events
+        return events_want(self.events, event_type)
+
+
+def events_want(events: list, event_type: str) -> bool:
+    """Whether an endpoint subscribed to `events` is sent events of `event_type`."""
+    return ALL_EVENTS in events or event_type in events
 
 
 class WebhookEvent(models.Model):

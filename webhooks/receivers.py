@@ -5,10 +5,13 @@ Connected to audit.services.audit_event_recorded in WebhooksConfig.ready(), so w
 change (API, admin, a command, SCIM, the worker) sends its event. Only rows are written here; the
 delivery worker sends them after commit."""
 
+import uuid
+
 from django.http import Http404
 from django.utils import timezone
 
-from webhooks.models import EVENT_TYPES, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from core.db import PreparedQuery
+from webhooks.models import EVENT_TYPES, WebhookDelivery, WebhookEndpoint, WebhookEvent, events_want
 
 # Audit actions with the same names map 1:1 to event types; other actions send nothing.
 _EVENT_TYPE_OF_ACTION = {name: name for name in EVENT_TYPES}
@@ -46,18 +49,28 @@ def payload_for(audit_event, event_type: str, event_id) -> dict:
     return {"type": event_type, "timestamp": audit_event.occurred_at.isoformat(), "data": data}
 
 
+# Every audited change reads its organization's enabled endpoints: compiled once (core/db.py).
+_ENABLED_ENDPOINTS = PreparedQuery(
+    lambda organization_id: WebhookEndpoint.objects.filter(
+        organization_id=organization_id, status=WebhookEndpoint.Status.ENABLED
+    ).values("id", "events"),
+    organization_id=uuid.UUID,
+)
+
+
 def record_webhook_event(sender, event, **kwargs):
     event_type = event_type_for(event.action)
     if event_type is None or event.organization_id is None:
         return
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(
-            organization_id=event.organization_id, status=WebhookEndpoint.Status.ENABLED
-        ).only("id", "events")
-        if endpoint.wants(event_type)
+    organization_id = event.organization_id
+    if not isinstance(organization_id, uuid.UUID):
+        organization_id = uuid.UUID(str(organization_id))
+    endpoint_ids = [
+        row["id"]
+        for row in _ENABLED_ENDPOINTS.rows(organization_id=organization_id)
+        if events_want(row["events"], event_type)
     ]
-    if not endpoints:
+    if not endpoint_ids:
         return
     webhook_event = WebhookEvent(organization_id=event.organization_id, type=event_type, audit_event=event)
     webhook_event.payload = payload_for(event, event_type, webhook_event.pk)
@@ -65,7 +78,7 @@ def record_webhook_event(sender, event, **kwargs):
     now = timezone.now()
     WebhookDelivery.objects.bulk_create(
         [
-            WebhookDelivery(event=webhook_event, endpoint=endpoint, sequence=event.pk, next_attempt_at=now)
-            for endpoint in endpoints
+            WebhookDelivery(event=webhook_event, endpoint_id=endpoint_id, sequence=event.pk, next_attempt_at=now)
+            for endpoint_id in endpoint_ids
         ]
     )

@@ -4,9 +4,10 @@ A job is `run(should_stop) -> int`: it does one bounded pass and returns how man
 handled. When it handled any, the worker runs it again at once (more may be waiting); otherwise
 after its interval. It must be safe with several workers running it at once (claims with SKIP
 LOCKED, or idempotent deletes) and should check `should_stop()` between items so SIGTERM is
-answered within one item.
+answered within one item. The jobs of a lane share a thread; lanes run side by side (worker/runner.py).
 """
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,11 +31,14 @@ WEBHOOK_BATCH_SIZE = 200
 WEBHOOK_PASS_SECONDS = 5.0
 EXPIRY_BATCH_SIZE = 100
 VERIFICATION_BATCH_SIZE = 20
-# Register checks wait on the register (and on the shared request budget): a pass gives its batch
-# back after this, so the Cognito sync and the webhooks' 5-second promise don't wait behind it.
+# A pass claims what the request budget lets it ask in this long (at least the batch size) and
+# gives back what it has not started by then, so SIGTERM is answered within a pass.
 VERIFICATION_PASS_SECONDS = 2.0
 # A first pass over months of history must not hold the deliveries and the Cognito sync back either.
 RETENTION_PASS_SECONDS = 2.0
+
+
+MAIN_LANE = "main"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class Job:
     name: str
     run: Callable[[Callable[[], bool]], int]
     interval: float  # seconds
+    # The jobs of one lane run one after another in one thread; each lane has its own thread, so
+    # a job that waits on a slow remote (the register) can't hold the others back.
+    lane: str = MAIN_LANE
 
 
 def cognito_sync(should_stop) -> int:
@@ -67,7 +74,9 @@ def expired_idempotency_keys(should_stop) -> int:
 def webhook_delivery(should_stop) -> int:
     deadline = time.monotonic() + WEBHOOK_PASS_SECONDS
     delivered, failed, released = delivery.deliver_due(
-        limit=WEBHOOK_BATCH_SIZE, should_stop=lambda: should_stop() or time.monotonic() > deadline
+        limit=WEBHOOK_BATCH_SIZE,
+        should_stop=lambda: should_stop() or time.monotonic() > deadline,
+        linger=delivery.LINGER_SECONDS,
     )
     if released and should_stop():  # stopping: give the rest back and wait
         return 0
@@ -84,11 +93,13 @@ def webhook_retention(should_stop) -> int:
 
 def hi_verification(should_stop) -> int:
     # Due revalidations are queued, then changes and requests are asked about before them, under
-    # HI_MAX_REQUESTS_PER_SECOND across every worker and request (verification/rate.py); errors
-    # back off to an hour. Nothing is asked while HI_SERVICE_URL is unset.
+    # HI_MAX_REQUESTS_PER_SECOND across every worker and request (verification/rate.py), with
+    # HI_WORKER_CONCURRENCY calls in flight; errors back off to an hour. Nothing is asked while
+    # HI_SERVICE_URL is unset. In its own lane: a hung register holds no other job.
     deadline = time.monotonic() + VERIFICATION_PASS_SECONDS
+    limit = max(VERIFICATION_BATCH_SIZE, math.ceil(settings.HI_MAX_REQUESTS_PER_SECOND * VERIFICATION_PASS_SECONDS))
     counts = verification_queue.process_due(
-        limit=VERIFICATION_BATCH_SIZE, should_stop=lambda: should_stop() or time.monotonic() > deadline
+        limit=limit, should_stop=lambda: should_stop() or time.monotonic() > deadline
     )
     if counts[verification_queue.RELEASED] and should_stop():
         return 0
@@ -118,5 +129,5 @@ JOBS: tuple[Job, ...] = (
     Job("access_expiry", access_expiry, interval=15.0),
     Job("webhook_retention", webhook_retention, interval=15 * 60.0),
     # A change is asked about within a second or two of the inline attempt leaving it.
-    Job("hi_verification", hi_verification, interval=1.0),
+    Job("hi_verification", hi_verification, interval=1.0, lane="register"),
 )

@@ -15,7 +15,7 @@ import time
 from django.db import Error as DatabaseError
 from django.db import connections
 
-from worker.jobs import JOBS
+from worker.jobs import JOBS, MAIN_LANE
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,37 @@ class Worker:
         delay = BACKOFF_MIN if not previous else min(BACKOFF_MAX, previous * 2)
         self._backoff[name] = delay
         return delay
+
+
+def run_lanes(jobs=JOBS, *, stop: threading.Event, once: bool = False) -> dict[str, int]:
+    """Each lane's jobs in a Worker of its own: the main lane in this thread (signals reach it),
+    every other lane in a thread with its own database connection. Returns what each job handled."""
+    lanes: dict[str, list] = {}
+    for job in jobs:
+        lanes.setdefault(job.lane, []).append(job)
+    workers = {lane: Worker(lane_jobs, stop=stop) for lane, lane_jobs in lanes.items()}
+    threads = [
+        threading.Thread(target=_lane, args=(worker, once), name=f"worker-{lane}", daemon=True)
+        for lane, worker in workers.items() if lane != MAIN_LANE
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        if MAIN_LANE in workers:
+            workers[MAIN_LANE].run(once=once)
+    finally:
+        if not once:
+            stop.set()  # the main lane ended (stop, or an error): so do the others
+        for thread in threads:
+            thread.join()
+    return {name: count for worker in workers.values() for name, count in worker.handled.items()}
+
+
+def _lane(worker: Worker, once: bool) -> None:
+    try:
+        worker.run(once=once)
+    finally:
+        connections.close_all()
 
 
 def _drop_stale_connections() -> None:

@@ -6,6 +6,7 @@ import re
 
 from rest_framework import serializers
 from rest_framework.settings import api_settings
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from accounts.api.resource import (  # noqa: F401  (the user resource, defined there; imported from here)
     USER_ROW_FIELDS,
@@ -52,7 +53,24 @@ def _role():
     return StrictCharField(max_length=32, allow_blank=True, trim_whitespace=False)
 
 
-class RejectUnknownFieldsMixin:
+class SharedFieldsMixin:
+    """The field set built once per class, not per request: DRF deep-copies every declared field
+    for each serializer instance, which cost a create more CPU than its conflict checks. These
+    input serializers check types and lengths only: their fields keep no state between calls and
+    never read the serializer's context, so one bound set serves every instance and thread."""
+
+    @property
+    def fields(self):
+        shared = type(self).__dict__.get("_shared_fields")
+        if shared is None:
+            shared = BindingDict(self)
+            for name, field in self.get_fields().items():
+                shared[name] = field
+            type(self)._shared_fields = shared  # a race builds it twice; either copy serves
+        return shared
+
+
+class RejectUnknownFieldsMixin(SharedFieldsMixin):
     """A misspelt field (`hpi_number`) is an error, not silently ignored."""
 
     unknown_field_messages: dict = {}

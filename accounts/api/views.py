@@ -22,7 +22,7 @@ from accounts.api.serializers import (
 )
 from accounts.api.user_json import renders_users, user_documents
 from accounts.models import User
-from accounts.selectors import user_get, user_queryset
+from accounts.selectors import user_get, user_queryset, user_reference
 from audit.selectors import audit_event_list
 from core.api.pagination import AuditEventCursorPagination
 from core.errors import ApplicationError
@@ -73,6 +73,11 @@ class UserViewSet(viewsets.GenericViewSet):
 
     def get_object(self):
         return user_get(organization_id=self.organization.pk, user_id=self.kwargs["pk"])
+
+    def get_reference(self):
+        """The user named by the URL (404 first, before the body is read), for a service that
+        locks and re-reads it."""
+        return user_reference(organization_id=self.organization.pk, user_id=self.kwargs["pk"])
 
     def _respond(self, user, status_code=status.HTTP_200_OK, headers=None):
         # Re-read: the Cognito sync ran on commit and moved the user's sync status.
@@ -125,7 +130,7 @@ class UserViewSet(viewsets.GenericViewSet):
         return request.build_absolute_uri(f"{request.path.rstrip('/')}/{user_id}")
 
     def update(self, request, *args, **kwargs):
-        user = self.get_object()
+        user = self.get_reference()
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields, provider_details, flat_names = serializer.split()
@@ -141,7 +146,7 @@ class UserViewSet(viewsets.GenericViewSet):
 
     @action(detail=True, methods=["put"])
     def roles(self, request, *args, **kwargs):
-        user = self.get_object()
+        user = self.get_reference()
         serializer = UserRolesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_roles_set(
@@ -151,7 +156,7 @@ class UserViewSet(viewsets.GenericViewSet):
 
     @action(detail=True, methods=["put"])
     def disable(self, request, *args, **kwargs):
-        user = self.get_object()
+        user = self.get_reference()
         serializer = UserDisableSerializer(data=request.data)  # no body parses as {}; JSON null is refused
         serializer.is_valid(raise_exception=True)
         user = services.user_disable(
@@ -167,7 +172,7 @@ class UserViewSet(viewsets.GenericViewSet):
         pagination_class=AuditEventCursorPagination,
     )
     def history(self, request, *args, **kwargs):
-        user = self.get_object()
+        user = self.get_reference()
         events = self.filter_queryset(audit_event_list(organization_id=user.organization_id, user_id=user.pk))
         page = self.paginate_queryset(events)
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)

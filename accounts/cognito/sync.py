@@ -49,8 +49,8 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db import connections, router, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from accounts import roles as role_names
@@ -59,6 +59,7 @@ from accounts.models import CognitoSync, User
 from audit.context import Actor
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from core.db import PreparedQuery
 from core.outbox import Outbox
 from core.switches import ContextSwitch
 from organizations.models import Organization
@@ -104,6 +105,13 @@ def desired_state(user: User, *, organization_active: bool | None = None) -> dic
     }
 
 
+# Every change Cognito carries reads this (compiled once: core/db.py).
+_ORGANIZATION_ACTIVE = PreparedQuery(
+    lambda organization_id: Organization.objects.filter(pk=organization_id).values("is_active"),
+    organization_id=uuid.UUID,
+)
+
+
 def record_desired_state(user: User, *, new_user: bool = False, read_account: bool = False) -> None:
     """Inside the caller's transaction: the newest desired state, with its version bumped.
 
@@ -117,7 +125,10 @@ def record_desired_state(user: User, *, new_user: bool = False, read_account: bo
     # call authenticated just before it) must not leave this account enabled. Reading after the
     # caller locked or inserted the user is enough: organization_deactivate locks the organization
     # (which an insert's foreign-key check waits on) and then the users, before recording theirs.
-    organization_active = Organization.objects.filter(pk=user.organization_id).values_list("is_active", flat=True)[0]
+    organization_id = user.organization_id
+    if not isinstance(organization_id, uuid.UUID):
+        organization_id = uuid.UUID(str(organization_id))
+    organization_active = _ORGANIZATION_ACTIVE.rows(organization_id=organization_id)[0]["is_active"]
     state = desired_state(user, organization_active=organization_active)
     now = timezone.now()
     if new_user:  # no row can exist yet: skip the UPDATE that would find nothing
@@ -196,10 +207,49 @@ def _read_claim(user_id, token) -> Claim:
 
 
 def _claim_one(user_id) -> Claim | None:
-    token = _outbox().claim_one(user_id, _PENDING)
-    if token is None:
+    """Claim one pending row nobody holds, as the outbox's claim_one does, and read its state in the
+    same statement (UPDATE ... RETURNING): every inline sync runs this, and the claim and a second
+    query for the row cost a round trip and an ORM compilation more."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    row = _claim_returning(user_id, token, now, now + _lease())
+    if row is None:
         return None  # synced already, failed, or another worker holds it
-    return _read_claim(user_id, token)
+    return Claim(user_id, token, *row)
+
+
+def _db_value(field_name: str, value, connection):
+    return CognitoSync._meta.get_field(field_name).get_db_prep_value(value, connection)
+
+
+def _claim_returning(user_id, token, now, until) -> tuple | None:
+    connection = connections[router.db_for_write(CognitoSync)]
+    quote = connection.ops.quote_name
+    opts = CognitoSync._meta
+    columns = [opts.get_field(name) for name in _CLAIM_FIELDS]
+    # Names from the model's _meta; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(opts.db_table)} SET {quote('claimed_until')} = %s, {quote('claim_token')} = %s "  # noqa: S608
+        f"WHERE {quote(opts.pk.column)} = %s AND {quote('state')} = %s "
+        f"AND ({quote('claimed_until')} IS NULL OR {quote('claimed_until')} < %s) "
+        f"RETURNING {', '.join(quote(field.column) for field in columns)}"
+    )
+    params = [
+        _db_value("claimed_until", until, connection),
+        _db_value("claim_token", token, connection),
+        _db_value("user", user_id, connection),
+        CognitoSync.State.PENDING,
+        _db_value("claimed_until", now, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return tuple(
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(columns, row, strict=True)
+    )
 
 
 def _renew(claim: Claim) -> Claim | None:
@@ -228,6 +278,11 @@ def release(claims) -> int:
 
 def _apply(claim: Claim, budget: Budget | None = None) -> Exception | None:
     """Apply one claimed state; record the outcome. Returns the error, or None on success."""
+    return _apply_and_record(claim, budget)[0]
+
+
+def _apply_and_record(claim: Claim, budget: Budget | None = None) -> tuple[Exception | None, bool]:
+    """As _apply, and whether the row ended `synced` (no newer state arrived meanwhile)."""
     desired = claim.desired
     gateway = get_gateway(budget=budget)
     try:
@@ -246,7 +301,7 @@ def _apply(claim: Claim, budget: Budget | None = None) -> Exception | None:
     except CognitoBudgetExceeded as exc:
         spent = f" (inline budget of {budget.seconds} s)" if budget is not None else ""
         _record_deferred(claim, f"{exc}{spent}", wrote=gateway.wrote)
-        return exc
+        return exc, False
     except CognitoError as exc:
         error, reason = exc, f"{exc.operation}: {exc.code}"  # never request values
         permanent = not exc.retryable
@@ -254,20 +309,20 @@ def _apply(claim: Claim, budget: Budget | None = None) -> Exception | None:
         # Counted and retried like an outage: a fix is deployed, not the user changed.
         error, reason, permanent = exc, f"apply_state: {type(exc).__name__}", False
     else:
-        _record_success(claim)
-        return None
+        return None, _record_success(claim)
     _record_failure(claim, reason, permanent=permanent, wrote=gateway.wrote)
     logger.warning("Cognito sync of user %s failed (attempt %s): %s", claim.user_id, claim.attempts + 1, reason)
-    return error
+    return error, False
 
 
 def _settle(claim: Claim, budget: Budget | None = None) -> Exception | None:
     """Apply, then apply again while newer states arrived meanwhile (bounded)."""
     rounds = 0
     while claim is not None:
-        error = _apply(claim, budget)
+        error, synced = _apply_and_record(claim, budget)
         rounds += 1
-        if error is not None or rounds >= _ROUNDS_PER_USER:
+        # Synced: the finish saw no newer state, so a claim now would find nothing to apply.
+        if error is not None or synced or rounds >= _ROUNDS_PER_USER:
             return error
         claim = _claim_one(claim.user_id)
     return None
@@ -286,21 +341,39 @@ def _finish(claim: Claim, *, where: Q | None = None, **fields) -> bool:
     return _outbox().finish(claim.user_id, claim.token, where=where, updated_at=timezone.now(), **fields)
 
 
-def _record_success(claim: Claim) -> None:
-    done = _finish(
-        claim,
-        synced_version=claim.version,
-        synced=claim.desired,
-        # A newer state arrived while we worked: the row stays pending for it.
-        state=Case(
-            When(desired_version=claim.version, then=Value(CognitoSync.State.SYNCED)),
-            default=Value(CognitoSync.State.PENDING),
-        ),
-        attempts=0,
-        last_error="",
+def _record_success(claim: Claim) -> bool:
+    """Mark the claimed version applied and give the row back; True when it ended `synced` (a newer
+    state that arrived while we worked keeps it pending). One UPDATE ... RETURNING, for the state."""
+    connection = connections[router.db_for_write(CognitoSync)]
+    quote = connection.ops.quote_name
+    opts = CognitoSync._meta
+    now = timezone.now()
+    # Names from the model's _meta; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(opts.db_table)} SET {quote('synced_version')} = %s, {quote('synced')} = %s, "  # noqa: S608
+        f"{quote('state')} = CASE WHEN {quote('desired_version')} = %s THEN %s ELSE %s END, "
+        f"{quote('attempts')} = 0, {quote('last_error')} = '', {quote('updated_at')} = %s, "
+        f"{quote('claimed_until')} = NULL, {quote('claim_token')} = NULL "
+        f"WHERE {quote(opts.pk.column)} = %s AND {quote('claim_token')} = %s "
+        f"RETURNING {quote('state')}"
     )
-    if not done:
+    params = [
+        claim.version,
+        _db_value("synced", claim.desired, connection),
+        claim.version,
+        CognitoSync.State.SYNCED,
+        CognitoSync.State.PENDING,
+        _db_value("updated_at", now, connection),
+        _db_value("user", claim.user_id, connection),
+        _db_value("claim_token", claim.token, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         _lease_lost(claim)
+        return False
+    return row[0] == CognitoSync.State.SYNCED
 
 
 def _forget_if(wrote: bool) -> dict:

@@ -36,6 +36,21 @@ _gcra_script = None  # redis-py's Script: EVALSHA, loading the script on the ser
 _local_lock = threading.Lock()  # the same step, atomic between the threads of one process
 
 
+_redis_clients: dict = {}  # the backend's write pool -> one client on it
+
+
+def _redis_client(cache):
+    """A client on the cache backend's write pool, built once per pool. Django's RedisCache builds
+    a new redis.Redis on every call (get_client), which cost more CPU than the script's round trip;
+    a client is a thin, thread-safe wrapper around its pool."""
+    backend = cache._cache
+    pool = backend._get_connection_pool(True)
+    client = _redis_clients.get(pool)
+    if client is None:
+        client = _redis_clients.setdefault(pool, backend._client(connection_pool=pool))
+    return client
+
+
 def gcra_take(key: str, *, interval: float, period: float, now: float, alias: str = "default") -> float | None:
     """Take one request from `key`'s bucket (`period / interval` requests, one more every
     `interval` seconds). None when allowed; else the seconds until one would be.
@@ -47,7 +62,7 @@ def gcra_take(key: str, *, interval: float, period: float, now: float, alias: st
     cache = caches[alias]
     if isinstance(cache, RedisCache):
         cache_key = cache.make_and_validate_key(key)
-        client = cache._cache.get_client(cache_key, write=True)  # a client on the backend's pool
+        client = _redis_client(cache)
         if _gcra_script is None:
             _gcra_script = client.register_script(_GCRA_LUA)
         try:

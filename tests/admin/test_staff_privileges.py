@@ -353,3 +353,31 @@ def test_the_password_service_refuses_anyone_but_a_superuser(ivy, olga):
         staff_services.staff_password_set(actor=ivy, member=olga, password="taken over at last")
     assert User.objects.get(pk=olga.pk).check_password(PASSWORD)
     assert _events() == []
+
+
+def test_a_staff_members_own_password_change_is_recorded_and_keeps_them_signed_in(client, olga):
+    client.force_login(olga)
+    new = "olga's own new passphrase"
+    wrong = client.post("/admin/password_change/", {"old_password": "not it", "new_password1": new,
+                                                    "new_password2": new})
+    assert wrong.status_code == 200 and "old_password" in wrong.context["form"].errors
+    assert _events() == []
+
+    response = client.post("/admin/password_change/", {"old_password": PASSWORD, "new_password1": new,
+                                                       "new_password2": new})
+    assert response.status_code == 302 and response["Location"] == "/admin/password_change/done/"
+    assert User.objects.get(pk=olga.pk).check_password(new)
+    [event] = _events()
+    assert (event.user_id, event.actor_type, event.actor_id) == (olga.pk, "staff", str(olga.pk))
+    assert event.organization_id is None
+    assert event.changes == {"password": "changed"}
+    assert new not in str(event.changes)
+    assert client.get("/admin/").status_code == 200  # the session follows the new password
+
+
+def test_the_own_password_page_is_the_admins(client, olga):
+    assert client.get("/admin/password_change/").status_code == 302  # signed out: to the sign-in page
+    client.force_login(olga)
+    page = client.get("/admin/password_change/")
+    assert page.status_code == 200
+    assert "admin/base_site.html" in [template.name for template in page.templates]

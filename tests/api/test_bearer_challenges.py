@@ -23,6 +23,24 @@ def test_an_expired_token_is_401_invalid_token(api, users_url):
     assert 'error="invalid_token"' in api.get(users_url)["WWW-Authenticate"]
 
 
+@pytest.mark.parametrize("what", ["revoked client", "deactivated organization"])
+def test_a_token_whose_client_or_organization_is_no_longer_active_is_401_invalid_token(
+    api, users_url, organization, what
+):
+    from audit.context import Actor
+    from organizations import services
+    from organizations.models import ApiClient
+
+    assert api.get(users_url).status_code == 200
+    if what == "revoked client":
+        services.api_client_revoke(api_client=ApiClient.objects.get(organization=organization), actor=Actor.system("t"))
+    else:
+        services.organization_deactivate(organization=organization, actor=Actor.system("t"))
+    response = api.get(users_url)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith('Bearer realm="api", error="invalid_token", error_description="')
+
+
 def test_no_token_is_a_bare_challenge(users_url):
     # §3.1: a request without any authentication gets no error code.
     response = APIClient().get(users_url)

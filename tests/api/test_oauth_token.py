@@ -482,3 +482,26 @@ def test_invalid_scope_carries_a_description(credentials):
     body = _token_request(client_id, secret, scope="delete:user").json()
     assert body["error"] == "invalid_scope"
     assert "scopes this client was given" in body["error_description"]
+
+
+def test_every_token_endpoint_error_carries_a_description(credentials):
+    """RFC 6749 §5.2's error_description on each refusal the endpoint makes, so a developer reading
+    the response learns what to change."""
+    _, client_id, secret = credentials
+    form = "application/x-www-form-urlencoded"
+    refusals = {
+        "no grant_type": APIClient().post(TOKEN_URL, "", content_type=form, HTTP_AUTHORIZATION=_basic(client_id, secret)),
+        "another grant type": _token_request(client_id, secret, grant_type="password"),
+        "no client authentication": APIClient().post(TOKEN_URL, "grant_type=client_credentials", content_type=form),
+        "a wrong secret": _token_request(client_id, "wrong"),
+        "an unknown scope": _token_request(client_id, secret, scope="delete:user"),
+        "a repeated parameter": APIClient().post(TOKEN_URL, "grant_type=client_credentials&grant_type=client_credentials",
+                                                 content_type=form, HTTP_AUTHORIZATION=_basic(client_id, secret)),
+    }
+    for _ in range(10):
+        _token_request(client_id, "wrong")
+    refusals["the failure limit"] = _token_request(client_id, secret)
+    for what, response in refusals.items():
+        assert 400 <= response.status_code < 500, (what, response.content)
+        body = response.json()
+        assert body.get("error") and body.get("error_description"), (what, body)

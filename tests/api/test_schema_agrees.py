@@ -123,6 +123,18 @@ def test_a_201_documents_and_sends_location(schema, api, users_url):
     assert response["Location"].endswith(f"{users_url}/{response.json()['id']}")
 
 
+def test_every_201_documents_its_location(schema):
+    created = [
+        (path, operation["responses"]["201"])
+        for path, operations in schema["paths"].items()
+        for operation in operations.values()
+        if isinstance(operation, dict) and "201" in operation.get("responses", {})
+    ]
+    assert {path for path, _ in created} >= {ORG + "/users", ORG + "/webhook-endpoints"}
+    for path, response in created:
+        assert response.get("headers", {}).get("Location", {}).get("required") is True, path
+
+
 def test_put_says_it_merges_like_patch(schema, api, users_url):
     assert "merges exactly as PATCH" in schema["paths"][ORG + "/users/{id}"]["put"]["description"]
     user = create_user(api, users_url, title="Dr", phone="0432333333")

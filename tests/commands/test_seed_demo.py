@@ -2,6 +2,7 @@
 replaced when they no longer work, and every staff grant and secret reset is audited."""
 
 import base64
+import contextlib
 import io
 import os
 import re
@@ -87,30 +88,61 @@ def test_the_demo_client_may_manage_webhooks(tmp_path):
     assert "manage:webhooks" in ApiClient.objects.get(application__client_id=client_id).scopes
 
 
-@pytest.mark.parametrize("taken", ["PORT", "COGNITO_PORT"])
-def test_make_run_with_a_port_taken_stops_before_setting_anything_up(tmp_path, taken):
-    """The real script in a copy of the checkout's layout, whose bootstrap step only leaves a mark:
-    with a port taken, nothing runs (no install, no seeding, no var/demo.env)."""
-    import socket
+DEMO_PORTS = ("PORT", "COGNITO_PORT", "HI_EMULATOR_PORT")
 
+
+def _make_run(tmp_path, ports: dict) -> subprocess.CompletedProcess:
+    """`make run NAME=port ...` with the real Makefile and script in a copy of the checkout's layout,
+    whose bootstrap step only leaves a mark: what ran before the refusal shows as files."""
     (tmp_path / "scripts").mkdir()
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
     script = tmp_path / "scripts" / "run_demo.sh"
     script.write_text((ROOT / "scripts" / "run_demo.sh").read_text())
+    script.chmod(0o755)
     bootstrap = tmp_path / "scripts" / "bootstrap.sh"
     bootstrap.write_text("#!/usr/bin/env bash\ntouch \"$(dirname \"$0\")/../bootstrapped\"\nexit 1\n")
     bootstrap.chmod(0o755)
-    with socket.socket() as holder, socket.socket() as free:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        free.bind(("127.0.0.1", 0))  # bound, not listening: a port nobody answers on
-        ports = {"PORT": str(free.getsockname()[1]), "COGNITO_PORT": str(free.getsockname()[1])}
-        ports[taken] = str(holder.getsockname()[1])
-        result = subprocess.run(  # noqa: S603
-            ["/bin/bash", str(script)], env={**os.environ, **ports}, capture_output=True, text=True, timeout=30,
-            check=False,
-        )
-    assert result.returncode == 1, result
+    environment = {key: value for key, value in os.environ.items() if key not in DEMO_PORTS}
+    return subprocess.run(  # noqa: S603
+        ["make", "--no-print-directory", "run", *(f"{name}={port}" for name, port in ports.items())],  # noqa: S607
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=30, check=False,
+    )
+
+
+def _nothing_set_up(tmp_path) -> bool:
+    return not (tmp_path / "bootstrapped").exists() and not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("taken", DEMO_PORTS)
+def test_make_run_with_a_port_taken_stops_before_setting_anything_up(tmp_path, taken):
+    """With a port taken, nothing runs: no install, no seeding, no var/demo.env."""
+    import socket
+
+    with contextlib.ExitStack() as sockets:
+        ports = {}
+        for name in DEMO_PORTS:
+            held = sockets.enter_context(socket.socket())
+            held.bind(("127.0.0.1", 0))  # bound, not listening: a port nobody answers on
+            if name == taken:
+                held.listen()
+            ports[name] = str(held.getsockname()[1])
+        result = _make_run(tmp_path, ports)
+    assert result.returncode != 0, result
     assert f"Port {ports[taken]} on 127.0.0.1 is already in use ({taken})" in result.stderr
     assert f"make run {taken}=<free port>" in result.stderr
-    assert not (tmp_path / "bootstrapped").exists()
-    assert not (tmp_path / "var").exists()
+    assert _nothing_set_up(tmp_path)
+
+
+def test_make_run_refuses_one_port_for_two_services(tmp_path):
+    result = _make_run(tmp_path, {"PORT": "5011"})  # COGNITO_PORT's default
+    assert result.returncode != 0, result
+    assert "PORT (5011), COGNITO_PORT (5011) and HI_EMULATOR_PORT (5012) must be three different ports" in result.stderr
+    assert _nothing_set_up(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["eighty", "0", "70000", "80 81", "099999", "99999999999999999999"])
+def test_make_run_refuses_what_is_not_a_port_number(tmp_path, value):
+    result = _make_run(tmp_path, {"COGNITO_PORT": value})
+    assert result.returncode != 0, result
+    assert f"COGNITO_PORT must be a port number from 1 to 65535, not '{value}'" in result.stderr
+    assert _nothing_set_up(tmp_path)

@@ -12,34 +12,33 @@ Reads (measured 2 on PostgreSQL and SQLite):
 
 Writes (measured with COGNITO_SYNC_INLINE on, i.e. what a request really runs; identical on
 PostgreSQL and SQLite; BEGIN and COMMIT are logged as statements and counted, they are round trips):
-    create provider  18   token 1; BEGIN/COMMIT 2; conflict checks 2 (email via the lower(email)
-                          unique index, HPI-I); inserts 6 (user, its history row, provider details,
-                          their history row, 2 audit events: user.created + provider_details.updated);
-                          Cognito outbox 2 (an UPDATE that finds no row, then the INSERT); after
-                          commit the inline sync 4 (claim UPDATE, read the claimed row, record the
-                          result, then one more claim that finds nothing: it would re-apply a state
-                          that changed meanwhile); re-read for the response 1 (the sync moved
-                          cognito.status)
-    update           15   token 1; fetch the user 1 (scoped 404); BEGIN/COMMIT 2; lock it (SELECT ...
-                          FOR UPDATE) 1; email conflict check 1; UPDATE user + history row 2; audit
-                          event 1; outbox UPDATE 1; inline sync 4; re-read 1
-    roles            14   as update without the email check
+    create provider  20   token 1; BEGIN/COMMIT 2; the organization's lock on the login name 1;
+                          conflict checks 2 (email via the lower(email) unique index, partner id
+                          and SCIM userNames in one; HPI-I); inserts 6 (user, its history row,
+                          provider details, their history row, 2 audit events: user.created +
+                          provider_details.updated); the enabled webhook endpoints, once per audit
+                          event 2; Cognito outbox 2 (the organization's active flag, read fresh, and
+                          the INSERT); the register check's task 1 (verification/queue.py); after
+                          commit the inline sync 2 (the claim, an UPDATE ... RETURNING the claimed
+                          row; the result, an UPDATE ... RETURNING whether the row ended synced: only
+                          when a newer state arrived meanwhile does it claim again); re-read for the
+                          response 1 (the sync moved cognito.status)
+    update           16   token 1; fetch the user 1 (scoped 404); BEGIN/COMMIT 2; lock it (SELECT ...
+                          FOR UPDATE) 1; the login-name lock 1 and the email conflict check 1 (an
+                          e-mail change); UPDATE user + history row 2; audit event 1; webhook
+                          endpoints 1; outbox 2 (active flag, UPDATE); inline sync 2; re-read 1
+    roles            14   as update without the login-name lock and the email check
     disable          14   as roles
-Webhooks add one query per audit event to every write above (create 20, update 16, roles 15,
-disable 15): the organization's enabled webhook endpoints, read in the change's transaction so the
-event and its deliveries are recorded atomically with it (webhooks/receivers.py); with matching
-endpoints, two more (the event, its deliveries) and the user's row for the payload.
-Recording the Cognito state reads the organization's active flag fresh, one query more (create 21,
-update 17, roles 16, disable 16): a request that loaded the organization just before it was
-deactivated must not record the account as enabled (accounts/cognito/sync.py record_desired_state).
-A create and an e-mail change take the organization's lock on that login name first, one query
-more (update 18; create stays within 21): the conflict check then also covers the SCIM userNames,
-and SCIM takes the same lock (accounts.services.login_name_lock), so no two users ever answer to
-one userName. A create with provider details queues the register check in the same transaction,
-one query more (create 22: the task's INSERT; verification/queue.py).
+With matching webhook endpoints, two more a change (the event, its deliveries) and the user's row
+for the payload. Recording the Cognito state reads the organization's active flag fresh: a request
+that loaded the organization just before it was deactivated must not record the account as enabled
+(accounts/cognito/sync.py record_desired_state). The login-name lock makes the conflict check also
+cover the SCIM userNames, and SCIM takes the same lock (accounts.services.login_name_lock), so no two
+users ever answer to one userName.
 The writes' remaining fixed costs are deliberate: the lock re-reads the row the 404 check already
 read (the lock must be taken inside the transaction), history and audit rows are the contract,
-and the inline sync's claim/read/record keeps several workers from applying one change twice.
+and the inline sync's claim and result under a claim token keep several workers from applying one
+change twice.
 """
 
 import pytest
@@ -48,7 +47,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 LIST_BUDGET = 4
 DETAIL_BUDGET = 3
-WRITE_BUDGETS = {"create": 22, "update": 18, "roles": 16, "disable": 16}
+WRITE_BUDGETS = {"create": 20, "update": 16, "roles": 14, "disable": 14}
 
 PROVIDER = {
     "date_of_birth": "1975-12-25",

@@ -156,6 +156,28 @@ def test_okta_put_with_no_members_empties_the_group_and_audits_each_user(scim):
     assert roles_changed(bystander) == 0
 
 
+def test_a_group_push_sends_each_changed_user_its_own_roles_webhook(scim, settings, organization):
+    from audit.context import Actor
+    from webhooks.models import WebhookEvent
+    from webhooks.services import webhook_endpoint_create
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    webhook_endpoint_create(organization=organization, actor=Actor.system("test setup"),
+                            url="http://127.0.0.1:9/hooks", events=["user.roles_changed"])
+    ben, amy = create(scim, roles=[{"value": "admin"}]), create(scim, "amy@my-practice.com", roles=[{"value": "admin"}])
+    keeper = create(scim, "kim@my-practice.com", roles=[{"value": "admin"}])
+    response = scim.put("Groups/admin", {"schemas": [GROUP_SCHEMA], "displayName": "admin", "members": [{"value": keeper}]})
+    assert response.status_code == 200, response.content
+
+    events = {event.payload["data"]["user_id"]: event.payload["data"]
+              for event in WebhookEvent.objects.filter(type="user.roles_changed")}
+    assert set(events) == {ben, amy}  # the member the push keeps changes nothing, and hears nothing
+    for user_id in (ben, amy):
+        assert events[user_id]["changes"]["access_roles"] == {"from": ["admin"], "to": ["member"]}
+        assert events[user_id]["user"]["access_roles"] == ["member"]
+        assert events[user_id]["actor"]["type"] == "scim"
+
+
 def test_too_many_members_in_one_change_is_refused_before_any_work(scim, settings):
     settings.SCIM_MAX_GROUP_MEMBERS = 2
     ids = [create(scim, f"u{i}@my-practice.com") for i in range(3)]

@@ -131,9 +131,10 @@ def test_check_deploy_warns_of_a_certificate_that_expires_soon(hi_register, sett
 
 
 @pytest.mark.slow
-def test_seed_demo_makes_one_provider_in_each_state(hi_register):
+def test_seed_demo_makes_one_provider_in_each_state(hi_register, settings):
     from accounts.models import User
 
+    settings.HI_VERIFY_INLINE_BUDGET_SECONDS = 2.0  # the production budget, shorter than the slow answer
     call_command("seed_demo", stdout=io.StringIO())
     # The slow answer is left to the worker: pending until it asks.
     states = dict(

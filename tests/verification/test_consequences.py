@@ -309,3 +309,52 @@ def test_the_migration_makes_existing_providers_pending_and_queued_first(hi_regi
     assert task.priority == VerificationTask.Priority.CHANGE  # before any revalidation
     assert queue.process_due()[queue.DONE] == 1
     assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "verified"
+
+
+@pytest.mark.parametrize(
+    ("key", "overrides", "status"),
+    [
+        ("mismatch", {"family_name": "Someone-Else"}, "mismatch"),
+        ("not_found", {}, "not_found"),
+        ("fault", {}, "error"),
+        ("deactivated", {}, "inactive"),
+    ],
+)
+def test_each_answer_is_a_transition_audited_and_sent_as_a_webhook(
+    hi_register, practice_api, practice_users_url, endpoint, key, overrides, status
+):
+    user = practice_api.post(practice_users_url, provider_of(key, **overrides), format="json").json()
+    assert user["provider_details"]["verification"]["status"] == status
+    assert _transitions(user["id"]) == [
+        ("unverified", "pending", "system", "hi service"),
+        ("pending", status, "system", "hi service"),
+    ]
+    sent = _webhooks(user["id"])
+    assert [data["changes"]["status"] for data in sent] == [
+        {"from": "unverified", "to": "pending"}, {"from": "pending", "to": status},
+    ]
+    assert [data["user"]["can_prescribe"] for data in sent] == [False, False]
+    assert sent[-1]["user"]["provider_details"]["verification"]["status"] == status
+
+
+def test_an_error_then_an_answer_are_transitions_too(
+    hi_register, practice_api, practice_users_url, endpoint, settings
+):
+    from hi_service.client import reset_client
+
+    user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
+    # Verified inline; asked again with the register unreachable, the worker's attempt is an error.
+    url, settings.HI_SERVICE_URL = settings.HI_SERVICE_URL, "https://127.0.0.1:1/ProviderSearchForProviderIndividual/5.0.0"
+    reset_client()
+    assert practice_api.post(f"{practice_users_url}/{user['id']}/provider-details/verify").status_code == 202
+    assert queue.process_due()[queue.RETRY] == 1
+    settings.HI_SERVICE_URL = url
+    reset_client()
+    asked = practice_api.post(f"{practice_users_url}/{user['id']}/provider-details/verify").json()
+    assert asked["provider_details"]["verification"]["status"] == "verified"
+    assert _transitions(user["id"])[2:] == [
+        ("verified", "error", "system", "hi service"),
+        ("error", "pending", "system", "hi service"),
+        ("pending", "verified", "system", "hi service"),
+    ]
+    assert [data["user"]["can_prescribe"] for data in _webhooks(user["id"])[2:]] == [False, False, True]

@@ -1,6 +1,7 @@
 """Thin views: the organization first (404 to outsiders), then the scope, then one service call."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -21,6 +22,14 @@ from webhooks.api.serializers import (
 from webhooks.models import WebhookEndpoint
 
 SCOPE = "manage:webhooks"
+LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    response=[201],
+    required=True,
+    description="The created endpoint's URL (GET it for the endpoint, without its secret).",
+)
 
 
 class RedeliveryRateThrottle(ApiClientRateThrottle):
@@ -71,7 +80,11 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, *args, **kwargs):
         return Response(WebhookEndpointSerializer(self.get_object()).data)
 
-    @extend_schema(request=WebhookEndpointCreateSerializer, responses={201: WebhookEndpointWithSecretSerializer})
+    @extend_schema(
+        request=WebhookEndpointCreateSerializer,
+        parameters=[LOCATION],
+        responses={201: WebhookEndpointWithSecretSerializer},
+    )
     def create(self, request, *args, **kwargs):
         serializer = WebhookEndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

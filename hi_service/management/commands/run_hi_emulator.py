@@ -23,10 +23,14 @@ class Command(BaseCommand):
         parser.add_argument("--slow-seconds", type=float, default=5.0,
                             help="how long the 'slow' fixture practitioner takes to answer")
         parser.add_argument("--delay-ms", type=float, default=0.0, help="how long every answer takes (benchmarks)")
+        parser.add_argument("--unknown-active", action="store_true",
+                            help="answer any well-formed HPI-I no fixture holds as found, Active, with the "
+                                 "details searched for (benchmarks with many providers)")
 
     def handle(self, *args, **options):
         emulator = HIServiceEmulator(directory=options["dir"], host=options["host"], port=options["port"],
-                                     slow_seconds=options["slow_seconds"], delay_seconds=options["delay_ms"] / 1000)
+                                     slow_seconds=options["slow_seconds"], delay_seconds=options["delay_ms"] / 1000,
+                                     unknown_active=options["unknown_active"])
         emulator.start()
         self.stdout.write(f"HI Service emulator at {emulator.url}")
         self.stdout.write(f"Settings written to {emulator.files.env_file}; export them to use it:")

@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from webhooks.delivery import deliver_due
+from webhooks.delivery import LINGER_SECONDS, deliver_due
 
 
 class Command(BaseCommand):
@@ -31,7 +31,9 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda *_: stopping.append(True))
         delivered = failed = 0
         while True:
-            result = deliver_due(limit=limit, should_stop=lambda: bool(stopping))
+            result = deliver_due(
+                limit=limit, should_stop=lambda: bool(stopping), linger=LINGER_SECONDS if loop else 0.0
+            )
             delivered += result.delivered
             failed += result.failed
             claimed = result.delivered + result.failed

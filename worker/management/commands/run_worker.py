@@ -5,13 +5,14 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from worker.runner import Worker
+from worker.runner import run_lanes
 
 
 class Command(BaseCommand):
     help = (
         "Run the background worker until SIGTERM/SIGINT: Cognito sync, webhook delivery, access expiry, "
-        "expired OAuth tokens and Idempotency-Keys (worker/jobs.py). Several may run at once, on several machines."
+        "expired OAuth tokens and Idempotency-Keys, register checks in a thread of their own (worker/jobs.py). "
+        "Several may run at once, on several machines."
     )
 
     def add_arguments(self, parser):
@@ -25,7 +26,7 @@ class Command(BaseCommand):
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            Worker(stop=stop).run(once=once)
+            run_lanes(stop=stop, once=once)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
