@@ -73,6 +73,7 @@ def test_a_body_just_under_1_mib_is_not_413(api, users_url):
     assert response.status_code == 400  # too long a name, and no family_name/email: but read and validated
 
 
+@pytest.mark.slow
 def test_a_body_of_75000_unknown_keys_lists_20_errors_and_counts_them_all(api, users_url):
     body = json.dumps({**user_body(), **{f"k{n:05d}": 1 for n in range(75_000)}})
     assert 900_000 < len(body) < ONE_MIB

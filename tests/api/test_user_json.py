@@ -108,6 +108,7 @@ def _keys(document) -> list:
     return paths
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fields=USERS)
 def test_postgresql_writes_the_document_python_writes(organization, fields):

@@ -123,6 +123,7 @@ def test_disabling_twice_makes_no_second_cognito_call(api, users_url, recording_
     assert row(user_id).desired_version == version
 
 
+@pytest.mark.slow
 def test_provider_toggle_twenty_times_converges(api, users_url, raw_cognito, pool_id):
     created = api.post(
         users_url,
@@ -157,6 +158,7 @@ def test_provider_toggle_twenty_times_converges(api, users_url, raw_cognito, poo
     assert sync_row.synced_version == sync_row.desired_version == 41  # created + 40 role changes
 
 
+@pytest.mark.slow
 def test_toggles_queued_while_inline_is_off_apply_only_the_latest_state(
     api, users_url, raw_cognito, pool_id, settings, applied_per_user
 ):

@@ -39,7 +39,7 @@ def queued(make_user):
 
 
 def test_parallel_workers_apply_every_row_exactly_once(queued, applied_per_user):
-    users = queued(60)
+    users = queued(30)  # six claims of 5 for the 4 workers to race over
     start = threading.Barrier(4)
     errors = []
 

@@ -146,6 +146,7 @@ def _database_url():
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the subprocess reads the test database: PostgreSQL")
 def test_export_audit_piped_into_head_exits_without_a_traceback(organization):

@@ -9,12 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hi_service.client import reset_client
 from tests.hi_service.helpers import ask, search_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_the_command_serves_with_the_settings_it_writes(tmp_path, settings):
     directory = tmp_path / "hi"
     process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments

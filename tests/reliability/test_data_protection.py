@@ -172,6 +172,7 @@ def test_production_needs_a_secret_key():
     assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean(hi_service_server):
     # A production deployment asks the HI Service (here the emulator's URL and certificates, valid
     # for more than 30 days); without HI_SERVICE_URL check --deploy warns (tests/verification).
@@ -184,6 +185,7 @@ def test_check_deploy_is_clean(hi_service_server):
     assert "no issues" in result.stdout, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_check_deploy_says_when_the_register_is_not_configured():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

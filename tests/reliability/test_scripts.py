@@ -40,7 +40,7 @@ def database_url():
 
 
 def test_soak_short_run_has_no_server_errors(tmp_path, database_url):
-    result = soak.run(duration=15, max_requests=5000, clients=3, database_url=database_url("soak"), log_dir=tmp_path)
+    result = soak.run(duration=6, max_requests=5000, clients=3, database_url=database_url("soak"), log_dir=tmp_path)
     assert result["requests"] > 20
     assert result["server_errors"] == {}, result
     assert all(isinstance(s, int) and s < 500 for s in result["statuses"])

@@ -148,11 +148,27 @@ VALUES = [
 OPS = ["add", "replace", "remove"]
 
 
+def pairwise_shapes():
+    """Every path with every value, each pair under one of the operations in turn: every pair of
+    (operation, path, value) is met, in a third of the full product's requests."""
+    for (i, path), (j, value) in itertools.product(enumerate(PATHS), enumerate(VALUES)):
+        yield OPS[(i + j) % len(OPS)], path, value
+
+
+def test_pairwise_shapes_meet_every_pair():
+    shapes = list(pairwise_shapes())
+    pairs = [{(op, path) for op, path, _ in shapes}, {(op, repr(v)) for op, _, v in shapes},
+             {(path, repr(v)) for _, path, v in shapes}]
+    assert [len(found) for found in pairs] == [len(OPS) * len(PATHS), len(OPS) * len(VALUES), len(PATHS) * len(VALUES)]
+
+
+@pytest.mark.slow
 def test_every_patch_shape_is_answered_without_a_500(scim):
-    """Operations x paths x values, on a user and on a group: any answer but a 5xx (501 is the groups' rule)."""
+    """Operations, paths and values, pairwise, on a user and on a group: any answer but a 5xx (501 is
+    the groups' rule)."""
     created = scim.post("Users", scim_user()).json()
     bad = []
-    for op, path, value in itertools.product(OPS, PATHS, VALUES):
+    for op, path, value in pairwise_shapes():
         operation = {"op": op}
         if path is not None:
             operation["path"] = path

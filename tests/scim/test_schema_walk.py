@@ -9,6 +9,8 @@ The schemas are read from the server, so an attribute added to them later is wal
 import itertools
 import json
 
+import pytest
+
 from identifiers.checks import HPII_PREFIX, luhn_check_digit, provider_number_check_character
 from tests.scim.conftest import EXT, USER_SCHEMA, patch_body, scim_user
 
@@ -179,6 +181,7 @@ def check(client, url: str, label: str, operation: dict, *, multi_valued_sub: bo
     return None
 
 
+@pytest.mark.slow
 def test_every_user_attribute_is_applied_or_refused(scim):
     schemas = {doc["id"]: doc for doc in scim.get("Schemas").json()["Resources"]}
     paths = [*walk(schemas[USER_SCHEMA], ""), *walk(schemas[EXT], f"{EXT}:")]

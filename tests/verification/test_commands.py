@@ -130,6 +130,7 @@ def test_check_deploy_warns_of_a_certificate_that_expires_soon(hi_register, sett
     assert timezone.now() < soonest
 
 
+@pytest.mark.slow
 def test_seed_demo_makes_one_provider_in_each_state(hi_register, settings):
     from accounts.models import User
 

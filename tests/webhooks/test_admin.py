@@ -66,7 +66,11 @@ def test_staff_edit_disable_rotate_and_delete_through_the_services(staff_client,
     assert AuditEvent.objects.filter(action="webhook_endpoint.updated", actor_type="staff").count() == 1
 
     rotate_url = f"/admin/webhooks/webhookendpoint/{mine.pk}/rotate-secret/"
-    assert staff_client.get(rotate_url).status_code == 200
+    confirmation = staff_client.get(rotate_url)
+    assert confirmation.status_code == 200
+    # The admin's one page base for actions (admin/object_page.html): breadcrumbs down to the endpoint.
+    breadcrumbs = confirmation.content.decode().split('<div class="breadcrumbs">')[1].split("</div>")[0]
+    assert f'href="/admin/webhooks/webhookendpoint/{mine.pk}/change/"' in breadcrumbs
     new = _secret(staff_client.post(rotate_url))
     assert new != old
     assert AuditEvent.objects.filter(action="webhook_endpoint.secret_rotated", actor_type="staff").count() == 1

@@ -57,6 +57,7 @@ def test_two_concurrent_workers_never_deliver_one_attempt_twice(endpoint, receiv
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_delivery_loses_nothing(endpoint, receiver, make_change):
     make_change()
     receiver.answer("hang")
@@ -145,6 +146,7 @@ def _database_url() -> str:
     return f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
 
 
+@pytest.mark.slow
 def test_a_running_worker_delivers_within_five_seconds_of_the_commit_and_stops_on_sigterm(
     endpoint, receiver, make_change
 ):
