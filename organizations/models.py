@@ -50,6 +50,7 @@ class ApiClient(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "API client"  # not Django's "api client", which the admin shows as "Api clients"
 
     def __str__(self):
         return f"{self.name} ({self.organization})"

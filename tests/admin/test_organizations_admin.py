@@ -298,3 +298,9 @@ def test_a_malformed_or_unknown_organization_id_is_404(staff_client):
     assert staff_client.get("/admin/organizations/organization/not-a-uuid/deactivate/").status_code == 404
     unknown = "00000000-0000-4000-8000-000000000000"
     assert staff_client.post(f"/admin/organizations/organization/{unknown}/activate/", {"confirm": "y"}).status_code == 404
+
+
+def test_the_admin_names_api_clients_as_the_docs_do(staff_client):
+    index = staff_client.get("/admin/").content.decode()
+    assert "API clients" in index
+    assert "Api clients" not in index
