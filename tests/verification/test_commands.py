@@ -143,3 +143,26 @@ def test_seed_demo_makes_one_provider_in_each_state(hi_register, settings):
     assert states["by.ahpra@demo-practice.example"] == "verified"
     call_command("verify_providers", stdout=io.StringIO())
     assert User.objects.get(email="slow@demo-practice.example").provider_details.verification_status == "verified"
+
+
+def test_a_certificate_that_expires_soon_is_a_deploy_warning_and_on_the_admin_index(hi_register, client):
+    import datetime
+
+    import time_machine
+
+    from hi_service.client import certificate_expiry
+    from tests.factories import StaffFactory
+
+    label, soonest = min(certificate_expiry(), key=lambda expiry: expiry[1])
+    staff = StaffFactory(email="sam@platform.example")
+    with time_machine.travel(soonest - datetime.timedelta(days=10), tick=False):
+        warnings = [w for w in checks.hi_service_deploy_checks() if w.id == "verification.W003"]
+        assert f"{label} expires on {soonest:%Y-%m-%d} (within 30 days): renew it." in [w.msg for w in warnings]
+        client.force_login(staff)
+        index = client.get("/admin/").content.decode()
+    assert f"{label} expires on {soonest:%Y-%m-%d}" in index
+    assert 'class="errornote hi-service-certificate"' in index
+
+    client.force_login(staff)  # today: the certificates are good for more than 30 days
+    assert "hi-service-certificate" not in client.get("/admin/").content.decode()
+    assert not [w for w in checks.hi_service_deploy_checks() if w.id == "verification.W003"]
