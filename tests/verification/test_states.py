@@ -1,5 +1,7 @@
 """Each verification state, through the API, from the emulator's fixture practitioners over TLS."""
 
+from datetime import timedelta
+
 import pytest
 
 from accounts.models import ProviderDetails
@@ -61,6 +63,35 @@ def test_a_service_fault_is_error_with_the_register_reason_and_is_retried(
     assert user["can_prescribe"] is False
     task = VerificationTask.objects.get(pk=user["id"])
     assert task.attempts == 1 and task.next_attempt_at is not None  # backing off, not lost
+
+
+def test_each_error_doubles_the_wait_before_the_next_attempt_up_to_an_hour(
+    hi_register, practice_api, practice_users_url
+):
+    import time_machine
+    from django.utils import timezone
+
+    user = practice_api.post(practice_users_url, provider_of("fault"), format="json").json()
+
+    def attempt_when_due() -> tuple[int, timedelta, timedelta]:
+        """(attempts, least and most wait after this attempt) of an attempt made once the task is due."""
+        due = VerificationTask.objects.get(pk=user["id"]).next_attempt_at
+        with time_machine.travel(due + timedelta(seconds=1), tick=True):
+            before = timezone.now()
+            assert queue.process_due()[queue.RETRY] == 1
+            after = timezone.now()
+        task = VerificationTask.objects.get(pk=user["id"])
+        return task.attempts, task.next_attempt_at - after, task.next_attempt_at - before
+
+    first = VerificationTask.objects.get(pk=user["id"])
+    assert first.attempts == 1 and first.next_attempt_at > timezone.now()  # the inline attempt's error
+    for attempts, wait in ((2, 10), (3, 20)):
+        made, least, most = attempt_when_due()
+        assert made == attempts
+        assert least <= timedelta(seconds=wait) <= most
+    VerificationTask.objects.filter(pk=user["id"]).update(attempts=20)
+    made, least, most = attempt_when_due()
+    assert made == 21 and least <= timedelta(hours=1) <= most
 
 
 def test_a_search_by_ahpra_number_shows_the_hpii_found_and_never_writes_it(
