@@ -94,11 +94,24 @@ def test_each_transition_is_audited_by_the_hi_service_and_sent_as_a_webhook(
     assert RegisterCall.objects.filter(user_id=user["id"]).count() == 2
 
 
+@pytest.fixture
+def receiver():
+    from tests.webhooks.conftest import Receiver
+
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.release.set()
+    receiver.stop()
+
+
 def test_a_retired_hpii_loses_can_prescribe_everywhere_within_one_worker_pass(
-    hi_register, practice, practice_api, practice_users_url, endpoint, monkeypatch, client
+    hi_register, practice, practice_api, practice_users_url, receiver, monkeypatch, client, settings
 ):
     from scim.services import scim_token_create
 
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the receiver is on loopback
+    webhook_endpoint_create(organization=practice, actor=Actor.system("tests"), url=receiver.url, events=["*"])
     user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
     assert user["can_prescribe"] is True
     due = ProviderDetails.objects.get(pk=user["id"]).verification_next_check_at
@@ -108,6 +121,9 @@ def test_a_retired_hpii_loses_can_prescribe_everywhere_within_one_worker_pass(
     monkeypatch.setitem(fixtures.PRACTITIONERS, "active", dataclasses.replace(active, status="Retired"))
     with time_machine.travel(due + timedelta(seconds=1), tick=True):
         assert jobs.hi_verification(lambda: False) == 1
+        # The worker's delivery job (the main lane of the same pass) sends what the register's answer changed.
+        while jobs.webhook_delivery(lambda: False):
+            pass
 
     resource = practice_api.get(f"{practice_users_url}/{user['id']}").json()
     assert resource["can_prescribe"] is False
@@ -119,6 +135,10 @@ def test_a_retired_hpii_loses_can_prescribe_everywhere_within_one_worker_pass(
     sent = _webhooks(user["id"])[-1]
     assert sent["changes"]["status"] == {"from": "verified", "to": "inactive"}
     assert sent["user"]["can_prescribe"] is False
+    delivered = [body for body in receiver.bodies() if body["type"] == CHANGED][-1]["data"]
+    assert delivered["changes"]["status"] == {"from": "verified", "to": "inactive"}
+    assert delivered["user"]["can_prescribe"] is False
+    assert delivered["user"]["provider_details"]["verification"]["hpii_status"] == "Retired"
 
     _token, raw = scim_token_create(organization=practice, name="Entra", actor=Actor.system("tests"))
     scim = APIClient()
