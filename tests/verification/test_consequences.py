@@ -311,6 +311,31 @@ def test_staff_verify_now_from_the_admin(hi_register, practice_api, practice_use
     assert "provider-individual search by HPI-I" in log
 
 
+def test_the_admin_shows_the_status_the_last_check_and_the_registers_message(
+    hi_register, practice_api, practice_users_url, client
+):
+    from django.utils import formats, timezone
+
+    from tests.factories import StaffFactory
+
+    user = practice_api.post(
+        practice_users_url, provider_of("mismatch", family_name="Someone-Else"), format="json"
+    ).json()
+    details = ProviderDetails.objects.get(pk=user["id"])
+    assert details.verification_status == "mismatch" and "HI-EMU-MISMATCH" in details.verification_message
+    client.force_login(StaffFactory(email="sam@platform.example"))
+    checked = formats.date_format(timezone.localtime(details.verification_checked_at), "DATETIME_FORMAT")
+
+    page = client.get(f"/admin/accounts/providerdetails/{user['id']}/change/").content.decode()
+    status = details.get_verification_status_display()
+    for shown in (status, checked, details.verification_message):
+        assert shown in page, shown
+    listing = client.get("/admin/accounts/providerdetails/?verification_status__exact=mismatch").content.decode()
+    assert status in listing and checked in listing
+    user_page = client.get(f"/admin/accounts/user/{user['id']}/change/").content.decode()
+    assert f"has not verified these details: {status} ({details.verification_message})" in user_page
+
+
 def test_the_migration_makes_existing_providers_pending_and_queued_first(hi_register, practice_api, practice_users_url):
     import importlib
 
