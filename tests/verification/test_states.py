@@ -175,3 +175,20 @@ def test_an_identity_change_forgets_the_old_answer_until_the_register_answers(
     assert changed["can_prescribe"] is False
     assert queue.process_due()[queue.DONE] == 1
     assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "mismatch"
+
+
+def test_a_write_cant_set_the_verification_state(hi_register, practice_api, practice_users_url):
+    user = practice_api.post(practice_users_url, provider_of("retired"), format="json").json()
+    url = f"{practice_users_url}/{user['id']}"
+    assert _verification(user)["status"] == "inactive"
+    claimed = {**_verification(user), "status": "verified", "hpii_status": "Active"}
+    response = practice_api.patch(url, {"provider_details": {"verification": claimed}}, format="json")
+    assert response.status_code == 200, response.content
+    assert _verification(response.json()) == _verification(user)
+    assert response.json()["can_prescribe"] is False
+    # The details as read back can be sent again: `verification` is dropped, the register not asked.
+    sent_back = practice_api.get(url).json()["provider_details"]
+    response = practice_api.patch(url, {"provider_details": sent_back}, format="json")
+    assert response.status_code == 200, response.content
+    assert _verification(response.json())["status"] == "inactive"
+    assert RegisterCall.objects.filter(user_id=user["id"]).count() == 1
