@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from accounts.models import ProviderDetails
+from hi_service import fixtures
 from tests.verification.conftest import provider_of
 from verification import queue
 from verification.models import RegisterCall, VerificationTask
@@ -192,3 +193,19 @@ def test_a_write_cant_set_the_verification_state(hi_register, practice_api, prac
     assert response.status_code == 200, response.content
     assert _verification(response.json())["status"] == "inactive"
     assert RegisterCall.objects.filter(user_id=user["id"]).count() == 1
+
+
+@pytest.mark.parametrize("key", fixtures.ADVERSARIAL)
+def test_an_adversarial_answer_never_verifies_and_is_asked_again(hi_register, practice_api, practice_users_url, key):
+    response = practice_api.post(practice_users_url, provider_of(key), format="json")
+    assert response.status_code == 201, response.content
+    assert _verification(response.json())["status"] in ("pending", "error")
+    assert response.json()["can_prescribe"] is False
+    queue.process_due()
+    details = ProviderDetails.objects.get(pk=response.json()["id"])
+    assert details.verification_status == "error"
+    assert details.verification_message  # the reason the answer was refused
+    assert (details.verification_hpii_status, details.verification_found_hpii) == (None, None)
+    assert set(RegisterCall.objects.filter(user_id=details.pk).values_list("outcome", flat=True)) == {"error"}
+    task = VerificationTask.objects.get(pk=details.pk)
+    assert task.attempts >= 1 and task.next_attempt_at is not None  # kept, asked again after a back-off
