@@ -127,6 +127,11 @@ def test_a_retired_hpii_loses_can_prescribe_everywhere_within_one_worker_pass(
 
     resource = practice_api.get(f"{practice_users_url}/{user['id']}").json()
     assert resource["can_prescribe"] is False
+    # Nothing else about the user changes: still active, still a provider, the same details.
+    assert (resource["status"], resource["access_roles"]) == (user["status"], user["access_roles"])
+    assert {k: v for k, v in resource["provider_details"].items() if k != "verification"} == {
+        k: v for k, v in user["provider_details"].items() if k != "verification"
+    }
     assert resource["provider_details"]["verification"]["status"] == "inactive"
     assert resource["provider_details"]["verification"]["hpii_status"] == "Retired"
     listed = practice_api.get(practice_users_url).json()["results"]
