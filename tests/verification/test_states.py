@@ -209,3 +209,23 @@ def test_an_adversarial_answer_never_verifies_and_is_asked_again(hi_register, pr
     assert set(RegisterCall.objects.filter(user_id=details.pk).values_list("outcome", flat=True)) == {"error"}
     task = VerificationTask.objects.get(pk=details.pk)
     assert task.attempts >= 1 and task.next_attempt_at is not None  # kept, asked again after a back-off
+
+
+def test_with_the_gate_off_the_register_is_still_asked_but_does_not_decide(
+    hi_register, practice_api, practice_users_url, settings
+):
+    from verification import checks
+
+    settings.HI_VERIFICATION_REQUIRED = False
+    user = practice_api.post(practice_users_url, provider_of("retired"), format="json").json()
+    assert _verification(user)["status"] == "inactive"  # the outcome an operator watches
+    assert user["can_prescribe"] is True
+    listed = practice_api.get(practice_users_url).json()["results"]  # the SQL rendering
+    assert [u["can_prescribe"] for u in listed if u["id"] == user["id"]] == [True]
+    assert "verification.W002" in {warning.id for warning in checks.hi_service_deploy_checks()}
+
+    settings.HI_VERIFICATION_REQUIRED = True
+    assert practice_api.get(f"{practice_users_url}/{user['id']}").json()["can_prescribe"] is False
+    listed = practice_api.get(practice_users_url).json()["results"]
+    assert [u["can_prescribe"] for u in listed if u["id"] == user["id"]] == [False]
+    assert "verification.W002" not in {warning.id for warning in checks.hi_service_deploy_checks()}
