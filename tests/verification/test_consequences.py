@@ -275,6 +275,38 @@ def test_the_worker_revalidates_when_due_on_a_fake_clock(hi_register, practice_a
     assert details.verification_next_check_at > due
 
 
+def test_due_revalidations_are_queued_oldest_first_a_pass_worth_at_a_time_after_changes(hi_register, practice):
+    from accounts.services import user_disable
+    from tests.factories import UserFactory
+
+    users = [UserFactory(organization=practice, provider=True) for _ in range(5)]
+    VerificationTask.objects.all().delete()
+    now = timezone.now()
+    for age, user in enumerate(users):  # users[4] has been due longest
+        ProviderDetails.objects.filter(pk=user.pk).update(verification_next_check_at=now - timedelta(days=age + 1))
+    ProviderDetails.objects.filter(pk=users[0].pk).update(verification_next_check_at=now + timedelta(days=1))
+    user_disable(user=users[3], actor=Actor.system("tests"), reason="left")  # a disabled user is not asked
+    VerificationTask.objects.all().delete()
+
+    def queued() -> list:
+        return list(VerificationTask.objects.order_by("user_id").values_list("user_id", flat=True))
+
+    assert queue.enqueue_revalidations(limit=2) == 2
+    assert queued() == sorted([users[4].pk, users[2].pk])
+    assert queue.enqueue_revalidations(limit=2) == 0  # a pass's worth waits: nothing more is queued
+    assert queue.enqueue_revalidations(limit=3) == 1  # room for one: the next due, never one queued
+    assert queued() == sorted([users[4].pk, users[2].pk, users[1].pk])
+    assert set(VerificationTask.objects.values_list("priority", flat=True)) == {VerificationTask.Priority.REVALIDATION}
+    assert queue.enqueue_revalidations(limit=10) == 0  # users[0] is not due, users[3] is disabled
+
+    # A change waiting meanwhile is asked about before every revalidation.
+    queue.task_record(user=users[0], actor=Actor.system("tests"))
+    asked_before = RegisterCall.objects.count()
+    assert sum(queue.process_due(limit=1, concurrency=1).values()) == 1
+    assert RegisterCall.objects.values_list("user_id", flat=True).first() == users[0].pk  # the newest call
+    assert RegisterCall.objects.count() == asked_before + 1
+
+
 def test_no_identifier_value_reaches_the_application_logs(
     hi_register, practice_api, practice_users_url, caplog
 ):
