@@ -176,6 +176,19 @@ def test_a_hung_register_answers_the_write_within_budget_with_pending(
     assert task.attempts == 0 and task.claimed_until is None  # nothing lost, due for the worker at once
 
 
+def test_a_register_that_never_completes_the_handshake_leaves_the_write_pending_within_budget(
+    hi_register, hi_service_hung, practice_api, practice_users_url, settings
+):
+    settings.HI_VERIFY_INLINE_BUDGET_SECONDS = 1.0  # shorter than the client's connect timeout (2 s)
+    started = time.monotonic()
+    response = practice_api.post(practice_users_url, provider_of("active"), format="json")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 201
+    assert response.json()["provider_details"]["verification"]["status"] == "pending"
+    assert elapsed < settings.HI_VERIFY_INLINE_BUDGET_SECONDS + 0.5
+    assert VerificationTask.objects.filter(pk=response.json()["id"], claimed_until__isnull=True).exists()
+
+
 def test_two_workers_ask_about_each_provider_once(hi_register, practice_api, practice_users_url, settings):
     settings.HI_VERIFY_INLINE = False
     keys = ["active", "deactivated", "retired", "not_found"]
