@@ -361,6 +361,30 @@ def test_staff_verify_now_from_the_admin(hi_register, practice_api, practice_use
     assert "provider-individual search by HPI-I" in log
 
 
+def test_staff_who_may_only_view_cant_verify_now(hi_register, practice_api, practice_users_url, client, settings):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import StaffFactory
+
+    settings.HI_VERIFY_INLINE = False
+    user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
+    VerificationTask.objects.all().delete()  # nothing left for a later attempt to answer
+    viewer = StaffFactory(email="vera@platform.example")
+    viewer.is_superuser = False
+    viewer.save()
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_user", "view_providerdetails"]))
+    client.force_login(viewer)
+    settings.HI_VERIFY_INLINE = True
+    listing = client.get("/admin/accounts/providerdetails/")
+    assert listing.status_code == 200 and "verify_now_action" not in listing.content.decode()
+    client.post(
+        "/admin/accounts/providerdetails/", {"action": "verify_now_action", "_selected_action": [user["id"]]}
+    )
+    assert not RegisterCall.objects.filter(user_id=user["id"]).exists()
+    assert not VerificationTask.objects.exists()
+    assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "pending"
+
+
 def test_the_admin_shows_the_status_the_last_check_and_the_registers_message(
     hi_register, practice_api, practice_users_url, client
 ):
