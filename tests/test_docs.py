@@ -99,6 +99,32 @@ def test_the_readme_says_what_a_newcomer_can_set_and_where_the_changes_are():
     assert "refuses to start" in readme.split("## In production")[1]  # core/limits.py: the start-up refusal
 
 
+
+def _readme_section(heading: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_says_how_to_connect_to_the_hi_service_and_how_the_emulator_stands_in():
+    section = _readme_section("## The HI Service (prescribers match the official register)")
+    for needed in ("PCIN", "contracted-service-provider (CSP)", "NASH", "links its HPI-O", "PRODA",
+                   "`HI_SERVICE_URL`", "`HI_SERVICE_CLIENT_CERT`", "`run_hi_emulator`", "throwaway CA",
+                   "(docs/operators.md#connecting-to-the-real-hi-service)"):
+        assert needed in section, needed
+
+
+def test_the_readme_upgrade_section_gives_the_first_pass_at_the_registers_default_rate():
+    section = _readme_section("## Upgrading")
+    settings_source = (ROOT / "config" / "settings.py").read_text()
+    rate = float(re.search(r'"HI_MAX_REQUESTS_PER_SECOND", default=([0-9.]+)\)', settings_source)[1])
+    providers, seconds = (int(n.replace(",", "")) for n in re.search(
+        r"([0-9,]+) providers take ([0-9,]+) s", section).groups())
+    assert seconds == providers / rate
+    hours, minutes = (int(n) for n in re.search(r"about (\d+) h (\d+) min", section).groups())
+    assert hours * 60 + minutes == round(seconds / 60)
+    assert f"default {rate:g})" in section
+    assert "`HI_VERIFICATION_REQUIRED=false` (`check --deploy` warns" in section
+
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda path: str(path.relative_to(ROOT)))
 def test_every_relative_link_resolves(path):
     assert broken_links(path) == []

@@ -8,6 +8,7 @@ import pytest
 
 from audit.context import Actor
 from hi_service import fixtures
+from tests.hi_service_server import hi_service_hung  # noqa: F401
 
 
 @pytest.fixture

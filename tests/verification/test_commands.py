@@ -144,3 +144,49 @@ def test_seed_demo_makes_one_provider_in_each_state(hi_register, settings):
     assert states["by.ahpra@demo-practice.example"] == "verified"
     call_command("verify_providers", stdout=io.StringIO())
     assert User.objects.get(email="slow@demo-practice.example").provider_details.verification_status == "verified"
+
+
+def test_a_certificate_that_expires_soon_is_a_deploy_warning_and_on_the_admin_index(hi_register, client):
+    import datetime
+
+    import time_machine
+
+    from hi_service.client import certificate_expiry
+    from tests.factories import StaffFactory
+
+    label, soonest = min(certificate_expiry(), key=lambda expiry: expiry[1])
+    staff = StaffFactory(email="sam@platform.example")
+    with time_machine.travel(soonest - datetime.timedelta(days=10), tick=False):
+        warnings = [w for w in checks.hi_service_deploy_checks() if w.id == "verification.W003"]
+        assert f"{label} expires on {soonest:%Y-%m-%d} (within 30 days): renew it." in [w.msg for w in warnings]
+        client.force_login(staff)
+        index = client.get("/admin/").content.decode()
+    assert f"{label} expires on {soonest:%Y-%m-%d}" in index
+    assert 'class="errornote hi-service-certificate"' in index
+
+    client.force_login(staff)  # today: the certificates are good for more than 30 days
+    assert "hi-service-certificate" not in client.get("/admin/").content.decode()
+    assert not [w for w in checks.hi_service_deploy_checks() if w.id == "verification.W003"]
+
+
+def test_the_register_log_is_append_only(hi_register, practice_api, practice_users_url, client):
+    from tests.factories import StaffFactory
+
+    user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
+    call = RegisterCall.objects.get(user_id=user["id"])
+    with pytest.raises(TypeError, match="append-only"):
+        call.save()
+    with pytest.raises(TypeError, match="append-only"):
+        call.delete()
+    with pytest.raises(TypeError, match="append-only"):
+        RegisterCall.objects.filter(pk=call.pk).update(outcome="error")
+    with pytest.raises(TypeError, match="append-only"):
+        RegisterCall.objects.filter(pk=call.pk).delete()
+
+    client.force_login(StaffFactory(email="sam@platform.example"))
+    page = f"/admin/verification/registercall/{call.pk}/change/"
+    assert client.get(page).status_code == 200  # staff read it
+    assert client.post(page, {"outcome": "error"}).status_code == 403
+    assert client.post(f"/admin/verification/registercall/{call.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/verification/registercall/add/").status_code == 403
+    assert list(RegisterCall.objects.values_list("pk", "outcome")) == [(call.pk, "found")]

@@ -94,11 +94,24 @@ def test_each_transition_is_audited_by_the_hi_service_and_sent_as_a_webhook(
     assert RegisterCall.objects.filter(user_id=user["id"]).count() == 2
 
 
+@pytest.fixture
+def receiver():
+    from tests.webhooks.conftest import Receiver
+
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.release.set()
+    receiver.stop()
+
+
 def test_a_retired_hpii_loses_can_prescribe_everywhere_within_one_worker_pass(
-    hi_register, practice, practice_api, practice_users_url, endpoint, monkeypatch, client
+    hi_register, practice, practice_api, practice_users_url, receiver, monkeypatch, client, settings
 ):
     from scim.services import scim_token_create
 
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the receiver is on loopback
+    webhook_endpoint_create(organization=practice, actor=Actor.system("tests"), url=receiver.url, events=["*"])
     user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
     assert user["can_prescribe"] is True
     due = ProviderDetails.objects.get(pk=user["id"]).verification_next_check_at
@@ -108,9 +121,17 @@ def test_a_retired_hpii_loses_can_prescribe_everywhere_within_one_worker_pass(
     monkeypatch.setitem(fixtures.PRACTITIONERS, "active", dataclasses.replace(active, status="Retired"))
     with time_machine.travel(due + timedelta(seconds=1), tick=True):
         assert jobs.hi_verification(lambda: False) == 1
+        # The worker's delivery job (the main lane of the same pass) sends what the register's answer changed.
+        while jobs.webhook_delivery(lambda: False):
+            pass
 
     resource = practice_api.get(f"{practice_users_url}/{user['id']}").json()
     assert resource["can_prescribe"] is False
+    # Nothing else about the user changes: still active, still a provider, the same details.
+    assert (resource["status"], resource["access_roles"]) == (user["status"], user["access_roles"])
+    assert {k: v for k, v in resource["provider_details"].items() if k != "verification"} == {
+        k: v for k, v in user["provider_details"].items() if k != "verification"
+    }
     assert resource["provider_details"]["verification"]["status"] == "inactive"
     assert resource["provider_details"]["verification"]["hpii_status"] == "Retired"
     listed = practice_api.get(practice_users_url).json()["results"]
@@ -119,6 +140,10 @@ def test_a_retired_hpii_loses_can_prescribe_everywhere_within_one_worker_pass(
     sent = _webhooks(user["id"])[-1]
     assert sent["changes"]["status"] == {"from": "verified", "to": "inactive"}
     assert sent["user"]["can_prescribe"] is False
+    delivered = [body for body in receiver.bodies() if body["type"] == CHANGED][-1]["data"]
+    assert delivered["changes"]["status"] == {"from": "verified", "to": "inactive"}
+    assert delivered["user"]["can_prescribe"] is False
+    assert delivered["user"]["provider_details"]["verification"]["hpii_status"] == "Retired"
 
     _token, raw = scim_token_create(organization=practice, name="Entra", actor=Actor.system("tests"))
     scim = APIClient()
@@ -149,6 +174,19 @@ def test_a_hung_register_answers_the_write_within_budget_with_pending(
     assert elapsed < settings.HI_VERIFY_INLINE_BUDGET_SECONDS + 0.5
     task = VerificationTask.objects.get(pk=response.json()["id"])
     assert task.attempts == 0 and task.claimed_until is None  # nothing lost, due for the worker at once
+
+
+def test_a_register_that_never_completes_the_handshake_leaves_the_write_pending_within_budget(
+    hi_register, hi_service_hung, practice_api, practice_users_url, settings
+):
+    settings.HI_VERIFY_INLINE_BUDGET_SECONDS = 1.0  # shorter than the client's connect timeout (2 s)
+    started = time.monotonic()
+    response = practice_api.post(practice_users_url, provider_of("active"), format="json")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 201
+    assert response.json()["provider_details"]["verification"]["status"] == "pending"
+    assert elapsed < settings.HI_VERIFY_INLINE_BUDGET_SECONDS + 0.5
+    assert VerificationTask.objects.filter(pk=response.json()["id"], claimed_until__isnull=True).exists()
 
 
 def test_two_workers_ask_about_each_provider_once(hi_register, practice_api, practice_users_url, settings):
@@ -250,6 +288,38 @@ def test_the_worker_revalidates_when_due_on_a_fake_clock(hi_register, practice_a
     assert details.verification_next_check_at > due
 
 
+def test_due_revalidations_are_queued_oldest_first_a_pass_worth_at_a_time_after_changes(hi_register, practice):
+    from accounts.services import user_disable
+    from tests.factories import UserFactory
+
+    users = [UserFactory(organization=practice, provider=True) for _ in range(5)]
+    VerificationTask.objects.all().delete()
+    now = timezone.now()
+    for age, user in enumerate(users):  # users[4] has been due longest
+        ProviderDetails.objects.filter(pk=user.pk).update(verification_next_check_at=now - timedelta(days=age + 1))
+    ProviderDetails.objects.filter(pk=users[0].pk).update(verification_next_check_at=now + timedelta(days=1))
+    user_disable(user=users[3], actor=Actor.system("tests"), reason="left")  # a disabled user is not asked
+    VerificationTask.objects.all().delete()
+
+    def queued() -> list:
+        return list(VerificationTask.objects.order_by("user_id").values_list("user_id", flat=True))
+
+    assert queue.enqueue_revalidations(limit=2) == 2
+    assert queued() == sorted([users[4].pk, users[2].pk])
+    assert queue.enqueue_revalidations(limit=2) == 0  # a pass's worth waits: nothing more is queued
+    assert queue.enqueue_revalidations(limit=3) == 1  # room for one: the next due, never one queued
+    assert queued() == sorted([users[4].pk, users[2].pk, users[1].pk])
+    assert set(VerificationTask.objects.values_list("priority", flat=True)) == {VerificationTask.Priority.REVALIDATION}
+    assert queue.enqueue_revalidations(limit=10) == 0  # users[0] is not due, users[3] is disabled
+
+    # A change waiting meanwhile is asked about before every revalidation.
+    queue.task_record(user=users[0], actor=Actor.system("tests"))
+    asked_before = RegisterCall.objects.count()
+    assert sum(queue.process_due(limit=1, concurrency=1).values()) == 1
+    assert RegisterCall.objects.values_list("user_id", flat=True).first() == users[0].pk  # the newest call
+    assert RegisterCall.objects.count() == asked_before + 1
+
+
 def test_no_identifier_value_reaches_the_application_logs(
     hi_register, practice_api, practice_users_url, caplog
 ):
@@ -289,6 +359,55 @@ def test_staff_verify_now_from_the_admin(hi_register, practice_api, practice_use
     assert "Register Practice" in listing
     log = client.get("/admin/verification/registercall/").content.decode()
     assert "provider-individual search by HPI-I" in log
+
+
+def test_staff_who_may_only_view_cant_verify_now(hi_register, practice_api, practice_users_url, client, settings):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import StaffFactory
+
+    settings.HI_VERIFY_INLINE = False
+    user = practice_api.post(practice_users_url, provider_of("active"), format="json").json()
+    VerificationTask.objects.all().delete()  # nothing left for a later attempt to answer
+    viewer = StaffFactory(email="vera@platform.example")
+    viewer.is_superuser = False
+    viewer.save()
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_user", "view_providerdetails"]))
+    client.force_login(viewer)
+    settings.HI_VERIFY_INLINE = True
+    listing = client.get("/admin/accounts/providerdetails/")
+    assert listing.status_code == 200 and "verify_now_action" not in listing.content.decode()
+    client.post(
+        "/admin/accounts/providerdetails/", {"action": "verify_now_action", "_selected_action": [user["id"]]}
+    )
+    assert not RegisterCall.objects.filter(user_id=user["id"]).exists()
+    assert not VerificationTask.objects.exists()
+    assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "pending"
+
+
+def test_the_admin_shows_the_status_the_last_check_and_the_registers_message(
+    hi_register, practice_api, practice_users_url, client
+):
+    from django.utils import formats, timezone
+
+    from tests.factories import StaffFactory
+
+    user = practice_api.post(
+        practice_users_url, provider_of("mismatch", family_name="Someone-Else"), format="json"
+    ).json()
+    details = ProviderDetails.objects.get(pk=user["id"])
+    assert details.verification_status == "mismatch" and "HI-EMU-MISMATCH" in details.verification_message
+    client.force_login(StaffFactory(email="sam@platform.example"))
+    checked = formats.date_format(timezone.localtime(details.verification_checked_at), "DATETIME_FORMAT")
+
+    page = client.get(f"/admin/accounts/providerdetails/{user['id']}/change/").content.decode()
+    status = details.get_verification_status_display()
+    for shown in (status, checked, details.verification_message):
+        assert shown in page, shown
+    listing = client.get("/admin/accounts/providerdetails/?verification_status__exact=mismatch").content.decode()
+    assert status in listing and checked in listing
+    user_page = client.get(f"/admin/accounts/user/{user['id']}/change/").content.decode()
+    assert f"has not verified these details: {status} ({details.verification_message})" in user_page
 
 
 def test_the_migration_makes_existing_providers_pending_and_queued_first(hi_register, practice_api, practice_users_url):

@@ -1,8 +1,11 @@
 """Each verification state, through the API, from the emulator's fixture practitioners over TLS."""
 
+from datetime import timedelta
+
 import pytest
 
 from accounts.models import ProviderDetails
+from hi_service import fixtures
 from tests.verification.conftest import provider_of
 from verification import queue
 from verification.models import RegisterCall, VerificationTask
@@ -61,6 +64,35 @@ def test_a_service_fault_is_error_with_the_register_reason_and_is_retried(
     assert user["can_prescribe"] is False
     task = VerificationTask.objects.get(pk=user["id"])
     assert task.attempts == 1 and task.next_attempt_at is not None  # backing off, not lost
+
+
+def test_each_error_doubles_the_wait_before_the_next_attempt_up_to_an_hour(
+    hi_register, practice_api, practice_users_url
+):
+    import time_machine
+    from django.utils import timezone
+
+    user = practice_api.post(practice_users_url, provider_of("fault"), format="json").json()
+
+    def attempt_when_due() -> tuple[int, timedelta, timedelta]:
+        """(attempts, least and most wait after this attempt) of an attempt made once the task is due."""
+        due = VerificationTask.objects.get(pk=user["id"]).next_attempt_at
+        with time_machine.travel(due + timedelta(seconds=1), tick=True):
+            before = timezone.now()
+            assert queue.process_due()[queue.RETRY] == 1
+            after = timezone.now()
+        task = VerificationTask.objects.get(pk=user["id"])
+        return task.attempts, task.next_attempt_at - after, task.next_attempt_at - before
+
+    first = VerificationTask.objects.get(pk=user["id"])
+    assert first.attempts == 1 and first.next_attempt_at > timezone.now()  # the inline attempt's error
+    for attempts, wait in ((2, 10), (3, 20)):
+        made, least, most = attempt_when_due()
+        assert made == attempts
+        assert least <= timedelta(seconds=wait) <= most
+    VerificationTask.objects.filter(pk=user["id"]).update(attempts=20)
+    made, least, most = attempt_when_due()
+    assert made == 21 and least <= timedelta(hours=1) <= most
 
 
 def test_a_search_by_ahpra_number_shows_the_hpii_found_and_never_writes_it(
@@ -144,3 +176,56 @@ def test_an_identity_change_forgets_the_old_answer_until_the_register_answers(
     assert changed["can_prescribe"] is False
     assert queue.process_due()[queue.DONE] == 1
     assert ProviderDetails.objects.get(pk=user["id"]).verification_status == "mismatch"
+
+
+def test_a_write_cant_set_the_verification_state(hi_register, practice_api, practice_users_url):
+    user = practice_api.post(practice_users_url, provider_of("retired"), format="json").json()
+    url = f"{practice_users_url}/{user['id']}"
+    assert _verification(user)["status"] == "inactive"
+    claimed = {**_verification(user), "status": "verified", "hpii_status": "Active"}
+    response = practice_api.patch(url, {"provider_details": {"verification": claimed}}, format="json")
+    assert response.status_code == 200, response.content
+    assert _verification(response.json()) == _verification(user)
+    assert response.json()["can_prescribe"] is False
+    # The details as read back can be sent again: `verification` is dropped, the register not asked.
+    sent_back = practice_api.get(url).json()["provider_details"]
+    response = practice_api.patch(url, {"provider_details": sent_back}, format="json")
+    assert response.status_code == 200, response.content
+    assert _verification(response.json())["status"] == "inactive"
+    assert RegisterCall.objects.filter(user_id=user["id"]).count() == 1
+
+
+@pytest.mark.parametrize("key", fixtures.ADVERSARIAL)
+def test_an_adversarial_answer_never_verifies_and_is_asked_again(hi_register, practice_api, practice_users_url, key):
+    response = practice_api.post(practice_users_url, provider_of(key), format="json")
+    assert response.status_code == 201, response.content
+    assert _verification(response.json())["status"] in ("pending", "error")
+    assert response.json()["can_prescribe"] is False
+    queue.process_due()
+    details = ProviderDetails.objects.get(pk=response.json()["id"])
+    assert details.verification_status == "error"
+    assert details.verification_message  # the reason the answer was refused
+    assert (details.verification_hpii_status, details.verification_found_hpii) == (None, None)
+    assert set(RegisterCall.objects.filter(user_id=details.pk).values_list("outcome", flat=True)) == {"error"}
+    task = VerificationTask.objects.get(pk=details.pk)
+    assert task.attempts >= 1 and task.next_attempt_at is not None  # kept, asked again after a back-off
+
+
+def test_with_the_gate_off_the_register_is_still_asked_but_does_not_decide(
+    hi_register, practice_api, practice_users_url, settings
+):
+    from verification import checks
+
+    settings.HI_VERIFICATION_REQUIRED = False
+    user = practice_api.post(practice_users_url, provider_of("retired"), format="json").json()
+    assert _verification(user)["status"] == "inactive"  # the outcome an operator watches
+    assert user["can_prescribe"] is True
+    listed = practice_api.get(practice_users_url).json()["results"]  # the SQL rendering
+    assert [u["can_prescribe"] for u in listed if u["id"] == user["id"]] == [True]
+    assert "verification.W002" in {warning.id for warning in checks.hi_service_deploy_checks()}
+
+    settings.HI_VERIFICATION_REQUIRED = True
+    assert practice_api.get(f"{practice_users_url}/{user['id']}").json()["can_prescribe"] is False
+    listed = practice_api.get(practice_users_url).json()["results"]
+    assert [u["can_prescribe"] for u in listed if u["id"] == user["id"]] == [False]
+    assert "verification.W002" not in {warning.id for warning in checks.hi_service_deploy_checks()}
