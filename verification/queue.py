@@ -15,7 +15,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -240,19 +240,31 @@ def process_due(*, limit: int = 20, should_stop=lambda: False, concurrency: int 
                 return None
             return pending.popleft()
 
+    database_errors: list[DatabaseError] = []
+
     def drain() -> None:
-        while (pk := next_pk()) is not None:
-            if not OUTBOX.renew(pk, token):
-                continue  # the lease lapsed and another worker holds it
-            try:
-                result = process(pk, token)
-            except Exception as exc:  # one provider's failure must not stop the pass; its lease lapses
-                logger.error("Register check of user %s failed: %s", pk, type(exc).__name__)
-                continue
+        try:
+            while (pk := next_pk()) is not None:
+                if not OUTBOX.renew(pk, token):
+                    continue  # the lease lapsed and another worker holds it
+                try:
+                    result = process(pk, token)
+                except DatabaseError:
+                    raise
+                except Exception as exc:  # one provider's failure must not stop the pass; its lease lapses
+                    logger.error("Register check of user %s failed: %s", pk, type(exc).__name__)
+                    continue
+                with lock:
+                    counts[result] += 1
+                if result == RELEASED:
+                    given_back.set()
+        except DatabaseError as exc:
+            # The database itself: the pass stops, and the error reaches the worker in the pass's
+            # own thread (its shared back-off, its log line without the driver's message), not
+            # Python's thread hook. What the pass holds comes back when the lease lapses.
             with lock:
-                counts[result] += 1
-            if result == RELEASED:
-                given_back.set()
+                database_errors.append(exc)
+            given_back.set()
 
     threads = min(concurrency or settings.HI_WORKER_CONCURRENCY, len(pks))
     if threads <= 1:
@@ -264,6 +276,8 @@ def process_due(*, limit: int = 20, should_stop=lambda: False, concurrency: int 
             each.start()
         for each in workers:
             each.join()
+    if database_errors:
+        raise database_errors[0]
     if pending:
         counts[RELEASED] += OUTBOX.release(list(pending), token)
     return counts

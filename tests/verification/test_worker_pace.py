@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from django.db import OperationalError
 
 from accounts.models import ProviderDetails
 from identifiers.checks import luhn_check_digit
@@ -48,6 +49,36 @@ def test_a_pass_given_one_thread_asks_one_at_a_time(hi_register, practice_api, p
 
     assert queue.process_due(limit=10, concurrency=1)[queue.DONE] == 3
     assert hi_register.peak_in_flight == 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_database_error_in_a_pass_reaches_the_worker_and_stops_the_pass(
+    hi_register, practice_api, practice_users_url, settings, monkeypatch, concurrency
+):
+    """The worker's shared database back-off sees it (raised in the pass's own thread, not lost in
+    a register thread's hook), and the pass starts nothing more."""
+    settings.HI_VERIFY_INLINE = False
+    hi_register.unknown_active = True
+    for n in range(4):
+        body = provider_of("active", email=f"dberror{n}@register.example", hpii_number=unknown_hpii(970 + n))
+        assert practice_api.post(practice_users_url, body, format="json").status_code == 201
+    renewals = []
+
+    class DatabaseGoneOnRenew:  # the queue's outbox, but the database goes when a lease is renewed
+        def __getattr__(self, name):
+            return getattr(outbox, name)
+
+        def renew(self, pk, token):
+            renewals.append(pk)
+            raise OperationalError("the database went away")
+
+    outbox = queue.OUTBOX
+    monkeypatch.setattr(queue, "OUTBOX", DatabaseGoneOnRenew())
+
+    with pytest.raises(OperationalError):
+        queue.process_due(limit=10, concurrency=concurrency)
+    assert len(renewals) <= concurrency  # each thread stops at its first error
+    assert not RegisterCall.objects.exists()
 
 
 def test_the_register_lane_runs_beside_the_main_lane():
