@@ -36,18 +36,16 @@ _gcra_script = None  # redis-py's Script: EVALSHA, loading the script on the ser
 _local_lock = threading.Lock()  # the same step, atomic between the threads of one process
 
 
-_redis_clients: dict = {}  # the backend's write pool -> one client on it
-
-
 def _redis_client(cache):
-    """A client on the cache backend's write pool, built once per pool. Django's RedisCache builds
-    a new redis.Redis on every call (get_client), which cost more CPU than the script's round trip;
-    a client is a thin, thread-safe wrapper around its pool."""
+    """A client on the cache backend's write pool, built once per backend and kept on it, so it
+    goes when the backend does (Django's caches are per thread). Django's RedisCache builds a new
+    redis.Redis on every call (get_client), which costs more CPU than the script's round trip; a
+    client is a thin, thread-safe wrapper around its pool. Django offers no public hook for this,
+    so it reads RedisCacheClient's pool and client class (Django 5.2, pinned)."""
     backend = cache._cache
-    pool = backend._get_connection_pool(True)
-    client = _redis_clients.get(pool)
+    client = getattr(backend, "_gcra_client", None)
     if client is None:
-        client = _redis_clients.setdefault(pool, backend._client(connection_pool=pool))
+        client = backend._gcra_client = backend._client(connection_pool=backend._get_connection_pool(True))
     return client
 
 

@@ -237,3 +237,30 @@ def test_two_server_processes_sharing_redis_allow_exactly_k(organization, issue_
 
     assert sorted(set(statuses)) == [200, 429], statuses
     assert statuses.count(200) == 10
+
+
+@needs_redis
+def test_a_threads_redis_client_goes_with_its_cache(redis_cache):
+    """One client per thread's cache backend, not one per thread kept for the process's life."""
+    import gc
+    import threading
+    import weakref
+
+    from django.core.cache import caches
+
+    from core.api.throttling import _redis_client, gcra_take
+
+    clients = []
+
+    def throttle_once():
+        gcra_take("thread-client", interval=0.001, period=1.0, now=0.0)
+        clients.append(weakref.ref(_redis_client(caches["default"])))
+
+    for _ in range(5):
+        thread = threading.Thread(target=throttle_once)
+        thread.start()
+        thread.join()
+    gc.collect()
+
+    assert len(clients) == 5
+    assert [ref() for ref in clients] == [None] * 5
