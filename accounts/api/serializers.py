@@ -55,7 +55,7 @@ def _role():
 
 class SharedFieldsMixin:
     """The field set built once per class, not per request: DRF deep-copies every declared field
-    for each serializer instance, which cost a create more CPU than its conflict checks. These
+    for each serializer instance, which costs a create more CPU than its conflict checks. These
     input serializers check types and lengths only: their fields keep no state between calls and
     never read the serializer's context, so one bound set serves every instance and thread."""
 
