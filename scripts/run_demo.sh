@@ -21,6 +21,7 @@ for entry in "PORT=${PORT}" "COGNITO_PORT=${COGNITO_PORT}" "HI_EMULATOR_PORT=${H
     exit 1
   fi
 done
+PORT=$((10#$PORT)) COGNITO_PORT=$((10#$COGNITO_PORT)) HI_EMULATOR_PORT=$((10#$HI_EMULATOR_PORT))  # 08000 is 8000
 if [ "$PORT" = "$COGNITO_PORT" ] || [ "$PORT" = "$HI_EMULATOR_PORT" ] || [ "$COGNITO_PORT" = "$HI_EMULATOR_PORT" ]; then
   echo "PORT (${PORT}), COGNITO_PORT (${COGNITO_PORT}) and HI_EMULATOR_PORT (${HI_EMULATOR_PORT}) must be three different ports." >&2
   exit 1

@@ -140,6 +140,13 @@ def test_make_run_refuses_one_port_for_two_services(tmp_path):
     assert _nothing_set_up(tmp_path)
 
 
+def test_make_run_reads_a_leading_zero_as_the_same_port(tmp_path):
+    result = _make_run(tmp_path, {"PORT": "05011"})  # COGNITO_PORT's default, written another way
+    assert result.returncode != 0, result
+    assert "PORT (5011), COGNITO_PORT (5011) and HI_EMULATOR_PORT (5012) must be three different ports" in result.stderr
+    assert _nothing_set_up(tmp_path)
+
+
 @pytest.mark.parametrize("value", ["eighty", "0", "70000", "80 81", "099999", "99999999999999999999"])
 def test_make_run_refuses_what_is_not_a_port_number(tmp_path, value):
     result = _make_run(tmp_path, {"COGNITO_PORT": value})
