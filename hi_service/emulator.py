@@ -529,7 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         # PUT /emulator/delay with the delay in milliseconds as the body (the benchmarks hang the
-    # register); it starts a new peak of searches in flight.
+        # register); it starts a new peak of searches in flight.
         if self.path != DELAY_PATH:
             self._send(404, b"", "text/plain")
             return

@@ -97,11 +97,8 @@ def schedule_inline(user_id) -> None:
         transaction.on_commit(lambda: verify_inline(user_id, deadline=deadline))
 
 
-def verify_inline(user_id, *, deadline: float | None = None) -> str | None:
-    """After commit, before the response: one attempt by `deadline` (monotonic; default: the budget
-    from now). Never raises."""
-    if deadline is None:
-        deadline = time.monotonic() + settings.HI_VERIFY_INLINE_BUDGET_SECONDS
+def verify_inline(user_id, *, deadline: float) -> str | None:
+    """After commit, before the response: one attempt by `deadline` (monotonic). Never raises."""
     if deadline - time.monotonic() < _INLINE_MIN_SECONDS:
         return None  # the write has spent its budget already: the worker asks
     try:
