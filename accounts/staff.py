@@ -123,27 +123,37 @@ def ensure_may_set_password(*, actor: User) -> None:
         _refuse("Only a superuser sets a staff member's password.")
 
 
+def _locked_staff_member(member: User) -> User:
+    """The member's row, locked for the change; refused unless it is platform staff."""
+    stored = User.objects.select_for_update().filter(pk=member.pk).first()
+    if stored is None or stored.organization_id is not None or not stored.is_staff:
+        _refuse("Only platform staff are managed here.")
+    return stored
+
+
+def _password_change_record(*, actor: User, member: User, change: str) -> None:
+    audit_event_record(
+        action=AuditEvent.Action.STAFF_PRIVILEGES_CHANGED,
+        actor=Actor.staff(actor),
+        organization_id=None,
+        user_id=member.pk,
+        changes={"password": change},
+    )
+
+
 def staff_password_set(*, actor: User, member: User, password: str | None) -> User:
     """Set a staff member's password (None: no password sign-in at all); superusers only. The old
     password is not asked, so whoever does it could sign in as the member: it is recorded, without
     the password."""
     ensure_may_set_password(actor=actor)
     with transaction.atomic():
-        stored = User.objects.select_for_update().filter(pk=member.pk).first()
-        if stored is None or stored.organization_id is not None or not stored.is_staff:
-            _refuse("Only platform staff are managed here.")
+        stored = _locked_staff_member(member)
         if password is None:
             stored.set_unusable_password()
         else:
             stored.set_password(password)
         stored.save(update_fields=["password"])
-        audit_event_record(
-            action=AuditEvent.Action.STAFF_PRIVILEGES_CHANGED,
-            actor=Actor.staff(actor),
-            organization_id=None,
-            user_id=stored.pk,
-            changes={"password": "set" if password is not None else "removed"},
-        )
+        _password_change_record(actor=actor, member=stored, change="set" if password is not None else "removed")
     return stored
 
 
@@ -152,18 +162,10 @@ def staff_own_password_change(*, member: User, password: str) -> User:
     one). Recorded like any change of how a staff member signs in. The password is set on `member`
     itself, so the caller's session hash follows it."""
     with transaction.atomic():
-        stored = User.objects.select_for_update().filter(pk=member.pk).first()
-        if stored is None or stored.organization_id is not None or not stored.is_staff:
-            _refuse("Only platform staff are managed here.")
+        _locked_staff_member(member)
         member.set_password(password)
         member.save(update_fields=["password"])
-        audit_event_record(
-            action=AuditEvent.Action.STAFF_PRIVILEGES_CHANGED,
-            actor=Actor.staff(member),
-            organization_id=None,
-            user_id=member.pk,
-            changes={"password": "changed"},
-        )
+        _password_change_record(actor=member, member=member, change="changed")
     return member
 
 

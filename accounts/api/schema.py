@@ -29,7 +29,7 @@ from accounts.api.serializers import (
 from accounts.models import User
 from accounts.roles import ALL_ROLES
 from audit.models import AuditEvent
-from core.api.schema import ApiAutoSchema, OAuth2ClientCredentialsScheme, problem_example
+from core.api.schema import ApiAutoSchema, OAuth2ClientCredentialsScheme, location_header, problem_example
 from identifiers.checks import (
     HPII_PREFIX,
     HPIO_PREFIX,
@@ -133,14 +133,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 
-LOCATION = OpenApiParameter(
-    "Location",
-    OpenApiTypes.URI,
-    OpenApiParameter.HEADER,
-    response=[201],
-    required=True,
-    description="The created user's URL (GET it for the user).",
-)
+LOCATION = location_header("The created user's URL (GET it for the user).")
 
 VALID_HPII_BEN = "8003614900000009"
 VALID_HPII_SARAH = "8003614900000017"

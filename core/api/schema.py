@@ -10,6 +10,8 @@ drf-spectacular's view extensions; the scopes come from settings.OAUTH2_PROVIDER
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from core.api.fields import StrictCharField, text_pattern
@@ -126,6 +128,13 @@ CHALLENGES = {
         }
     },
 }
+
+def location_header(description: str) -> OpenApiParameter:
+    """The `Location` header of a 201: the created resource's URL."""
+    return OpenApiParameter(
+        "Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=[201], required=True, description=description
+    )
+
 
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}

@@ -1,13 +1,12 @@
 """Thin views: the organization first (404 to outsiders), then the scope, then one service call."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api.pagination import AuditEventCursorPagination
-from core.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer
+from core.api.schema import PROBLEM_MEDIA_TYPE, ProblemSerializer, location_header
 from core.api.throttling import ApiClientRateThrottle
 from organizations.selectors import organization_for_caller
 from webhooks import selectors, services
@@ -22,14 +21,7 @@ from webhooks.api.serializers import (
 from webhooks.models import WebhookEndpoint
 
 SCOPE = "manage:webhooks"
-LOCATION = OpenApiParameter(
-    "Location",
-    OpenApiTypes.URI,
-    OpenApiParameter.HEADER,
-    response=[201],
-    required=True,
-    description="The created endpoint's URL (GET it for the endpoint, without its secret).",
-)
+LOCATION = location_header("The created endpoint's URL (GET it for the endpoint, without its secret).")
 
 
 class RedeliveryRateThrottle(ApiClientRateThrottle):
