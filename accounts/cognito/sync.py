@@ -207,49 +207,17 @@ def _read_claim(user_id, token) -> Claim:
 
 
 def _claim_one(user_id) -> Claim | None:
-    """Claim one pending row nobody holds, as the outbox's claim_one does, and read its state in the
-    same statement (UPDATE ... RETURNING): every inline sync runs this, and the claim and a second
-    query for the row cost a round trip and an ORM compilation more."""
-    now = timezone.now()
-    token = uuid.uuid4()
-    row = _claim_returning(user_id, token, now, now + _lease())
-    if row is None:
+    """Claim one pending row nobody holds and read its state in the same statement: every inline
+    sync runs this."""
+    claimed = _outbox().claim_one_returning(user_id, _CLAIM_FIELDS, state=CognitoSync.State.PENDING)
+    if claimed is None:
         return None  # synced already, failed, or another worker holds it
+    token, row = claimed
     return Claim(user_id, token, *row)
 
 
 def _db_value(field_name: str, value, connection):
     return CognitoSync._meta.get_field(field_name).get_db_prep_value(value, connection)
-
-
-def _claim_returning(user_id, token, now, until) -> tuple | None:
-    connection = connections[router.db_for_write(CognitoSync)]
-    quote = connection.ops.quote_name
-    opts = CognitoSync._meta
-    columns = [opts.get_field(name) for name in _CLAIM_FIELDS]
-    # Names from the model's _meta; every value is a parameter.
-    sql = (
-        f"UPDATE {quote(opts.db_table)} SET {quote('claimed_until')} = %s, {quote('claim_token')} = %s "  # noqa: S608
-        f"WHERE {quote(opts.pk.column)} = %s AND {quote('state')} = %s "
-        f"AND ({quote('claimed_until')} IS NULL OR {quote('claimed_until')} < %s) "
-        f"RETURNING {', '.join(quote(field.column) for field in columns)}"
-    )
-    params = [
-        _db_value("claimed_until", until, connection),
-        _db_value("claim_token", token, connection),
-        _db_value("user", user_id, connection),
-        CognitoSync.State.PENDING,
-        _db_value("claimed_until", now, connection),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return tuple(
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(columns, row, strict=True)
-    )
 
 
 def _renew(claim: Claim) -> Claim | None:
